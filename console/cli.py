@@ -1,0 +1,63 @@
+"""The `gpuconsole` command: the console, the simulated cluster, and one-shot verbs.
+
+Subcommands import their layers lazily so `gpuconsole sim` never loads Textual and `--help` is instant.
+Exit codes: 0 ok, 1 refused or failed (reason on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _add_sim_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only by default)")
+    p.add_argument("--port", type=int, default=0, help="port to serve on; 0 picks a free one")
+    p.add_argument("--scenario", default="demo", help="demo, large, or a path to a scenario YAML file")
+    p.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same cluster")
+    p.add_argument("--kubeconfig-out", metavar="FILE", help="write a kubeconfig with sim-admin, sim-viewer and "
+                   "one sim-<project> context per project")
+    p.add_argument("--static", action="store_true", help="do not run the demo's moving load (jobs arriving, "
+                   "inference scaling)")
+    knobs = p.add_argument_group("large scenario knobs")
+    knobs.add_argument("--nodes", type=int, help="GPU nodes (large: 2000)")
+    knobs.add_argument("--gpus-per-node", type=int, help="GPUs per node (large: 8)")
+    knobs.add_argument("--pods", type=int, help="pods (large: 60000)")
+    knobs.add_argument("--queues", type=int, help="queues (large: 500)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gpuconsole",
+        description="Terminal console for GPU Kubernetes clusters run the Run:ai / KAI Scheduler way.",
+    )
+    p.add_argument("--context", help="kubeconfig context (default: the current one)")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    p.add_argument("--readonly", action="store_true", help="disable every action that changes the cluster")
+    p.add_argument("--theme", help="colour theme")
+    p.add_argument("--demo", action="store_true", help="run on the built-in simulated cluster")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sim = sub.add_parser("sim", help="serve the simulated GPU cluster (a Kubernetes API on 127.0.0.1)")
+    _add_sim_args(sim)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "sim":
+        from console.sim.main import run_sim
+
+        return run_sim(args)
+    if args.demo:
+        from console.sim.main import run_demo
+
+        return run_demo(args)
+    print("gpuconsole: the console view is not built yet; run `gpuconsole --demo` or `gpuconsole sim`.",
+          file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

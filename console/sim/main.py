@@ -1,0 +1,89 @@
+"""`gpuconsole sim`: serve the simulated cluster until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+def _knobs(args: argparse.Namespace) -> dict[str, int | None]:
+    return {
+        "nodes": getattr(args, "nodes", None),
+        "gpus_per_node": getattr(args, "gpus_per_node", None),
+        "pods": getattr(args, "pods", None),
+        "queues": getattr(args, "queues", None),
+    }
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def serve(args: argparse.Namespace, kubeconfig_out: str | None, announce: bool = True) -> int:
+    from .auth import Users, write_kubeconfig
+    from .build import make_cluster
+    from .scenarios import ScenarioError
+    from .server import start_server
+
+    t0 = time.perf_counter()
+    try:
+        cluster = make_cluster(args.scenario, seed=args.seed, dynamic=not args.static, **_knobs(args))
+    except ScenarioError as e:
+        print(f"gpuconsole sim: bad scenario: {e}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as e:
+        print(f"gpuconsole sim: {e}", file=sys.stderr)
+        return 1
+    built = time.perf_counter() - t0
+    cluster.start()
+    try:
+        server = await start_server(cluster, host=args.host, port=args.port)
+    except OSError as e:
+        print(f"gpuconsole sim: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        await cluster.stop()
+        return 1
+    from .resources import PODS
+
+    print(f"scenario {args.scenario}: {cluster.store.count(PODS)} pods, built in {built:.1f} s, "
+          f"peak RSS {_rss_mb():.0f} MB", file=sys.stderr)
+    if kubeconfig_out:
+        write_kubeconfig(kubeconfig_out, server.url, Users(cluster))
+        print(f"kubeconfig written to {kubeconfig_out} (contexts: sim-admin, sim-viewer, sim-<project>)",
+              file=sys.stderr)
+        if announce:
+            print(f"try: kubectl --kubeconfig {kubeconfig_out} get nodes", file=sys.stderr)
+    print(f"ready {server.url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+    await cluster.stop()
+    return 0
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    return asyncio.run(serve(args, args.kubeconfig_out))
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Until the console view ships, `--demo` serves the demo cluster and says how to reach it."""
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "gpuconsole"
+    state.mkdir(parents=True, exist_ok=True)
+    kubeconfig = str(state / "demo-kubeconfig.yaml")
+    ns = argparse.Namespace(host="127.0.0.1", port=0, scenario="demo", seed=42, static=False,
+                            nodes=None, gpus_per_node=None, pods=None, queues=None)
+    print("gpuconsole demo: serving the simulated GPU cluster. Point kubectl at it with\n"
+          f"  export KUBECONFIG={kubeconfig}\n"
+          "  kubectl get nodes,queues,podgroups; kubectl get pods -A\n"
+          "Stop with Ctrl-C.", file=sys.stderr)
+    return asyncio.run(serve(ns, kubeconfig, announce=False))
