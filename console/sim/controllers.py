@@ -1,0 +1,27 @@
+"""Install the simulated cluster's own machinery: workload controllers, kubelet, endpoints, dcgm-exporter.
+
+The KAI scheduler and admission are installed separately (`console.sim.scheduler`, `.validation`);
+these controllers need only the store, so a test can run them with or without a scheduler.
+"""
+
+from __future__ import annotations
+
+from .cluster import SimCluster
+
+
+def install(cluster: SimCluster, start_delay: float = 0.0) -> None:
+    """Add the controllers (in round order), the pod log source and the 9400 exporter proxy."""
+    from . import endpoints, exporter, kubelet, workloads
+
+    workloads.install(cluster)
+    kubelet.install(cluster, start_delay=start_delay)
+    endpoints.install(cluster)
+    exporter.install(cluster)
+
+
+def resync(cluster: SimCluster) -> None:
+    """After `store.load`: controllers that index the store rebuild their indexes at their next round."""
+    for c in cluster.controllers:
+        fn = getattr(c, "resync", None)
+        if callable(fn):
+            fn()

@@ -1,0 +1,310 @@
+"""Scenario files: a small YAML schema (departments, projects, node pools, workloads), validated in full.
+
+Every problem is reported with the path of the bad field (`projects[2].quota: must be a number >= -1`),
+all of them at once, before anything is written to the store, so a bad file never half-applies.
+
+    departments: [{name, quota, limit, overQuotaWeight, priority, displayName}]
+    projects:    [{name, department, quota, limit, overQuotaWeight, priority, namespace, queueLabel: kai|runai}]
+    nodePools:   [{name, product, count, gpus, cpu, memoryGi}]
+    workloads:   [{name, project, kind: inference|training|interactive, replicas, gpu, gpuMemory, parallelism,
+                   completions, runSeconds, priority, utilization: "lo-hi", image, autoscale: {min, max}, count}]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import scenario_build as b
+from .gpus import GPU_MODELS
+
+_DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+PRIORITY_NAMES = frozenset(n for n, _, _ in b.PRIORITY_CLASSES)
+KINDS = ("inference", "training", "interactive")
+
+TOP_KEYS = {"name", "description", "departments", "projects", "nodePools", "workloads"}
+DEPT_KEYS = {"name", "quota", "limit", "overQuotaWeight", "priority", "displayName"}
+PROJECT_KEYS = DEPT_KEYS | {"department", "namespace", "queueLabel"}
+POOL_KEYS = {"name", "product", "count", "gpus", "cpu", "memoryGi"}
+WORKLOAD_KEYS = {"name", "project", "kind", "replicas", "gpu", "gpuMemory", "parallelism", "completions",
+                 "runSeconds", "priority", "utilization", "image", "autoscale", "count", "model"}
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be built; the message names every bad field."""
+
+
+@dataclass
+class Spec:
+    """A validated scenario, ready to build."""
+
+    name: str = "custom"
+    departments: list[dict[str, Any]] = field(default_factory=list)
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    pools: list[dict[str, Any]] = field(default_factory=list)
+    workloads: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def err(self, path: str, msg: str) -> None:
+        self.errors.append(f"{path}: {msg}")
+
+    def number(self, d: dict, key: str, path: str, default: Any, minimum: float | None = None,
+               strict: bool = False, integer: bool = False) -> Any:
+        if key not in d or d[key] is None:
+            return default
+        v = d[key]
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v not in (float("inf"),
+                                                                                            float("-inf"))
+        if ok and integer and not float(v).is_integer():
+            ok = False
+        if ok and minimum is not None and (v <= minimum if strict else v < minimum):
+            ok = False
+        if not ok:
+            what = "an integer" if integer else "a number"
+            bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
+            self.err(f"{path}.{key}", f"must be {what}{bound}, got {v!r}")
+            return default
+        return int(v) if integer else v
+
+    def name(self, d: dict, path: str, max_len: int = 63) -> str | None:
+        v = d.get("name")
+        if v is None:
+            self.err(f"{path}.name", "required")
+            return None
+        if not isinstance(v, str) or not _DNS.match(v) or len(v) > max_len:
+            self.err(f"{path}.name", f"must be a DNS label (lower-case letters, digits and '-', at most "
+                                     f"{max_len} characters), got {v!r}")
+            return None
+        return v
+
+    def keys(self, d: Any, allowed: set[str], path: str) -> bool:
+        if not isinstance(d, dict):
+            self.err(path, f"must be a mapping, got {type(d).__name__}")
+            return False
+        for k in sorted(set(d) - allowed, key=str):
+            self.err(f"{path}.{k}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+        return True
+
+    def items(self, doc: dict, key: str) -> list[Any]:
+        v = doc.get(key)
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            self.err(key, f"must be a list, got {type(v).__name__}")
+            return []
+        return v
+
+
+def validate(doc: Any) -> Spec:
+    """Check a parsed scenario document; raises ScenarioError listing every problem."""
+    c = _Checker()
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"scenario: must be a mapping with departments, projects, nodePools and workloads, "
+                            f"got {type(doc).__name__}")
+    c.keys(doc, TOP_KEYS, "scenario")
+    spec = Spec(name=str(doc.get("name") or "custom"))
+
+    dept_names: set[str] = set()
+    for i, d in enumerate(c.items(doc, "departments")):
+        p = f"departments[{i}]"
+        if not c.keys(d, DEPT_KEYS, p):
+            continue
+        name = c.name(d, p)
+        if name in dept_names:
+            c.err(f"{p}.name", f"duplicate department {name!r}")
+        elif name:
+            dept_names.add(name)
+        spec.departments.append(_queue_fields(c, d, p, name))
+
+    project_names: set[str] = set()
+    for i, d in enumerate(c.items(doc, "projects")):
+        p = f"projects[{i}]"
+        if not c.keys(d, PROJECT_KEYS, p):
+            continue
+        name = c.name(d, p, max_len=57)
+        if name and (name in project_names or name in dept_names):
+            c.err(f"{p}.name", f"duplicate queue name {name!r}")
+        elif name:
+            project_names.add(name)
+        q = _queue_fields(c, d, p, name)
+        dept = d.get("department")
+        if dept is not None and dept not in dept_names:
+            c.err(f"{p}.department", f"no department named {dept!r}"
+                  + (f" (departments: {', '.join(sorted(dept_names))})" if dept_names else ""))
+        q["department"] = dept
+        ns = d.get("namespace", f"runai-{name}" if name else None)
+        if ns is not None and (not isinstance(ns, str) or not _DNS.match(ns)):
+            c.err(f"{p}.namespace", f"must be a DNS label, got {ns!r}")
+        q["namespace"] = ns
+        style = d.get("queueLabel", "kai")
+        if style not in ("kai", "runai"):
+            c.err(f"{p}.queueLabel", f"must be kai or runai, got {style!r}")
+        q["runai_style"] = style == "runai"
+        spec.projects.append(q)
+
+    pool_names: set[str] = set()
+    for i, d in enumerate(c.items(doc, "nodePools")):
+        p = f"nodePools[{i}]"
+        if not c.keys(d, POOL_KEYS, p):
+            continue
+        name = c.name(d, p, max_len=50)
+        if name in pool_names:
+            c.err(f"{p}.name", f"duplicate node pool {name!r}")
+        elif name:
+            pool_names.add(name)
+        product = d.get("product")
+        if not isinstance(product, str) or not product:
+            c.err(f"{p}.product", f"required: a GPU product label such as {', '.join(sorted(GPU_MODELS))}")
+        spec.pools.append({
+            "name": name, "product": product,
+            "count": c.number(d, "count", p, None, 0, integer=True) if "count" in d else _required(c, p, "count"),
+            "gpus": c.number(d, "gpus", p, 8, 0, integer=True),
+            "cpu": c.number(d, "cpu", p, None, 0, strict=True, integer=True),
+            "memoryGi": c.number(d, "memoryGi", p, None, 0, strict=True, integer=True),
+        })
+
+    seen: set[tuple[str, str]] = set()
+    projects = {q["name"]: q for q in spec.projects if q.get("name")}
+    for i, d in enumerate(c.items(doc, "workloads")):
+        p = f"workloads[{i}]"
+        if not c.keys(d, WORKLOAD_KEYS, p):
+            continue
+        name = c.name(d, p, max_len=40)
+        proj = d.get("project")
+        if proj is None:
+            c.err(f"{p}.project", "required")
+        elif proj not in projects:
+            c.err(f"{p}.project", f"no project named {proj!r}")
+        if name and proj and (proj, name) in seen:
+            c.err(f"{p}.name", f"duplicate workload {name!r} in project {proj!r}")
+        seen.add((proj, name))
+        kind = d.get("kind", "training")
+        if kind not in KINDS:
+            c.err(f"{p}.kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        gpu = c.number(d, "gpu", p, None, 0, strict=True)
+        gmem = c.number(d, "gpuMemory", p, None, 0, strict=True, integer=True)
+        if gpu is not None and gpu > 1 and not float(gpu).is_integer():
+            c.err(f"{p}.gpu", f"must be a fraction below 1 or a whole number of GPUs, got {gpu!r}")
+        if gpu is not None and gmem is not None:
+            c.err(f"{p}.gpuMemory", "cannot be combined with gpu (KAI takes gpu-fraction or gpu-memory, not both)")
+        pr = d.get("priority")
+        if pr is not None and pr not in PRIORITY_NAMES:
+            c.err(f"{p}.priority", f"unknown priority class {pr!r} (known: {', '.join(sorted(PRIORITY_NAMES))})")
+        util = d.get("utilization")
+        if util is not None and (not isinstance(util, str) or not re.fullmatch(r"\d{1,3}(-\d{1,3})?", util)
+                                 or any(int(x) > 100 for x in util.split("-"))):
+            c.err(f"{p}.utilization", f"must be a percent range like \"10-30\", got {util!r}")
+        auto = d.get("autoscale")
+        autoscale = None
+        if auto is not None:
+            if not isinstance(auto, dict) or set(auto) - {"min", "max"}:
+                c.err(f"{p}.autoscale", "must be a mapping with min and max")
+            else:
+                lo = c.number(auto, "min", f"{p}.autoscale", 1, 0, integer=True)
+                hi = c.number(auto, "max", f"{p}.autoscale", lo, 0, integer=True)
+                if hi < lo:
+                    c.err(f"{p}.autoscale.max", f"must be >= min ({lo}), got {hi}")
+                autoscale = (lo, hi)
+        image = d.get("image")
+        if image is not None and not isinstance(image, str):
+            c.err(f"{p}.image", f"must be a string, got {image!r}")
+        spec.workloads.append({
+            "name": name, "project": proj, "kind": kind, "gpu": gpu, "gpuMemory": gmem,
+            "replicas": c.number(d, "replicas", p, 1, 0, integer=True),
+            "parallelism": c.number(d, "parallelism", p, 1, 1, integer=True),
+            "completions": c.number(d, "completions", p, None, 1, integer=True),
+            "runSeconds": c.number(d, "runSeconds", p, None, 0, strict=True),
+            "priority": pr, "utilization": util, "image": image, "autoscale": autoscale,
+            "count": c.number(d, "count", p, 1, 1, integer=True), "model": d.get("model"),
+        })
+    if c.errors:
+        raise ScenarioError("; ".join(c.errors))
+    return spec
+
+
+def _required(c: _Checker, path: str, key: str) -> None:
+    c.err(f"{path}.{key}", "required")
+    return None
+
+
+def _queue_fields(c: _Checker, d: dict, p: str, name: str | None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "quota": c.number(d, "quota", p, 0, -1),
+        "limit": c.number(d, "limit", p, -1, -1),
+        "overQuotaWeight": c.number(d, "overQuotaWeight", p, 1, 0),
+        "priority": c.number(d, "priority", p, None, integer=True),
+        "displayName": d.get("displayName"),
+    }
+
+
+def load(path: str | Path) -> Spec:
+    """Read and validate a scenario file; every failure is a ScenarioError that says what and where."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{p}: no such scenario file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"{p}: cannot read: {e}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    try:
+        return validate(doc)
+    except ScenarioError as e:
+        raise ScenarioError(f"{p}: {e}") from None
+
+
+def objects(spec: Spec) -> list[tuple[str, dict[str, Any]]]:
+    """The manifests a validated spec describes, as (resource key, object), in creation order."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for d in spec.departments:
+        out.append(("queues.scheduling.run.ai", b.queue(d["name"], None, d["quota"], d["limit"],
+                                                        d["overQuotaWeight"], d["priority"], d["displayName"])))
+    projects = {}
+    for q in spec.projects:
+        projects[q["name"]] = q
+        out.append(("queues.scheduling.run.ai", b.queue(q["name"], q["department"], q["quota"], q["limit"],
+                                                        q["overQuotaWeight"], q["priority"], q["displayName"])))
+        out.append(("namespaces", b.namespace(q["namespace"], {"runai/queue": q["name"]})))
+    index = 0
+    for pool in spec.pools:
+        for i in range(pool["count"] or 0):
+            index += 1
+            out.append(("nodes", b.node(f"{pool['name']}-{i + 1:02d}", pool["product"], pool["gpus"], index,
+                                        pool["name"], pool["cpu"], pool["memoryGi"])))
+    for w in spec.workloads:
+        q = projects[w["project"]]
+        for n in range(w["count"]):
+            name = w["name"] if w["count"] == 1 else f"{w['name']}-{n + 1}"
+            out.extend(_workload(w, name, q))
+    return out
+
+
+def _workload(w: dict[str, Any], name: str, q: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    ns, queue_name, style = q["namespace"], q["name"], q["runai_style"]
+    if w["kind"] == "inference":
+        dep = b.inference_deployment(name, ns, queue_name, w["replicas"], w["gpu"], w["gpuMemory"],
+                                     w["priority"] or "inference", w["image"], w["utilization"], w["autoscale"],
+                                     style, w.get("model"))
+        return [("deployments.apps", dep), ("services", b.service_for(name, ns))]
+    if w["kind"] == "interactive":
+        return [("deployments.apps", b.interactive_deployment(name, ns, queue_name, w["gpu"] or 1,
+                                                              w["priority"] or "build",
+                                                              w["utilization"] or "0-2", style))]
+    job = b.training_job(name, ns, queue_name, w["gpu"] if w["gpu"] is not None else (0 if w["gpuMemory"] else 1),
+                         w["parallelism"], w["completions"], w["runSeconds"], w["priority"] or "train",
+                         w["gpuMemory"], w["image"], w["utilization"], style)
+    return [("jobs.batch", job)]
