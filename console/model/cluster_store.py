@@ -1,0 +1,767 @@
+"""The console's one live model of the cluster: records by kind and key, indexes, and dirty keys per view.
+
+Informers feed raw objects as watch events (`apply`) and whole re-lists (`replace`). Each event updates
+records and indexes and marks the view rows it can affect as dirty: O(1)-ish work, no view is rebuilt.
+The UI calls `drain()` a few times a second; it recomputes only the dirty rows and returns what changed
+since the previous drain. `refresh()` does the same without consuming the change set (snapshots).
+
+Per-pod facts that depend on other objects (top owner, queue, priority class, preemptibility) are
+resolved here and re-resolved when an owner, PodGroup or Queue they depend on changes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import podspec
+from .records import (
+    KNATIVE_SERVICE_LABEL, OWNER_BY_GROUP_KIND, OWNER_BY_KEY, OWNER_KINDS, BadObject, NodeRec, Obj,
+    OwnerKey, OwnerRec, PodGroupRec, PodKey, PodRec, QueueRec, QuotaRec, Ref, ServiceRec, node_record,
+    owner_record, pod_record, podgroup_record, queue_record, quota_record, service_record,
+)
+
+WKey = tuple[str, str, str]  # workload: (namespace, kind, name)
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+PODS = "pods"
+NODES = "nodes"
+QUEUES = "queues.scheduling.run.ai"
+PODGROUPS = "podgroups.scheduling.run.ai"
+SERVICES = "services"
+RESOURCEQUOTAS = "resourcequotas"
+
+# Kind names accepted as well as resource keys, so a caller may say "Pod" or "pods".
+ALIASES: dict[str, str] = {
+    "Pod": PODS, "Node": NODES, "Queue": QUEUES, "PodGroup": PODGROUPS, "Service": SERVICES,
+    "ResourceQuota": RESOURCEQUOTAS,
+    **{o.kind: o.key for o in OWNER_KINDS if o.kind != "Service"},
+    "KnativeService": "services.serving.knative.dev",
+}
+KNOWN_KINDS = frozenset({PODS, NODES, QUEUES, PODGROUPS, SERVICES, RESOURCEQUOTAS, *OWNER_BY_KEY})
+
+_RESOLVE_CACHE_MAX = 50_000
+
+
+def canonical_kind(kind: str) -> str | None:
+    k = ALIASES.get(kind, kind)
+    return k if k in KNOWN_KINDS else None
+
+
+@dataclass(slots=True)
+class KindHealth:
+    """What the UI shows per resource; informers set it, the views never read it."""
+
+    state: str = "unknown"          # unknown | syncing | synced | reconnecting | forbidden | absent | error
+    message: str = ""
+    hidden_namespaces: tuple[str, ...] = ()
+    objects: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "message": self.message,
+                "hidden_namespaces": list(self.hidden_namespaces), "objects": self.objects}
+
+
+@dataclass(slots=True)
+class ViewDelta:
+    """Rows to insert or replace, and keys to remove, for one view."""
+
+    upserts: dict[Any, Any] = field(default_factory=dict)
+    removed: set[Any] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.upserts or self.removed)
+
+    def merge(self, changed: dict[Any, Any], removed: Iterable[Any]) -> None:
+        for k in removed:
+            self.upserts.pop(k, None)
+            self.removed.add(k)
+        for k, row in changed.items():
+            self.removed.discard(k)
+            self.upserts[k] = row
+
+
+@dataclass(slots=True)
+class Delta:
+    """What changed since the last drain; the UI applies it as keyed row diffs."""
+
+    projects: ViewDelta = field(default_factory=ViewDelta)
+    gpus: ViewDelta = field(default_factory=ViewDelta)
+    workloads: ViewDelta = field(default_factory=ViewDelta)
+    nodes: ViewDelta = field(default_factory=ViewDelta)
+    health: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.projects or self.gpus or self.workloads or self.nodes or self.health)
+
+
+def _add(index: dict, key: Any, value: Any) -> None:
+    s = index.get(key)
+    if s is None:
+        index[key] = {value}
+    else:
+        s.add(value)
+
+
+def _discard(index: dict, key: Any, value: Any) -> None:
+    s = index.get(key)
+    if s is not None:
+        s.discard(value)
+        if not s:
+            del index[key]
+
+
+def pending_shape(p: PodRec) -> tuple[str, float] | None:
+    """What a waiting pod needs of one GPU, for the fragmentation check; None if it needs no GPU."""
+    if not p.waiting or p.reservation:
+        return None
+    g = p.gpu
+    if g.kind == "fraction":
+        return ("fraction", g.portion)
+    if g.kind == "memory":
+        return ("memory", float(g.memory_mib))
+    if g.kind == "whole":
+        return ("whole", 1.0)
+    return None
+
+
+class ClusterStore:
+    """Records, indexes and the four derived views (projects, GPUs, workloads, nodes)."""
+
+    def __init__(self) -> None:
+        from .views_gpus import GpusView
+        from .views_nodes import NodesView
+        from .views_projects import ProjectsView
+        from .views_workloads import WorkloadsView
+
+        self.pods: dict[PodKey, PodRec] = {}
+        self.owners: dict[OwnerKey, OwnerRec] = {}
+        self.queues: dict[str, QueueRec] = {}
+        self.podgroups: dict[PodKey, PodGroupRec] = {}
+        self.nodes: dict[str, NodeRec] = {}
+        self.services: dict[PodKey, ServiceRec] = {}
+        self.quotas: dict[PodKey, QuotaRec] = {}
+        self.health: dict[str, KindHealth] = {}
+        self.problems: deque[str] = deque(maxlen=200)  # bad input, newest last
+
+        # indexes
+        self._owners_by_uid: dict[str, OwnerRec] = {}
+        self._owner_counts: Counter[str] = Counter()
+        self.owner_roots: set[WKey] = set()                 # owner records with no owner: workloads
+        self.pods_by_node: dict[str, set[PodKey]] = {}
+        self.pods_by_queue: dict[str, set[PodKey]] = {}
+        self.pods_by_ns: dict[str, set[PodKey]] = {}
+        self.pods_by_workload: dict[WKey, set[PodKey]] = {}
+        self.pods_by_owner_uid: dict[str, set[PodKey]] = {}
+        self.owners_by_owner_uid: dict[str, set[OwnerKey]] = {}
+        self.fractions_by_group: dict[str, set[PodKey]] = {}   # non-reservation pods per GPU group
+        self.reservations_by_group: dict[str, set[PodKey]] = {}
+        self.pods_by_podgroup: dict[PodKey, set[PodKey]] = {}
+        self.queue_children: dict[str, set[str]] = {}
+        self.services_by_ns: dict[str, set[PodKey]] = {}
+        self.quotas_by_ns: dict[str, set[PodKey]] = {}
+        self.pending_shapes: Counter[tuple[str, float]] = Counter()
+
+        # dirty keys per view
+        self.dirty_workloads: set[WKey] = set()
+        self.dirty_projects: set[str] = set()
+        self.dirty_gpu_nodes: set[str] = set()
+        self.dirty_nodes: set[str] = set()
+        self._health_dirty = False
+        self._resolve_cache: dict[tuple, tuple] = {}
+
+        self.projects = ProjectsView()
+        self.gpus = GpusView()
+        self.workloads = WorkloadsView()
+        self.nodes_view = NodesView()
+        self._delta = Delta()
+        self._kai_mode_seen: bool | None = None
+
+    # ------------------------------------------------------------------ input
+    def apply(self, kind: str, event_type: str, raw: Obj) -> bool:
+        """One watch event. Returns False (and records why in `problems`) when the input was unusable.
+
+        A bad object is skipped whole: nothing of it is applied.
+        """
+        rkey = canonical_kind(kind)
+        if rkey is None:
+            self._problem(f"{kind}: not a kind the console models; event ignored")
+            return False
+        if event_type not in (ADDED, MODIFIED, DELETED):
+            self._problem(f"{kind}: unknown event type {event_type!r}; event ignored")
+            return False
+        try:
+            rec = self._project(rkey, raw)
+        except BadObject as e:
+            self._problem(f"{kind} {event_type}: {e}; event ignored")
+            return False
+        if event_type == DELETED:
+            self._remove(rkey, self._key_of(rkey, rec))
+        else:
+            self._put(rkey, rec)
+        self._count(rkey)
+        return True
+
+    def replace(self, kind: str, raws: Iterable[Obj], namespace: str | None = None) -> list[str]:
+        """A full re-list: afterwards the kind (in `namespace`, if given) holds exactly `raws`.
+
+        Unchanged objects mark nothing dirty. Unusable objects are skipped and reported in the result
+        (and in `problems`); the rest is applied.
+        """
+        rkey = canonical_kind(kind)
+        if rkey is None:
+            msg = f"{kind}: not a kind the console models; list ignored"
+            self._problem(msg)
+            return [msg]
+        bad: list[str] = []
+        fresh: dict[Any, Any] = {}
+        for raw in raws:
+            try:
+                rec = self._project(rkey, raw)
+            except BadObject as e:
+                bad.append(f"{kind} list: {e}; object skipped")
+                continue
+            key = self._key_of(rkey, rec)
+            if namespace is not None and getattr(rec, "namespace", namespace) != namespace:
+                bad.append(f"{kind} list for namespace {namespace!r}: {key} is outside it; object skipped")
+                continue
+            fresh[key] = rec
+        table = self._table(rkey)
+        for key in [k for k in table if self._in_scope(rkey, k, namespace) and k not in fresh]:
+            self._remove(rkey, key)
+        for key, rec in fresh.items():
+            if table.get(key) != rec:
+                self._put(rkey, rec)
+        for m in bad:
+            self._problem(m)
+        self._count(rkey)
+        return bad
+
+    def set_health(self, kind: str, state: str, message: str = "",
+                   hidden_namespaces: Iterable[str] = ()) -> None:
+        """Informers report a resource's state (synced, forbidden, hidden namespaces) for the UI."""
+        rkey = canonical_kind(kind) or kind
+        h = self.health.setdefault(rkey, KindHealth())
+        hidden = tuple(sorted(hidden_namespaces))
+        if (h.state, h.message, h.hidden_namespaces) != (state, message, hidden):
+            h.state, h.message, h.hidden_namespaces = state, message, hidden
+            self._health_dirty = True
+
+    def _count(self, rkey: str) -> None:
+        h = self.health.setdefault(rkey, KindHealth())
+        h.objects = self._owner_counts[rkey] if rkey in OWNER_BY_KEY else len(self._table(rkey))
+
+    def _problem(self, msg: str) -> None:
+        self.problems.append(msg)
+
+    # ------------------------------------------------------------------ dispatch
+    def _project(self, rkey: str, raw: Obj) -> Any:
+        if rkey == PODS:
+            return pod_record(raw)
+        if rkey == NODES:
+            return node_record(raw)
+        if rkey == QUEUES:
+            return queue_record(raw)
+        if rkey == PODGROUPS:
+            return podgroup_record(raw)
+        if rkey == SERVICES:
+            return service_record(raw)
+        if rkey == RESOURCEQUOTAS:
+            return quota_record(raw)
+        return owner_record(rkey, raw)
+
+    @staticmethod
+    def _key_of(rkey: str, rec: Any) -> Any:
+        if rkey in (NODES, QUEUES):
+            return rec.name
+        return rec.key
+
+    def _table(self, rkey: str) -> dict:
+        return {PODS: self.pods, NODES: self.nodes, QUEUES: self.queues, PODGROUPS: self.podgroups,
+                SERVICES: self.services, RESOURCEQUOTAS: self.quotas}.get(rkey, self.owners)
+
+    @staticmethod
+    def _in_scope(rkey: str, key: Any, namespace: str | None) -> bool:
+        if rkey in OWNER_BY_KEY:
+            return key[0] == rkey and (namespace is None or key[1] == namespace)
+        if namespace is None or rkey in (NODES, QUEUES):
+            return True
+        return key[0] == namespace
+
+    def _put(self, rkey: str, rec: Any) -> None:
+        if rkey == PODS:
+            self._put_pod(rec)
+        elif rkey == NODES:
+            self._put_node(rec)
+        elif rkey == QUEUES:
+            self._put_queue(rec)
+        elif rkey == PODGROUPS:
+            self._put_podgroup(rec)
+        elif rkey == SERVICES:
+            self._put_service(rec)
+        elif rkey == RESOURCEQUOTAS:
+            self._put_quota(rec)
+        else:
+            self._put_owner(rec)
+
+    def _remove(self, rkey: str, key: Any) -> None:
+        if rkey == PODS:
+            self._del_pod(key)
+        elif rkey == NODES:
+            self._del_node(key)
+        elif rkey == QUEUES:
+            self._del_queue(key)
+        elif rkey == PODGROUPS:
+            self._del_podgroup(key)
+        elif rkey == SERVICES:
+            self._del_service(key)
+        elif rkey == RESOURCEQUOTAS:
+            self._del_quota(key)
+        else:
+            self._del_owner(key)
+
+    # ------------------------------------------------------------------ pods
+    def _put_pod(self, new: PodRec) -> None:
+        key = new.key
+        old = self.pods.get(key)
+        if old is not None:
+            self._unindex_pod(old)
+        self.resolve_into(new)
+        self.pods[key] = new
+        self._index_pod(new)
+        self._touch_pod(old)
+        self._touch_pod(new)
+
+    def _del_pod(self, key: PodKey) -> None:
+        old = self.pods.pop(key, None)
+        if old is None:
+            return
+        self._unindex_pod(old)
+        self._touch_pod(old)
+
+    def _index_pod(self, p: PodRec) -> None:
+        key = p.key
+        if p.node:
+            _add(self.pods_by_node, p.node, key)
+        if p.queue is not None:
+            _add(self.pods_by_queue, p.queue, key)
+        _add(self.pods_by_ns, p.namespace, key)
+        if p.workload is not None:
+            _add(self.pods_by_workload, p.workload, key)
+        if p.owner is not None and p.owner.uid:
+            _add(self.pods_by_owner_uid, p.owner.uid, key)
+        for g in p.gpu_groups:
+            _add(self.reservations_by_group if p.reservation else self.fractions_by_group, g, key)
+        if p.podgroup:
+            _add(self.pods_by_podgroup, (p.namespace, p.podgroup), key)
+        shape = pending_shape(p)
+        if shape is not None:
+            self.pending_shapes[shape] += 1
+
+    def _unindex_pod(self, p: PodRec) -> None:
+        key = p.key
+        if p.node:
+            _discard(self.pods_by_node, p.node, key)
+        if p.queue is not None:
+            _discard(self.pods_by_queue, p.queue, key)
+        _discard(self.pods_by_ns, p.namespace, key)
+        if p.workload is not None:
+            _discard(self.pods_by_workload, p.workload, key)
+        if p.owner is not None and p.owner.uid:
+            _discard(self.pods_by_owner_uid, p.owner.uid, key)
+        for g in p.gpu_groups:
+            _discard(self.reservations_by_group if p.reservation else self.fractions_by_group, g, key)
+        if p.podgroup:
+            _discard(self.pods_by_podgroup, (p.namespace, p.podgroup), key)
+        shape = pending_shape(p)
+        if shape is not None:
+            self.pending_shapes[shape] -= 1
+            if self.pending_shapes[shape] <= 0:
+                del self.pending_shapes[shape]
+
+    def _touch_pod(self, p: PodRec | None) -> None:
+        """Mark every view row this pod's state feeds."""
+        if p is None:
+            return
+        if p.workload is not None:
+            self.dirty_workloads.add(p.workload)
+        if p.queue is not None:
+            self.dirty_projects.add(p.queue)
+        self.dirty_projects.add(p.namespace)
+        if p.node:
+            self.dirty_gpu_nodes.add(p.node)
+            self.dirty_nodes.add(p.node)
+        for g in p.gpu_groups:
+            for rk in self.reservations_by_group.get(g, ()):
+                r = self.pods.get(rk)
+                if r is not None and r.node:
+                    self.dirty_gpu_nodes.add(r.node)
+            if p.reservation:  # holders of this group may sit on another node's row list
+                for fk in self.fractions_by_group.get(g, ()):
+                    f = self.pods.get(fk)
+                    if f is not None and f.node:
+                        self.dirty_gpu_nodes.add(f.node)
+
+    def _reresolve(self, keys: Iterable[PodKey]) -> None:
+        """Resolve pods again after something they depend on changed; re-index and mark what moved."""
+        for key in list(keys):
+            p = self.pods.get(key)
+            if p is None:
+                continue
+            before = (p.workload, p.queue, p.pclass, p.preemptible)
+            self._unindex_pod(p)
+            self._touch_pod(p)
+            self.resolve_into(p)
+            self._index_pod(p)
+            if (p.workload, p.queue, p.pclass, p.preemptible) != before:
+                self._touch_pod(p)
+
+    # ------------------------------------------------------------------ resolution
+    def owner_for_ref(self, namespace: str, ref: Ref, by_uid: dict[str, OwnerRec] | None = None
+                      ) -> OwnerRec | None:
+        if ref.uid:
+            rec = (self._owners_by_uid if by_uid is None else by_uid).get(ref.uid)
+            return rec if rec is not None and rec.namespace == namespace else None
+        ok = OWNER_BY_GROUP_KIND.get((ref.group, ref.kind))
+        return self.owners.get((ok.key, namespace, ref.name)) if ok else None
+
+    def top_owner(self, namespace: str, ref: Ref | None, labels: dict[str, str], name: str,
+                  by_uid: dict[str, OwnerRec] | None = None) -> tuple[WKey, str, OwnerRec | None]:
+        """Walk controller references through the owners held here: (workload key, API group, record).
+
+        An owner not held here ends the walk: it is the top owner as far as the console can see. Knative
+        Revisions and Configurations, when not watched, lead to the Knative Service named by the pod's
+        `serving.knative.dev/service` label.
+        """
+        if ref is None:
+            return (namespace, "Pod", name), "", None
+        cur = ref
+        for _ in range(16):
+            rec = self.owner_for_ref(namespace, cur, by_uid)
+            if rec is None:
+                if cur.group == "serving.knative.dev" and cur.kind in ("Revision", "Configuration"):
+                    svc = labels.get(KNATIVE_SERVICE_LABEL)
+                    if svc:
+                        cur = Ref("Service", "serving.knative.dev", svc, "")
+                        continue
+                return (namespace, cur.kind, cur.name), cur.group, None
+            if KNATIVE_SERVICE_LABEL in rec.labels:
+                labels = rec.labels
+            if rec.owner is None:
+                return (namespace, rec.kind, rec.name), rec.group, rec
+            cur = rec.owner
+        return (namespace, cur.kind, cur.name), cur.group, None  # a reference cycle: stop where we are
+
+    def owner_of_workload(self, wkey: WKey) -> OwnerRec | None:
+        """The record a workload's row reads replicas from: an owner record with no owner of its own."""
+        ns, kind, name = wkey
+        for ok in OWNER_KINDS:
+            if ok.kind == kind:
+                rec = self.owners.get((ok.key, ns, name))
+                if rec is not None and rec.owner is None:
+                    return rec
+        return None
+
+    def resolve_into(self, p: PodRec, by_uid: dict[str, OwnerRec] | None = None) -> None:
+        """Fill the pod's workload, queue, priority class and preemptibility from what the store holds."""
+        if p.reservation:
+            p.workload, p.queue, p.pclass, p.preemptible = None, None, None, True
+            return
+        wkey, _, top = self.top_owner(p.namespace, p.owner, p.labels, p.name, by_uid)
+        pg = self.podgroups.get((p.namespace, p.podgroup)) if p.podgroup else None
+        p.workload = wkey
+        p.queue, p.pclass, p.preemptible = self._rules(p, top.labels if top else None, wkey[1], pg)
+
+    def _rules(self, p: PodRec, owner_labels: dict[str, str] | None, top_kind: str,
+               pg: PodGroupRec | None) -> tuple[str | None, str | None, bool]:
+        ckey = (id(p.labels), p.priority_class, p.scheduler, id(owner_labels), top_kind,
+                pg.queue if pg else None, pg.priority_class if pg else None, pg.preemptibility if pg else None)
+        hit = self._resolve_cache.get(ckey)
+        if hit is not None and hit[0] is p.labels and hit[1] is owner_labels:
+            return hit[2]
+        pod_d = {"metadata": {"labels": p.labels}, "spec": {"priorityClassName": p.priority_class}}
+        owner_d = {"metadata": {"labels": owner_labels}} if owner_labels is not None else None
+        queue = pg.queue if pg and pg.queue else podspec.queue_of(pod_d, owner_d)
+        if queue is None and p.scheduler in podspec.KAI_SCHEDULERS:
+            queue = podspec.DEFAULT_QUEUE
+        pclass = (pg.priority_class if pg and pg.priority_class else None) \
+            or podspec.priority_class_of(pod_d, owner_d) or podspec.default_priority_class(top_kind)
+        label = podspec.preemptibility_of(pod_d, owner_d)
+        preemptible = podspec.is_preemptible(
+            podspec.priority_value(pclass),
+            {podspec.PREEMPTIBILITY_LABEL: label} if label else None,
+            pg.preemptibility if pg else None)
+        result = (queue, pclass, preemptible)
+        if len(self._resolve_cache) >= _RESOLVE_CACHE_MAX:
+            self._resolve_cache.clear()
+        self._resolve_cache[ckey] = (p.labels, owner_labels, result)
+        return result
+
+    def resolved_copy(self, p: PodRec, by_uid: dict[str, OwnerRec] | None = None) -> PodRec:
+        """The pod resolved afresh, ignoring its cached fields; `by_uid` replaces the owner index (oracle)."""
+        q = copy.copy(p)
+        self.resolve_into(q, by_uid)
+        return q
+
+    # ------------------------------------------------------------------ owners
+    def _descendant_pods(self, uid: str) -> set[PodKey]:
+        out: set[PodKey] = set()
+        stack, seen = [uid], {uid}
+        while stack:
+            u = stack.pop()
+            out.update(self.pods_by_owner_uid.get(u, ()))
+            for ok in self.owners_by_owner_uid.get(u, ()):
+                rec = self.owners.get(ok)
+                if rec is not None and rec.uid and rec.uid not in seen:
+                    seen.add(rec.uid)
+                    stack.append(rec.uid)
+        return out
+
+    def _affected_by_owner(self, rec: OwnerRec) -> set[PodKey]:
+        pods = self._descendant_pods(rec.uid) if rec.uid else set()
+        pods.update(self.pods_by_workload.get((rec.namespace, rec.kind, rec.name), ()))
+        return pods
+
+    def _index_owner(self, rec: OwnerRec) -> None:
+        if rec.uid:
+            self._owners_by_uid[rec.uid] = rec
+        if rec.owner is not None and rec.owner.uid:
+            _add(self.owners_by_owner_uid, rec.owner.uid, rec.key)
+        if rec.owner is None:
+            self.owner_roots.add((rec.namespace, rec.kind, rec.name))
+
+    def _unindex_owner(self, rec: OwnerRec) -> None:
+        if rec.uid and self._owners_by_uid.get(rec.uid) is rec:
+            del self._owners_by_uid[rec.uid]
+        if rec.owner is not None and rec.owner.uid:
+            _discard(self.owners_by_owner_uid, rec.owner.uid, rec.key)
+        if rec.owner is None:
+            wk = (rec.namespace, rec.kind, rec.name)
+            if not any(r is not rec and r.owner is None and (r.namespace, r.kind, r.name) == wk
+                       for r in self._same_name(rec)):
+                self.owner_roots.discard(wk)
+
+    def _same_name(self, rec: OwnerRec) -> list[OwnerRec]:
+        return [r for ok in OWNER_KINDS if ok.kind == rec.kind
+                for r in (self.owners.get((ok.key, rec.namespace, rec.name)),) if r is not None]
+
+    def _put_owner(self, new: OwnerRec) -> None:
+        old = self.owners.get(new.key)
+        structural = old is None or (old.uid, old.owner, old.labels) != (new.uid, new.owner, new.labels)
+        affected: set[PodKey] = set()
+        if old is not None:
+            if structural:
+                affected |= self._affected_by_owner(old)
+            self._unindex_owner(old)
+            self._touch_owner(old)
+        else:
+            self._owner_counts[new.rkey] += 1
+        self.owners[new.key] = new
+        self._index_owner(new)
+        if structural:
+            affected |= self._affected_by_owner(new)
+            self._reresolve(affected)
+        self._touch_owner(new)
+
+    def _del_owner(self, key: OwnerKey) -> None:
+        old = self.owners.pop(key, None)
+        if old is None:
+            return
+        self._owner_counts[old.rkey] -= 1
+        affected = self._affected_by_owner(old)
+        self._unindex_owner(old)
+        self._touch_owner(old)
+        self._reresolve(affected)
+
+    def _touch_owner(self, rec: OwnerRec) -> None:
+        wkey, _, _ = self.top_owner(rec.namespace, rec.owner, rec.labels, rec.name) if rec.owner else \
+            ((rec.namespace, rec.kind, rec.name), "", rec)
+        self.dirty_workloads.add(wkey)
+        self.dirty_workloads.add((rec.namespace, rec.kind, rec.name))
+
+    # ------------------------------------------------------------------ podgroups
+    def _put_podgroup(self, new: PodGroupRec) -> None:
+        old = self.podgroups.get(new.key)
+        self.podgroups[new.key] = new
+        pods = self.pods_by_podgroup.get(new.key, ())
+        if old is None or (old.queue, old.priority_class, old.preemptibility) != \
+                (new.queue, new.priority_class, new.preemptibility):
+            self._reresolve(pods)
+        self._touch_podgroup(new.key)
+
+    def _del_podgroup(self, key: PodKey) -> None:
+        if self.podgroups.pop(key, None) is None:
+            return
+        self._reresolve(self.pods_by_podgroup.get(key, ()))
+        self._touch_podgroup(key)
+
+    def _touch_podgroup(self, key: PodKey) -> None:
+        for pk in self.pods_by_podgroup.get(key, ()):
+            p = self.pods.get(pk)
+            if p is not None and p.workload is not None:
+                self.dirty_workloads.add(p.workload)
+
+    # ------------------------------------------------------------------ queues
+    @property
+    def kai_mode(self) -> bool:
+        """Queues exist: projects are KAI queues. Otherwise namespaces with a GPU ResourceQuota are."""
+        return bool(self.queues)
+
+    def _put_queue(self, new: QueueRec) -> None:
+        old = self.queues.get(new.name)
+        if old is not None and old.parent:
+            _discard(self.queue_children, old.parent, old.name)
+            self._touch_queue_chain(old.parent)
+        self.queues[new.name] = new
+        if new.parent:
+            _add(self.queue_children, new.parent, new.name)
+        self._touch_queue_chain(new.name)
+
+    def _del_queue(self, name: str) -> None:
+        old = self.queues.pop(name, None)
+        if old is None:
+            return
+        if old.parent:
+            _discard(self.queue_children, old.parent, name)
+            self._touch_queue_chain(old.parent)
+        self._touch_queue_chain(name)
+
+    def _touch_queue_chain(self, name: str) -> None:
+        """A queue and its ancestors (their rows sum their children)."""
+        seen: set[str] = set()
+        cur: str | None = name
+        while cur and cur not in seen:
+            seen.add(cur)
+            self.dirty_projects.add(cur)
+            q = self.queues.get(cur)
+            cur = q.parent if q else None
+
+    # ------------------------------------------------------------------ nodes, services, quotas
+    def _put_node(self, new: NodeRec) -> None:
+        old = self.nodes.get(new.name)
+        self.nodes[new.name] = new
+        self._touch_node(new.name, old is None or old.gpu_memory_mib != new.gpu_memory_mib)
+
+    def _del_node(self, name: str) -> None:
+        old = self.nodes.pop(name, None)
+        if old is not None:
+            self._touch_node(name, True)
+
+    def _touch_node(self, name: str, memory_changed: bool) -> None:
+        self.dirty_gpu_nodes.add(name)
+        self.dirty_nodes.add(name)
+        if memory_changed:  # memory-sized requests on this node change their GPU share
+            for pk in self.pods_by_node.get(name, ()):
+                p = self.pods.get(pk)
+                if p is not None and p.gpu.kind == "memory":
+                    self._touch_pod(p)
+
+    def _put_service(self, new: ServiceRec) -> None:
+        self.services[new.key] = new
+        _add(self.services_by_ns, new.namespace, new.key)
+        self._touch_namespace_workloads(new.namespace)
+
+    def _del_service(self, key: PodKey) -> None:
+        if self.services.pop(key, None) is None:
+            return
+        _discard(self.services_by_ns, key[0], key)
+        self._touch_namespace_workloads(key[0])
+
+    def _touch_namespace_workloads(self, ns: str) -> None:
+        """Every workload of the namespace (Services and quotas there change their rows).
+
+        Workloads without a row yet are dirty already, so the view's rows are all there is to mark.
+        """
+        self.dirty_workloads.update(self.workloads.by_ns.get(ns, ()))
+
+    def _put_quota(self, new: QuotaRec) -> None:
+        self.quotas[new.key] = new
+        _add(self.quotas_by_ns, new.namespace, new.key)
+        self.dirty_projects.add(new.namespace)
+        self._touch_namespace_workloads(new.namespace)
+
+    def _del_quota(self, key: PodKey) -> None:
+        if self.quotas.pop(key, None) is None:
+            return
+        _discard(self.quotas_by_ns, key[0], key)
+        self.dirty_projects.add(key[0])
+        self._touch_namespace_workloads(key[0])
+
+    def namespace_quota(self, ns: str) -> QuotaRec | None:
+        """The namespace's GPU ResourceQuota (the tightest, if several), or None."""
+        best: QuotaRec | None = None
+        for k in sorted(self.quotas_by_ns.get(ns, ())):
+            q = self.quotas[k]
+            if q.hard_gpu is not None and (best is None or q.hard_gpu < (best.hard_gpu or 0)):
+                best = q
+        return best
+
+    # ------------------------------------------------------------------ small lookups for the views
+    def node_memory(self, node: str) -> int | None:
+        n = self.nodes.get(node)
+        return n.gpu_memory_mib if n else None
+
+    def services_in(self, ns: str) -> list[ServiceRec]:
+        return [self.services[k] for k in sorted(self.services_by_ns.get(ns, ()))]
+
+    def pods_of(self, keys: Iterable[PodKey]) -> list[PodRec]:
+        return [self.pods[k] for k in keys if k in self.pods]
+
+    # ------------------------------------------------------------------ output
+    def refresh(self) -> None:
+        """Recompute the dirty rows of every view; the changes accumulate until `drain()`."""
+        mode = self.kai_mode
+        if mode != self._kai_mode_seen:
+            self._kai_mode_seen = mode
+            self.dirty_workloads |= set(self.pods_by_workload) | self.owner_roots | set(self.workloads.rows)
+            self.dirty_projects |= set(self.queues) | set(self.pods_by_queue) | set(self.quotas_by_ns) \
+                | set(self.projects.rows)
+        d = self._delta
+        wl_dirty, self.dirty_workloads = self.dirty_workloads, set()
+        changed, removed, touched_projects = self.workloads.refresh(self, wl_dirty)
+        d.workloads.merge(changed, removed)
+        self.dirty_projects |= touched_projects
+        pr_dirty, self.dirty_projects = self.dirty_projects, set()
+        d.projects.merge(*self.projects.refresh(self, pr_dirty))
+        gn_dirty, self.dirty_gpu_nodes = self.dirty_gpu_nodes, set()
+        d.gpus.merge(*self.gpus.refresh(self, gn_dirty))
+        nd_dirty, self.dirty_nodes = self.dirty_nodes, set()
+        d.nodes.merge(*self.nodes_view.refresh(self, nd_dirty))
+        if self._health_dirty:
+            d.health = True
+            self._health_dirty = False
+
+    def drain(self) -> Delta:
+        """What changed since the last drain (rows upserted and removed per view, health changed)."""
+        self.refresh()
+        out, self._delta = self._delta, Delta()
+        return out
+
+    def full_recompute(self) -> dict[str, dict]:
+        """Every view computed from scratch from the records alone: the oracle for the incremental views."""
+        from . import views_gpus, views_nodes, views_projects, views_workloads
+
+        wl = views_workloads.compute_all(self)
+        return {
+            "workloads": wl,
+            "projects": views_projects.compute_all(self, wl),
+            "gpus": views_gpus.compute_all(self),
+            "nodes": views_nodes.compute_all(self),
+        }
+
+    def current(self) -> dict[str, dict]:
+        """The incremental views' rows after a refresh, keyed like `full_recompute()`."""
+        self.refresh()
+        return {"workloads": dict(self.workloads.rows), "projects": dict(self.projects.rows),
+                "gpus": dict(self.gpus.rows), "nodes": dict(self.nodes_view.rows)}
+
+
+def apply_all(store: ClusterStore, events: Iterable[tuple[str, str, Obj]]) -> None:
+    """Feed a sequence of (kind, event type, object) events."""
+    for kind, etype, raw in events:
+        store.apply(kind, etype, raw)
+

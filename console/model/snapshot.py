@@ -1,0 +1,82 @@
+"""The views as one JSON-able dict: what `gpuconsole snapshot` prints and what tests compare.
+
+Keys are a contract (scripts parse them): more may be added, none renamed. Rows are sorted so two
+snapshots of the same cluster are equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from .views_gpus import summary
+
+if TYPE_CHECKING:
+    from .cluster_store import ClusterStore
+
+VIEWS = ("projects", "gpus", "workloads", "nodes")
+
+
+def to_dict(row: Any) -> dict[str, Any]:
+    """A view row (or holder) as plain JSON types: tuples become lists, nested rows become dicts."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(row):
+        out[f.name] = _plain(getattr(row, f.name))
+    return out
+
+
+def _plain(v: Any) -> Any:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return to_dict(v)
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _depth_order(rows: dict[str, Any]) -> list[Any]:
+    """Projects as a tree walk: each department followed by its projects, names sorted at each level."""
+    out: list[Any] = []
+    seen: set[str] = set()
+
+    def walk(name: str) -> None:
+        if name in seen or name not in rows:
+            return
+        seen.add(name)
+        out.append(rows[name])
+        for c in rows[name].children:
+            walk(c)
+
+    for name in sorted(n for n, r in rows.items() if r.parent is None or r.parent not in rows):
+        walk(name)
+    for name in sorted(rows):  # members of parent cycles
+        walk(name)
+    return out
+
+
+def build(store: ClusterStore, view: str = "all") -> dict[str, Any]:
+    """The current views as a dict: `projects`, `gpus`, `workloads`, `nodes` (or only `view`), plus
+    `health`, `hidden`, `gpu_summary` and `problems` for the whole snapshot."""
+    if view != "all" and view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)} or all")
+    store.refresh()
+    out: dict[str, Any] = {}
+    if view in ("all", "projects"):
+        out["projects"] = [to_dict(r) for r in _depth_order(store.projects.rows)]
+    if view in ("all", "gpus"):
+        out["gpus"] = [to_dict(store.gpus.rows[k]) for k in sorted(store.gpus.rows)]
+    if view in ("all", "workloads"):
+        out["workloads"] = [to_dict(store.workloads.rows[k]) for k in sorted(store.workloads.rows)]
+    if view in ("all", "nodes"):
+        out["nodes"] = [to_dict(store.nodes_view.rows[k]) for k in sorted(store.nodes_view.rows)]
+    if view == "all":
+        out["gpu_summary"] = summary(store.gpus.rows.values())
+        out["health"] = {k: h.as_dict() for k, h in sorted(store.health.items())}
+        hidden: list[str] = []
+        for k, h in sorted(store.health.items()):
+            if h.state == "forbidden":
+                hidden.append(f"{k}: forbidden for this user{': ' + h.message if h.message else ''}")
+            if h.hidden_namespaces:
+                hidden.append(f"{k}: not readable in namespaces {', '.join(h.hidden_namespaces)}")
+        out["hidden"] = hidden
+        out["problems"] = list(store.problems)[-20:]
+    return out

@@ -1,0 +1,300 @@
+"""Workloads: pods grouped by their top owner, with replicas, GPU use, status and why they wait.
+
+One row per top owner (Deployment via ReplicaSet, Job, StatefulSet, Knative Service, Run:ai workload,
+JobSet, PyTorchJob, bare Pod, or the top owner reference the console can see). Rows are recomputed only
+for dirty workload keys; `compute_all` rebuilds every row from the records alone and is the oracle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import podspec
+from .podspec import GpuRequest
+from .records import WORKLOAD_KIND_LABEL, OwnerRec, PodRec, ServiceRec
+
+if TYPE_CHECKING:
+    from .cluster_store import ClusterStore, WKey
+
+INFERENCE, TRAINING, BUILD, INTERACTIVE = "inference", "training", "build", "interactive"
+
+BUILD_CLASSES = frozenset({"build", "build-preemptible"})
+INTERACTIVE_CLASSES = frozenset({"interactive", "interactive-preemptible"})
+INFERENCE_KINDS = frozenset({"Deployment", "Service", "InferenceWorkload", "Revision", "Configuration",
+                             "LeaderWorkerSet"})
+TRAINING_KINDS = frozenset({"Job", "CronJob", "PyTorchJob", "MPIJob", "JobSet", "RunaiJob", "TrainingWorkload",
+                            "DistributedWorkload"})
+RUNAI_WORKLOAD_KINDS = {"TrainingWorkload": TRAINING, "DistributedWorkload": TRAINING,
+                        "InferenceWorkload": INFERENCE, "DistributedInferenceWorkload": INFERENCE,
+                        "InteractiveWorkload": INTERACTIVE}
+
+RUNNING, PENDING, PARTIAL, COMPLETED, FAILED = "Running", "Pending", "Partially running", "Completed", "Failed"
+SCALED_TO_ZERO, UNKNOWN = "Scaled to zero", "Unknown"
+
+
+@dataclass(slots=True)
+class WorkloadRow:
+    namespace: str
+    name: str
+    kind: str
+    api_group: str
+    type: str
+    project: str | None
+    priority_class: str | None
+    preemptible: bool
+    replicas_desired: int | None      # None: the owner is not watched or its kind does not say
+    replicas_ready: int
+    replicas_running: int
+    replicas_pending: int             # live pods in phase Pending (unscheduled or starting)
+    pods: int                         # live pods
+    gpu_per_replica: float | None     # GPU devices one replica asks for; None for MIG or unresolved memory
+    gpu_request: str                  # "1", "0.5", "2000MiB", "2x0.5", "mig-1g.5gb", "" for none
+    gpu_total: float                  # over live pods
+    gpu_allocated: float              # over pods placed on nodes
+    status: str
+    pending_reason: str | None
+    service: str | None               # the Service in front of an inference workload
+    created: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.namespace, self.kind, self.name)
+
+
+def workload_type(kind: str, priority_class: str | None, runai_kind: str | None) -> str:
+    """Build / interactive when the priority class says so; else Run:ai's workload kind; else by owner kind."""
+    if priority_class in BUILD_CLASSES:
+        return BUILD
+    if priority_class in INTERACTIVE_CLASSES:
+        return INTERACTIVE
+    if runai_kind in RUNAI_WORKLOAD_KINDS:
+        return RUNAI_WORKLOAD_KINDS[runai_kind]
+    if kind in INFERENCE_KINDS:
+        return INFERENCE
+    if kind in TRAINING_KINDS:
+        return TRAINING
+    if kind == "Notebook":
+        return BUILD
+    if kind == "InteractiveWorkload":
+        return INTERACTIVE
+    if priority_class == "inference":
+        return INFERENCE
+    return TRAINING
+
+
+def request_text(g: GpuRequest | None) -> str:
+    if g is None or g.kind == "none":
+        return ""
+    if g.kind == "whole":
+        return str(g.count)
+    if g.kind == "mig":
+        return f"{g.count}x mig-{g.mig_profile}" if g.count > 1 else f"mig-{g.mig_profile}"
+    one = f"{g.portion:g}" if g.kind == "fraction" else f"{g.memory_mib}MiB"
+    return f"{g.count}x{one}" if g.count > 1 else one
+
+
+def gpu_amount(g: GpuRequest, gpu_memory_mib: int | None) -> float | None:
+    """GPU devices a request takes on a GPU of that size; None when that cannot be known (MIG, memory on ?)."""
+    if g.kind in ("whole", "fraction"):
+        return g.total
+    if g.kind == "memory":
+        return g.resolved(gpu_memory_mib).total if gpu_memory_mib else None
+    if g.kind == "mig":
+        return None
+    return 0.0
+
+
+def pod_gpu(store: ClusterStore, p: PodRec) -> float:
+    """What a pod counts for in GPU sums (unknowable amounts count 0)."""
+    return gpu_amount(p.gpu, store.node_memory(p.node) if p.node else None) or 0.0
+
+
+def _representative(pods: list[PodRec]) -> PodRec | None:
+    live = [p for p in pods if p.live]
+    src = live or pods
+    return min(src, key=lambda p: p.name) if src else None
+
+
+def _desired(kind: str, owner: OwnerRec | None, pods: list[PodRec]) -> int | None:
+    if owner is not None:
+        return owner.desired
+    if kind == "Pod":
+        return 1 if any(p.live for p in pods) else 0
+    return None
+
+
+def _owner_only(owner: OwnerRec, kind: str, kai_scheduled: bool) -> tuple[str | None, str | None, bool]:
+    """Queue, priority class and preemptibility before any pod exists: the owner and its pod template."""
+    od = {"metadata": {"labels": owner.labels}}
+    tpl: dict = {"metadata": {"labels": owner.template_labels}, "spec": {"priorityClassName": owner.template_pclass}}
+    queue = podspec.queue_of(tpl, od)
+    if queue is None and kai_scheduled:
+        queue = podspec.DEFAULT_QUEUE
+    pc = podspec.priority_class_of(tpl, od) or podspec.default_priority_class(kind)
+    label = podspec.preemptibility_of(tpl, od)
+    pre = podspec.is_preemptible(podspec.priority_value(pc),
+                                 {podspec.PREEMPTIBILITY_LABEL: label} if label else None, None)
+    return queue, pc, pre
+
+
+def _service_for(name: str, kind: str, group: str, pods: list[PodRec], services: list[ServiceRec]) -> str | None:
+    if not services:
+        return None
+    if kind == "Service" and group == "serving.knative.dev":
+        for s in services:
+            if s.name == name:
+                return s.name
+    label_sets = {id(p.labels): p.labels for p in pods if p.live} or {id(p.labels): p.labels for p in pods}
+    matches = [s.name for s in services if any(s.selects(ls) for ls in label_sets.values())]
+    if not matches:
+        return None
+    return min(matches, key=lambda n: (n != name, len(n), n))
+
+
+def _pending_reason(store: ClusterStore, pods: list[PodRec]) -> str | None:
+    waiting = sorted((p for p in pods if p.live and p.phase == "Pending"), key=lambda p: p.name)
+    reasons: list[str] = []
+    for pg_name in sorted({p.podgroup for p in waiting if p.podgroup}):
+        pg = store.podgroups.get((waiting[0].namespace, pg_name))
+        if pg is not None:
+            for r in pg.reasons:
+                if r not in reasons:
+                    reasons.append(r)
+    if reasons:
+        return "; ".join(reasons)
+    for p in waiting:
+        if p.sched_message:
+            return p.sched_message
+    return None
+
+
+def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: OwnerRec | None,
+                 services: list[ServiceRec]) -> WorkloadRow:
+    """One workload's row from its (resolved) pods, its owner record and the namespace's Services."""
+    ns, kind, name = key
+    pods = sorted(pods, key=lambda p: p.name)
+    rep = _representative(pods)
+    if rep is not None:
+        queue, pclass, preemptible = rep.queue, rep.pclass, rep.preemptible
+        group = owner.group if owner else store.top_owner(ns, rep.owner, rep.labels, rep.name)[1]
+    elif owner is not None:
+        queue, pclass, preemptible = _owner_only(owner, kind, owner.template_scheduler in podspec.KAI_SCHEDULERS)
+        group = owner.group
+    else:
+        queue, pclass, preemptible, group = None, None, True, ""
+    if store.kai_mode:
+        project = queue
+    else:
+        project = ns if store.namespace_quota(ns) is not None else None
+    runai_kind = (rep.labels.get(WORKLOAD_KIND_LABEL) if rep else None) or \
+        (owner.labels.get(WORKLOAD_KIND_LABEL) if owner else None)
+    wtype = workload_type(kind, pclass, runai_kind)
+
+    live = [p for p in pods if p.live]
+    running = sum(1 for p in live if p.phase == "Running")
+    pending = sum(1 for p in live if p.phase == "Pending")
+    ready = sum(1 for p in live if p.ready)
+    desired = _desired(kind, owner, pods)
+
+    if owner is not None and owner.finished:
+        status = owner.finished
+    elif not pods:
+        status = PENDING if desired else (SCALED_TO_ZERO if desired == 0 else UNKNOWN)
+    elif not live:
+        status = FAILED if any(p.phase == "Failed" for p in pods) else COMPLETED
+    elif running == 0:
+        status = PENDING
+    elif pending > 0 or (desired is not None and running < desired):
+        status = PARTIAL
+    else:
+        status = RUNNING
+
+    req = owner.template_gpu if owner is not None and owner.template_gpu is not None else (rep.gpu if rep else None)
+    per_replica: float | None = None
+    if req is not None:
+        mem = None
+        if req.kind == "memory":
+            mem = next((store.node_memory(p.node) for p in live if p.node and store.node_memory(p.node)), None)
+        per_replica = gpu_amount(req, mem)
+    gpu_total = math.fsum(pod_gpu(store, p) for p in live)
+    gpu_alloc = math.fsum(pod_gpu(store, p) for p in live if p.node)
+
+    reason = _pending_reason(store, pods) if (pending or status == PENDING) else None
+    service = _service_for(name, kind, group, pods, services) if wtype == INFERENCE else None
+    return WorkloadRow(
+        namespace=ns, name=name, kind=kind, api_group=group, type=wtype, project=project,
+        priority_class=pclass, preemptible=preemptible, replicas_desired=desired, replicas_ready=ready,
+        replicas_running=running, replicas_pending=pending, pods=len(live),
+        gpu_per_replica=per_replica, gpu_request=request_text(req), gpu_total=gpu_total,
+        gpu_allocated=gpu_alloc, status=status, pending_reason=reason, service=service,
+        created=owner.created if owner else "",
+    )
+
+
+class WorkloadsView:
+    """Workload rows kept current from dirty keys, plus an index of workloads per project."""
+
+    def __init__(self) -> None:
+        self.rows: dict[WKey, WorkloadRow] = {}
+        self.by_project: dict[str, set[WKey]] = {}
+        self.by_ns: dict[str, set[WKey]] = {}
+
+    def refresh(self, store: ClusterStore, dirty: set[WKey]
+                ) -> tuple[dict[WKey, WorkloadRow], set[WKey], set[str]]:
+        changed: dict[WKey, WorkloadRow] = {}
+        removed: set[WKey] = set()
+        projects: set[str] = set()
+        for key in dirty:
+            pod_keys = store.pods_by_workload.get(key)
+            exists = bool(pod_keys) or key in store.owner_roots
+            row = None
+            if exists:
+                row = workload_row(store, key, store.pods_of(pod_keys or ()), store.owner_of_workload(key),
+                                   store.services_in(key[0]))
+            old = self.rows.get(key)
+            if row == old:
+                continue
+            if old is not None:
+                if old.project is not None:
+                    projects.add(old.project)
+                    s = self.by_project.get(old.project)
+                    if s is not None:
+                        s.discard(key)
+                        if not s:
+                            del self.by_project[old.project]
+            if row is None:
+                del self.rows[key]
+                removed.add(key)
+                s = self.by_ns.get(key[0])
+                if s is not None:
+                    s.discard(key)
+                    if not s:
+                        del self.by_ns[key[0]]
+                continue
+            self.rows[key] = row
+            self.by_ns.setdefault(key[0], set()).add(key)
+            changed[key] = row
+            if row.project is not None:
+                projects.add(row.project)
+                self.by_project.setdefault(row.project, set()).add(key)
+        return changed, removed, projects
+
+
+def compute_all(store: ClusterStore) -> dict[WKey, WorkloadRow]:
+    """Every workload row from the records alone (fresh owner walks, no indexes): the oracle."""
+    by_uid = {r.uid: r for r in store.owners.values() if r.uid}
+    groups: dict[WKey, list[PodRec]] = defaultdict(list)
+    for p in store.pods.values():
+        q = store.resolved_copy(p, by_uid)
+        if q.workload is not None:
+            groups[q.workload].append(q)
+    keys = set(groups) | {(r.namespace, r.kind, r.name) for r in store.owners.values() if r.owner is None}
+    services: dict[str, list[ServiceRec]] = defaultdict(list)
+    for s in sorted(store.services.values(), key=lambda s: s.name):
+        services[s.namespace].append(s)
+    return {k: workload_row(store, k, groups.get(k, []), store.owner_of_workload(k), services.get(k[0], []))
+            for k in keys}
