@@ -16,3 +16,79 @@ def realworld() -> Path:
     if not REALWORLD.is_dir():
         pytest.fail(f"real-world fixtures missing: expected {REALWORLD} beside the checkout")
     return REALWORLD
+
+
+# ------------------------------------------------------------------------------------------ simulated apiserver
+from collections.abc import AsyncIterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import pytest_asyncio  # noqa: E402
+
+from console.sim import faults as sim_faults, pdb as sim_pdb, validation as sim_validation  # noqa: E402
+from console.sim.auth import Users, write_kubeconfig  # noqa: E402
+from console.sim.cluster import SimCluster  # noqa: E402
+from console.sim.resources import NAMESPACES, NODES, PODS, QUEUES  # noqa: E402
+
+PROJECT_NS = "runai-team-a"
+
+
+def make_sim_cluster(seed: int = 7) -> SimCluster:
+    """A small cluster: namespaces, a department with one project (team-a), a node and one pod.
+
+    Admission (validation, defaulting), faults and PDB status are installed; no scheduler runs, so
+    tests set pod state themselves.
+    """
+    c = SimCluster(seed=seed, manual_clock=True)
+    sim_validation.install(c)
+    sim_faults.install(c)
+    sim_pdb.install(c)
+    s = c.store
+    s.create(NAMESPACES, {"metadata": {"name": "default"}})
+    s.create(NAMESPACES, {"metadata": {"name": PROJECT_NS, "labels": {"runai/queue": "team-a"}}})
+    s.create(QUEUES, {"metadata": {"name": "dept-1"}, "spec": {"resources": {"gpu": {"quota": 8, "limit": -1}}}})
+    s.create(QUEUES, {"metadata": {"name": "team-a"},
+                      "spec": {"parentQueue": "dept-1", "resources": {"gpu": {"quota": 4, "limit": -1}}}})
+    s.create(NODES, {"metadata": {"name": "node-1", "labels": {"nvidia.com/gpu.count": "8"}},
+                     "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                                "allocatable": {"nvidia.com/gpu": "8"}}})
+    s.create(PODS, {"metadata": {"name": "p1", "namespace": PROJECT_NS, "labels": {"app": "p1"}},
+                    "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}})
+    return c
+
+
+@pytest.fixture
+def sim_cluster() -> SimCluster:
+    return make_sim_cluster()
+
+
+@dataclass
+class SimServer:
+    """A running simulated apiserver: its URL, cluster, users' tokens and a kubeconfig for kubectl."""
+
+    url: str
+    cluster: SimCluster
+    server: object
+    tokens: dict[str, str]
+    kubeconfig: Path
+
+    def headers(self, user: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def client(self, user: str = "admin", **kw: object):
+        import httpx
+        return httpx.AsyncClient(base_url=self.url, headers=self.headers(user), timeout=10.0, **kw)
+
+
+@pytest_asyncio.fixture
+async def sim_server(sim_cluster: SimCluster, tmp_path: Path) -> AsyncIterator[SimServer]:
+    from console.sim.server import start_server
+
+    srv = await start_server(sim_cluster, bookmark_interval=0.1, log_poll_interval=0.01)
+    users = Users(sim_cluster)
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(kubeconfig, srv.url, users)
+    tokens = {n: users.token(n) for n in users.names()}
+    try:
+        yield SimServer(srv.url, sim_cluster, srv, tokens, kubeconfig)
+    finally:
+        await srv.stop()

@@ -80,9 +80,38 @@ def conflict(resource: str, name: str, group: str = "", why: str = "") -> ApiErr
 def invalid(kind: str, name: str, causes: list[dict[str, str]], group: str = "") -> ApiError:
     """422 with one cause per bad field, worded the way the real apiserver words it."""
     parts = [f"{c['field']}: {c['message']}" for c in causes]
-    msg = f'{kind}{"." + group if group else ""} "{name}" is invalid: ' + ", ".join(parts)
+    joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+    msg = f'{kind}{"." + group if group else ""} "{name}" is invalid: ' + joined
     return ApiError(422, msg, "Invalid", {"name": name, "group": group, "kind": kind, "causes": causes})
 
 
 def gone(message: str) -> ApiError:
     return ApiError(410, message, "Expired")
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message, "BadRequest")
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def forbidden(user: str, verb: str, resource: str, group: str, namespace: str | None, name: str = "",
+              subresource: str = "") -> ApiError:
+    """403 worded as the apiserver's RBAC authorizer words it (kubectl and clients show it verbatim)."""
+    qualified = f"{resource}.{group}" if group else resource
+    subject = f'{qualified} "{name}"' if name else qualified
+    full = f"{resource}/{subresource}" if subresource else resource
+    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    msg = (f'{subject} is forbidden: User "{user}" cannot {verb} resource "{full}" in API group "{group}" '
+           f"{scope}")
+    details: dict[str, Any] = {"group": group, "kind": resource}
+    if name:
+        details["name"] = name
+    return ApiError(403, msg, "Forbidden", details)
+
+
+def method_not_allowed(message: str = "the server does not allow this method on the requested resource") \
+        -> ApiError:
+    return ApiError(405, message, "MethodNotAllowed")

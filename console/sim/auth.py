@@ -1,0 +1,294 @@
+"""Users of the simulated cluster: bearer tokens, RBAC decisions, self-subject reviews, kubeconfig.
+
+Three kinds of user, matching how Run:ai clusters are used: `admin` (cluster-admin), `viewer`
+(read-only everywhere) and one user per project (write in the project's namespace, read everywhere).
+Projects are leaf Queues; they can appear at any time, so rights are computed at request time from
+the store rather than fixed at start-up. Tokens are derived from the cluster's seed, so a kubeconfig
+written by one process works against a server started from the same seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .resources import NAMESPACES, QUEUES
+
+ADMIN = "admin"
+VIEWER = "viewer"
+READ_VERBS = frozenset({"get", "list", "watch"})
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+REVIEWS = frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews"})
+PROJECT_LABEL = "runai/queue"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    kind: str  # "admin", "viewer" or "project"
+    project: str = ""
+
+    @property
+    def groups(self) -> list[str]:
+        base = ["system:authenticated"]
+        return (["system:masters"] + base) if self.kind == "admin" else base
+
+
+@dataclass(frozen=True, slots=True)
+class Attributes:
+    """What a request wants to do, as the authorizer sees it."""
+
+    verb: str
+    group: str = ""
+    resource: str = ""
+    subresource: str = ""
+    namespace: str = ""
+    name: str = ""
+    path: str = ""  # for non-resource requests
+
+    @property
+    def is_resource(self) -> bool:
+        return bool(self.resource)
+
+
+class Users:
+    """Authentication and authorization for one simulated cluster."""
+
+    def __init__(self, cluster: Any, secret: str | None = None) -> None:
+        self.cluster = cluster
+        self._secret = (secret or f"gpuconsole-sim/{cluster.seed}").encode()
+
+    # -------------------------------------------------------------- identities
+    def projects(self) -> list[str]:
+        """Leaf queues, sorted: queues that no other queue names as its parent."""
+        queues = list(self.cluster.store.items(QUEUES))
+        parents = {(q.get("spec") or {}).get("parentQueue") for q in queues}
+        return sorted(q["metadata"]["name"] for q in queues if q["metadata"]["name"] not in parents)
+
+    def names(self) -> list[str]:
+        return [ADMIN, VIEWER] + [p for p in self.projects() if p not in (ADMIN, VIEWER)]
+
+    def token(self, name: str) -> str:
+        mac = hmac.new(self._secret, name.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"sim.{name}.{mac}"
+
+    def authenticate(self, token: str | None) -> User | None:
+        """The user a bearer token belongs to now, or None (unknown, forged, or a project that went away)."""
+        if not token or not token.startswith("sim."):
+            return None
+        name, _, mac = token[4:].rpartition(".")
+        if not name or not hmac.compare_digest(self.token(name), token):
+            return None
+        if name == ADMIN:
+            return User(ADMIN, "admin")
+        if name == VIEWER:
+            return User(VIEWER, "viewer")
+        if name in self.projects():
+            return User(name, "project", name)
+        return None
+
+    def user(self, name: str) -> User:
+        u = self.authenticate(self.token(name))
+        if u is None:
+            raise KeyError(f"no such user: {name}")
+        return u
+
+    def project_namespaces(self, project: str) -> set[str]:
+        """Namespaces labelled `runai/queue=<project>`; `runai-<project>` when none is labelled."""
+        found = {n["metadata"]["name"] for n in self.cluster.store.items(NAMESPACES)
+                 if (n["metadata"].get("labels") or {}).get(PROJECT_LABEL) == project}
+        return found or {f"runai-{project}"}
+
+    # -------------------------------------------------------------- authorization
+    def allowed(self, user: User, a: Attributes) -> tuple[bool, str]:
+        """(allowed, reason) for one request."""
+        if user.kind == "admin":
+            return True, "admin may do everything"
+        if not a.is_resource:
+            ok = a.verb in ("get", "head")
+            return ok, "authenticated users may read discovery and health paths" if ok else \
+                "only admin may write non-resource paths"
+        if a.group == "authorization.k8s.io" and a.resource in REVIEWS:
+            ok = a.verb == "create"
+            return ok, "every user may ask what it may do" if ok else "reviews can only be created"
+        if a.verb in READ_VERBS:
+            return True, f"{user.name} may read every resource"
+        if user.kind == "viewer":
+            return False, "viewer is read-only"
+        if a.verb in WRITE_VERBS and a.namespace and a.namespace in self.project_namespaces(user.project):
+            return True, f"{user.name} may write in its project's namespace {a.namespace}"
+        where = f"namespace {a.namespace}" if a.namespace else "the cluster scope"
+        return False, f"{user.name} may write only in its project's namespaces, not in {where}"
+
+    def rules(self, user: User, namespace: str) -> dict[str, Any]:
+        """The status of a SelfSubjectRulesReview for `namespace`."""
+        read = {"verbs": sorted(READ_VERBS), "apiGroups": ["*"], "resources": ["*"]}
+        review = {"verbs": ["create"], "apiGroups": ["authorization.k8s.io"], "resources": sorted(REVIEWS)}
+        if user.kind == "admin":
+            rules = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+            non = [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
+        else:
+            rules = [review, read]
+            if user.kind == "project" and namespace in self.project_namespaces(user.project):
+                rules.append({"verbs": sorted(WRITE_VERBS), "apiGroups": ["*"], "resources": ["*"]})
+            non = [{"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz",
+                                                          "/livez", "/readyz", "/version", "/version/",
+                                                          "/openapi", "/openapi/*"]}]
+        return {"resourceRules": rules, "nonResourceRules": non, "incomplete": False}
+
+    def access_review(self, user: User, body: dict[str, Any]) -> dict[str, Any]:
+        """Answer a SelfSubjectAccessReview body truthfully; raises ValueError on a malformed spec."""
+        spec = body.get("spec")
+        if not isinstance(spec, dict):
+            raise ValueError("spec: Required value")
+        ra = spec.get("resourceAttributes")
+        nra = spec.get("nonResourceAttributes")
+        if isinstance(ra, dict):
+            a = Attributes(verb=str(ra.get("verb") or ""), group=str(ra.get("group") or ""),
+                           resource=str(ra.get("resource") or ""), subresource=str(ra.get("subresource") or ""),
+                           namespace=str(ra.get("namespace") or ""), name=str(ra.get("name") or ""))
+            if not a.verb:
+                raise ValueError("spec.resourceAttributes.verb: Required value")
+            if a.verb == "*" and user.kind != "admin":
+                ok, reason = False, "only admin may use every verb"
+            else:
+                ok, reason = self.allowed(user, a if a.resource else Attributes(
+                    a.verb, a.group, "*", a.subresource, a.namespace, a.name))
+        elif isinstance(nra, dict):
+            ok, reason = self.allowed(user, Attributes(verb=str(nra.get("verb") or ""),
+                                                       path=str(nra.get("path") or "")))
+        else:
+            raise ValueError("spec: exactly one of resourceAttributes or nonResourceAttributes must be set")
+        out = {k: v for k, v in body.items() if k != "status"}
+        out["apiVersion"] = "authorization.k8s.io/v1"
+        out["kind"] = "SelfSubjectAccessReview"
+        out.setdefault("metadata", {})
+        # A denial carries no reason, as with RBAC: kubectl then prints a bare "no".
+        out["status"] = {"allowed": True, "reason": reason} if ok else {"allowed": False}
+        return out
+
+
+def write_kubeconfig(path: str | os.PathLike[str], server_url: str, users: Users) -> list[str]:
+    """Write a kubeconfig with contexts `sim-admin` (current), `sim-viewer` and `sim-<project>`.
+
+    Each user has its bearer token. kubectl sends tokens only over TLS, so for a plain-HTTP server each
+    context also gets its own cluster entry whose server URL carries the token in a `/sim/auth/<token>`
+    path prefix (the server accepts either). Written atomically with mode 0600, as it holds tokens.
+    Returns the context names written.
+    """
+    base = server_url.rstrip("/")
+    plain = base.startswith("http://")
+    clusters, contexts, auth = [], [], []
+    for name in users.names():
+        ctx = f"sim-{name}"
+        ns = "default"
+        if name not in (ADMIN, VIEWER):
+            ns = sorted(users.project_namespaces(name))[0]
+        token = users.token(name)
+        cluster = ctx if plain else "gpuconsole-sim"
+        if plain:
+            clusters.append({"name": cluster, "cluster": {"server": f"{base}/sim/auth/{token}"}})
+        contexts.append({"name": ctx, "context": {"cluster": cluster, "user": ctx, "namespace": ns}})
+        auth.append({"name": ctx, "user": {"token": token}})
+    if not plain:
+        clusters.append({"name": "gpuconsole-sim", "cluster": {"server": base}})
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": clusters,
+        "contexts": contexts,
+        "users": auth,
+        "current-context": "sim-admin",
+    }
+    target = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(target))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".kubeconfig-", dir=d)
+    try:
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(doc, f, sort_keys=False)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return [c["name"] for c in contexts]
+
+
+# ------------------------------------------------------------------------------------------ protobuf reviews
+# kubectl's typed clients (`kubectl auth can-i`) POST reviews as Kubernetes protobuf: the magic
+# `k8s\0`, then a runtime.Unknown {1: typeMeta{1: apiVersion, 2: kind}, 2: raw object}. Only the few
+# string fields of the review specs matter, so a small wire-format reader is enough.
+PROTOBUF_MAGIC = b"k8s\x00"
+_RESOURCE_ATTR_FIELDS = {1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource", 6: "subresource",
+                         7: "name"}
+_NON_RESOURCE_FIELDS = {1: "path", 2: "verb"}
+
+
+def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
+    """(field number, wire type, value) for every field of one message; raises ValueError when malformed."""
+    out, i, n = [], 0, len(buf)
+
+    def varint() -> int:
+        nonlocal i
+        shift = result = 0
+        while True:
+            if i >= n or shift > 63:
+                raise ValueError("truncated varint")
+            b = buf[i]
+            i += 1
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+
+    while i < n:
+        key = varint()
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            out.append((num, wt, varint()))
+        elif wt == 2:
+            ln = varint()
+            if i + ln > n:
+                raise ValueError("truncated field")
+            out.append((num, wt, buf[i:i + ln]))
+            i += ln
+        elif wt == 1:
+            i += 8
+        elif wt == 5:
+            i += 4
+        else:
+            raise ValueError(f"unsupported wire type {wt}")
+    return out
+
+
+def _strings(buf: bytes, names: dict[int, str]) -> dict[str, str]:
+    return {names[f]: v.decode() for f, wt, v in _fields(buf) if wt == 2 and f in names}
+
+
+def decode_review_protobuf(raw: bytes) -> dict[str, Any]:
+    """A SelfSubjectAccessReview / SelfSubjectRulesReview protobuf body as the equivalent JSON dict."""
+    if not raw.startswith(PROTOBUF_MAGIC):
+        raise ValueError("not a Kubernetes protobuf body (missing the k8s magic prefix)")
+    outer = dict((f, v) for f, wt, v in _fields(raw[len(PROTOBUF_MAGIC):]) if wt == 2)
+    tm = _strings(outer.get(1, b""), {1: "apiVersion", 2: "kind"})
+    obj = dict((f, v) for f, wt, v in _fields(outer.get(2, b"")) if wt == 2)
+    spec_fields = dict((f, v) for f, wt, v in _fields(obj.get(2, b"")) if wt == 2)
+    spec: dict[str, Any] = {}
+    if tm.get("kind") == "SelfSubjectRulesReview":
+        spec = _strings(obj.get(2, b""), {1: "namespace"})
+    else:
+        if 1 in spec_fields:
+            spec["resourceAttributes"] = _strings(spec_fields[1], _RESOURCE_ATTR_FIELDS)
+        if 2 in spec_fields:
+            spec["nonResourceAttributes"] = _strings(spec_fields[2], _NON_RESOURCE_FIELDS)
+    return {"apiVersion": tm.get("apiVersion", "authorization.k8s.io/v1"), "kind": tm.get("kind", ""),
+            "metadata": {}, "spec": spec}
