@@ -7,6 +7,7 @@ Parsing uses `Fraction` so "100m" three times is exactly 0.3, never 0.3000000000
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -103,6 +104,8 @@ def format_quantity(value: float | Fraction, resource: str = "") -> str:
         if resource == "run.ai/gpu.memory":
             return str(int(round(value)))
         return format_bytes(value)
-    q = Fraction(value) * 1000
-    n = q.numerator // q.denominator
-    return format_milli(n if n == q else n + 1)
+    m = float(value) * 1000
+    n = round(m)
+    if abs(m - n) > 1e-6:  # not a whole number of thousandths: round up, as the apiserver does
+        n = math.ceil(m)
+    return format_milli(int(n))
