@@ -164,6 +164,9 @@ class ClusterStore:
         self.queue_children: dict[str, set[str]] = {}
         self.services_by_ns: dict[str, set[PodKey]] = {}
         self.quotas_by_ns: dict[str, set[PodKey]] = {}
+        # Knative Services are reached by name (label), not uid: who names each one
+        self.knative_pods: dict[tuple[str, str], set[PodKey]] = {}
+        self.knative_owners: dict[tuple[str, str], set[str]] = {}
         self.pending_shapes: Counter[tuple[str, float]] = Counter()
 
         # dirty keys per view
@@ -358,6 +361,9 @@ class ClusterStore:
             _add(self.reservations_by_group if p.reservation else self.fractions_by_group, g, key)
         if p.podgroup:
             _add(self.pods_by_podgroup, (p.namespace, p.podgroup), key)
+        ksvc = p.labels.get(KNATIVE_SERVICE_LABEL)
+        if ksvc:
+            _add(self.knative_pods, (p.namespace, ksvc), key)
         shape = pending_shape(p)
         if shape is not None:
             self.pending_shapes[shape] += 1
@@ -377,6 +383,9 @@ class ClusterStore:
             _discard(self.reservations_by_group if p.reservation else self.fractions_by_group, g, key)
         if p.podgroup:
             _discard(self.pods_by_podgroup, (p.namespace, p.podgroup), key)
+        ksvc = p.labels.get(KNATIVE_SERVICE_LABEL)
+        if ksvc:
+            _discard(self.knative_pods, (p.namespace, ksvc), key)
         shape = pending_shape(p)
         if shape is not None:
             self.pending_shapes[shape] -= 1
@@ -524,6 +533,11 @@ class ClusterStore:
     def _affected_by_owner(self, rec: OwnerRec) -> set[PodKey]:
         pods = self._descendant_pods(rec.uid) if rec.uid else set()
         pods.update(self.pods_by_workload.get((rec.namespace, rec.kind, rec.name), ()))
+        if rec.group == "serving.knative.dev" and rec.kind == "Service":
+            ref = (rec.namespace, rec.name)
+            pods.update(self.knative_pods.get(ref, ()))
+            for uid in self.knative_owners.get(ref, ()):
+                pods |= self._descendant_pods(uid)
         return pods
 
     def _index_owner(self, rec: OwnerRec) -> None:
@@ -533,12 +547,18 @@ class ClusterStore:
             _add(self.owners_by_owner_uid, rec.owner.uid, rec.key)
         if rec.owner is None:
             self.owner_roots.add((rec.namespace, rec.kind, rec.name))
+        ksvc = rec.labels.get(KNATIVE_SERVICE_LABEL)
+        if ksvc and rec.uid:
+            _add(self.knative_owners, (rec.namespace, ksvc), rec.uid)
 
     def _unindex_owner(self, rec: OwnerRec) -> None:
         if rec.uid and self._owners_by_uid.get(rec.uid) is rec:
             del self._owners_by_uid[rec.uid]
         if rec.owner is not None and rec.owner.uid:
             _discard(self.owners_by_owner_uid, rec.owner.uid, rec.key)
+        ksvc = rec.labels.get(KNATIVE_SERVICE_LABEL)
+        if ksvc and rec.uid:
+            _discard(self.knative_owners, (rec.namespace, ksvc), rec.uid)
         if rec.owner is None:
             wk = (rec.namespace, rec.kind, rec.name)
             if not any(r is not rec and r.owner is None and (r.namespace, r.kind, r.name) == wk

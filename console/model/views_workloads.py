@@ -218,7 +218,8 @@ def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: 
     if req is not None:
         mem = None
         if req.kind == "memory":
-            mem = next((store.node_memory(p.node) for p in live if p.node and store.node_memory(p.node)), None)
+            mem = next((m for p in live if p.node and p.gpu.kind == "memory"
+                        and (m := store.node_memory(p.node))), None)
         per_replica = gpu_amount(req, mem)
     gpu_total = math.fsum(pod_gpu(store, p) for p in live)
     gpu_alloc = math.fsum(pod_gpu(store, p) for p in live if p.node)
