@@ -341,7 +341,7 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
                 jobs_q = [jk for jk in state.queue_jobs[q] if state.jobs[jk].preemptible]
                 for created, jk, v in victim_units(state, jobs_q):
                     cands.append((-excess, state.jobs[jk].priority, created, v))
-            cands.sort(key=lambda c: c[2], reverse=True)  # newest first ...
+            cands.sort(key=lambda c: (c[2], c[3]), reverse=True)  # newest first ...
             cands.sort(key=lambda c: (c[0], c[1]))         # ... within furthest over share, lowest priority
             reclaim_list = [c[3] for c in cands[:max_victims]]
         return reclaim_list
@@ -390,7 +390,7 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
                 same = [jk for jk in state.queue_jobs.get(job.queue, {})
                         if state.jobs[jk].preemptible and state.jobs[jk].priority < job.priority]
                 units_q = victim_units(state, same)
-                units_q.sort(key=lambda c: c[0], reverse=True)
+                units_q.sort(key=lambda c: (c[0], c[2]), reverse=True)
                 units_q.sort(key=lambda c: state.jobs[c[1]].priority)
                 victims = _evict_for(state, unit, job, add, [c[2] for c in units_q[:max_victims]],
                                      lambda v: True, why[0] == OVER_LIMIT)
