@@ -382,7 +382,11 @@ def _job(obj: Obj, old: Obj | None, op: str) -> list[Cause]:
         name = (obj.get("metadata") or {}).get("name") or ""
         tpl = spec.get("template")
         if op == "CREATE" and isinstance(tpl, dict) and not spec.get("selector") and name:
-            labels = (tpl.setdefault("metadata", {}) or {}).setdefault("labels", {})
+            if not isinstance(tpl.get("metadata"), dict):
+                tpl["metadata"] = {}
+            if not isinstance(tpl["metadata"].get("labels"), dict):
+                tpl["metadata"]["labels"] = {}
+            labels = tpl["metadata"]["labels"]
             if isinstance(labels, dict):
                 labels.setdefault("batch.kubernetes.io/job-name", name)
                 labels.setdefault("job-name", name)
