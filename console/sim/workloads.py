@@ -424,14 +424,16 @@ class DeploymentController(_Base):
         new_target = min(want, replicas_of(new_rs, 0) + max(0, want + surge - total))
         if new_target != replicas_of(new_rs, 0):
             wrote |= self._scale(d, new_rs, new_target, surge)
-        available = sum((r.get("status") or {}).get("availableReplicas", 0) for r in [new_rs, *olds])
-        removable = available - (want - unavail)
+        # A ReplicaSet's status may lag a scale-down just written: never count more than its spec.
+        def avail(r: Obj) -> int:
+            return min(replicas_of(r, 0), (r.get("status") or {}).get("availableReplicas", 0))
+        removable = sum(avail(r) for r in [new_rs, *olds]) - (want - unavail)
         # Old pods that are not available can always go: they serve nothing.
         for r in sorted(olds, key=lambda r: r["metadata"].get("creationTimestamp", "")):
             cur = replicas_of(r, 0)
             if not cur:
                 continue
-            unavailable_here = max(0, cur - (r.get("status") or {}).get("availableReplicas", 0))
+            unavailable_here = max(0, cur - avail(r))
             cut = min(cur, max(0, removable) + unavailable_here)
             if cut:
                 wrote |= self._scale(d, r, cur - cut, surge)
