@@ -140,7 +140,7 @@ class KaiScheduler:
         self.queues_dirty = True
         self.pcs_dirty = True
         self.needs_resync = True
-        self._seen_rv = -1
+        self._seen_rv = self.store.resource_version
         self.pending: dict[Key, PodRec] = {}          # KAI pods waiting for a node
         self.default_pending: dict[Key, PodRec] = {}  # other pods waiting for a node
         self.binding: dict[Key, Placement] = {}       # fraction pods waiting for their reservation pods
@@ -165,6 +165,8 @@ class KaiScheduler:
 
     # ------------------------------------------------------------------ change feed
     def _on_change(self, ch: Change) -> None:
+        if ch.rv != self._seen_rv + 1:
+            self.needs_resync = True  # a bulk load or a new rv epoch: changes happened that we did not hear
         self._seen_rv = ch.rv
         rk = ch.rkey
         if rk == "pods":
