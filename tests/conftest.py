@@ -76,7 +76,8 @@ class SimServer:
 
     def client(self, user: str = "admin", **kw: object):
         import httpx
-        return httpx.AsyncClient(base_url=self.url, headers=self.headers(user), timeout=10.0, **kw)
+        kw.setdefault("timeout", 10.0)
+        return httpx.AsyncClient(base_url=self.url, headers=self.headers(user), **kw)
 
 
 @pytest_asyncio.fixture
