@@ -175,10 +175,12 @@ class Exporter:
         role = workload_role(pod)
         fill = {"training": 0.78, "inference": 0.9, "interactive": 0.25}[role]
         fill += 0.08 * smooth((self.cluster.seed, md.get("uid"), "mem"), t, 60.0)
+        # A shared GPU's memory follows the fractions handed out (as fake-gpu-operator reports fbUsed).
+        share = 0.9 + 0.08 * smooth((self.cluster.seed, md.get("uid"), "mem"), t, 60.0)
         if req.kind == "memory":
-            return min(float(req.memory_mib), usable) * min(1.0, fill + 0.05)
+            return min(float(req.memory_mib), usable) * share
         if req.kind == "fraction":
-            return usable * req.portion * min(1.0, fill + 0.05)
+            return usable * req.portion * share
         return usable * min(fill, 0.98)
 
     # ---------------------------------------------------------------- one GPU
