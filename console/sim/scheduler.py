@@ -579,6 +579,15 @@ class KaiScheduler:
             by_job.setdefault((ev.job, ev.by_job), []).append(ev)
         now = self.store.clock()
         for (job, by), evs in by_job.items():
+            # The event first: a bare pod's PodGroup is owned by the pod and goes with it.
+            ns, pgname = job.split("/", 1)
+            pg = self.store.try_get(PODGROUPS, ns, pgname)
+            by_ns, by_name = by.split("/", 1)
+            if pg is not None:
+                self.event(pg, "Evict", f"Pod group {ns}/{pgname} was evicted ({len(evs)} pod(s)) by the "
+                           f"{evs[0].action.lower()} action of pod group {by}", "Normal",
+                           annotations={"evictor-pod-group-name": by_name, "evictor-pod-group-namespace": by_ns,
+                                        "evictor-action-type": evs[0].action, "num-evicted-pods": str(len(evs))})
             for ev in evs:
                 ns, name = ev.pod.split("/", 1)
                 msg = (f"Evicted by the kai-scheduler {ev.action.lower()} action for pod group {ev.by_job} "
@@ -590,14 +599,6 @@ class KaiScheduler:
                                                        "PreemptionByScheduler", m, now)
                 self._mutate(PODS, ns, name, mark, subresource="status")
                 self._delete(PODS, ns, name)
-            ns, pgname = job.split("/", 1)
-            pg = self.store.try_get(PODGROUPS, ns, pgname)
-            by_ns, by_name = by.split("/", 1)
-            if pg is not None:
-                self.event(pg, "Evict", f"Pod group {ns}/{pgname} was evicted ({len(evs)} pod(s)) by the "
-                           f"{evs[0].action.lower()} action of pod group {by}", "Normal",
-                           annotations={"evictor-pod-group-name": by_name, "evictor-pod-group-namespace": by_ns,
-                                        "evictor-action-type": evs[0].action, "num-evicted-pods": str(len(evs))})
 
     def _bind(self, key: Key, node: str, annotations: dict[str, str] | None = None,
               component: str = ko.SCHEDULER) -> None:
