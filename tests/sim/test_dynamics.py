@@ -1,0 +1,56 @@
+"""The demo's motion: autoscaled inference, arriving and finishing jobs, all reproducible from the seed."""
+
+from __future__ import annotations
+
+from console.sim import controllers, scenarios
+from console.sim.cluster import SimCluster
+from console.sim.dynamics import AUTOSCALE_ANNOTATION, DYNAMIC_LABEL, load_curve, parse_autoscale
+from console.sim.resources import DEPLOYMENTS, JOBS, PODS
+from tests.sim.test_workloads import Binder
+
+
+def run(seed: int, seconds: int, step: int = 5) -> tuple[SimCluster, list[int], list[str]]:
+    c = SimCluster(seed=seed, manual_clock=True)
+    c.add(Binder(c))
+    controllers.install(c)
+    scenarios.build(c, "demo", dynamic=True)
+    replicas = []
+    for _ in range(seconds // step):
+        c.clock.advance(step)
+        c.settle()
+        replicas.append(c.store.get(DEPLOYMENTS, "runai-chat-serving", "llama-8b-chat")["spec"]["replicas"])
+    names = sorted(j["metadata"]["name"] for j in c.store.items(JOBS)
+                   if j["metadata"]["labels"].get(DYNAMIC_LABEL))
+    return c, replicas, names
+
+
+def test_load_curve_stays_in_range_and_moves() -> None:
+    vals = [load_curve(1, ("ns", "svc"), t) for t in range(0, 1800, 10)]
+    assert all(0.05 <= v <= 1.0 for v in vals)
+    assert max(vals) - min(vals) > 0.2
+    assert vals == [load_curve(1, ("ns", "svc"), t) for t in range(0, 1800, 10)]
+    assert parse_autoscale("2-6") == (2, 6) and parse_autoscale("6-2") is None and parse_autoscale("x") is None
+
+
+def test_dynamics_scale_submit_and_finish() -> None:
+    c, replicas, names = run(seed=3, seconds=600)
+    lo, hi = parse_autoscale(c.store.get(DEPLOYMENTS, "runai-chat-serving", "llama-8b-chat")["metadata"]
+                             ["annotations"][AUTOSCALE_ANNOTATION])
+    assert len(set(replicas)) > 1 and all(lo <= r <= hi for r in replicas)
+    pods = [p for p in c.store.items(PODS, "runai-chat-serving") if p["metadata"]["name"].startswith("llama-8b-chat-")
+            and p["status"].get("phase") != "Failed"]
+    assert len(pods) == replicas[-1]
+    dyn = c.extras["dynamics"]
+    assert dyn.arrivals >= 20                      # one every 6–18 s over ten minutes
+    finished = [j for j in c.store.items(JOBS) if any(x["type"] == "Complete" for x in
+                                                      (j.get("status") or {}).get("conditions") or [])]
+    assert finished, "some jobs ran to completion"
+    assert len(names) <= dyn.max_jobs
+
+
+def test_dynamics_are_reproducible() -> None:
+    _, r1, n1 = run(seed=5, seconds=120)
+    _, r2, n2 = run(seed=5, seconds=120)
+    _, r3, n3 = run(seed=6, seconds=120)
+    assert (r1, n1) == (r2, n2)
+    assert n1 and n1 != n3
