@@ -43,6 +43,9 @@ ALIASES: dict[str, str] = {
     "KnativeService": "services.serving.knative.dev",
 }
 KNOWN_KINDS = frozenset({PODS, NODES, QUEUES, PODGROUPS, SERVICES, RESOURCEQUOTAS, *OWNER_BY_KEY})
+KEYS_BY_KIND: dict[str, tuple[str, ...]] = {}
+for _o in OWNER_KINDS:
+    KEYS_BY_KIND[_o.kind] = KEYS_BY_KIND.get(_o.kind, ()) + (_o.key,)
 
 _RESOLVE_CACHE_MAX = 50_000
 
@@ -163,6 +166,7 @@ class ClusterStore:
         self.pods_by_podgroup: dict[PodKey, set[PodKey]] = {}
         self.queue_children: dict[str, set[str]] = {}
         self.services_by_ns: dict[str, set[PodKey]] = {}
+        self.services_by_pair: dict[tuple[str, str, str], set[PodKey]] = {}  # (ns, one selector key, value)
         self.quotas_by_ns: dict[str, set[PodKey]] = {}
         # Knative Services are reached by name (label), not uid: who names each one
         self.knative_pods: dict[tuple[str, str], set[PodKey]] = {}
@@ -468,11 +472,10 @@ class ClusterStore:
     def owner_of_workload(self, wkey: WKey) -> OwnerRec | None:
         """The record a workload's row reads replicas from: an owner record with no owner of its own."""
         ns, kind, name = wkey
-        for ok in OWNER_KINDS:
-            if ok.kind == kind:
-                rec = self.owners.get((ok.key, ns, name))
-                if rec is not None and rec.owner is None:
-                    return rec
+        for rkey in KEYS_BY_KIND.get(kind, ()):
+            rec = self.owners.get((rkey, ns, name))
+            if rec is not None and rec.owner is None:
+                return rec
         return None
 
     def resolve_into(self, p: PodRec, by_uid: dict[str, OwnerRec] | None = None) -> None:
@@ -566,8 +569,8 @@ class ClusterStore:
                 self.owner_roots.discard(wk)
 
     def _same_name(self, rec: OwnerRec) -> list[OwnerRec]:
-        return [r for ok in OWNER_KINDS if ok.kind == rec.kind
-                for r in (self.owners.get((ok.key, rec.namespace, rec.name)),) if r is not None]
+        return [r for rkey in KEYS_BY_KIND.get(rec.kind, ())
+                for r in (self.owners.get((rkey, rec.namespace, rec.name)),) if r is not None]
 
     def _put_owner(self, new: OwnerRec) -> None:
         old = self.owners.get(new.key)
@@ -681,14 +684,27 @@ class ClusterStore:
                     self._touch_pod(p)
 
     def _put_service(self, new: ServiceRec) -> None:
+        old = self.services.get(new.key)
+        if old is not None:
+            self._unindex_service(old)
         self.services[new.key] = new
         _add(self.services_by_ns, new.namespace, new.key)
+        if new.selector:
+            k, v = min(new.selector.items())
+            _add(self.services_by_pair, (new.namespace, k, v), new.key)
         self._touch_namespace_workloads(new.namespace)
 
+    def _unindex_service(self, old: ServiceRec) -> None:
+        _discard(self.services_by_ns, old.namespace, old.key)
+        if old.selector:
+            k, v = min(old.selector.items())
+            _discard(self.services_by_pair, (old.namespace, k, v), old.key)
+
     def _del_service(self, key: PodKey) -> None:
-        if self.services.pop(key, None) is None:
+        old = self.services.pop(key, None)
+        if old is None:
             return
-        _discard(self.services_by_ns, key[0], key)
+        self._unindex_service(old)
         self._touch_namespace_workloads(key[0])
 
     def _touch_namespace_workloads(self, ns: str) -> None:
@@ -725,8 +741,16 @@ class ClusterStore:
         n = self.nodes.get(node)
         return n.gpu_memory_mib if n else None
 
-    def services_in(self, ns: str) -> list[ServiceRec]:
-        return [self.services[k] for k in sorted(self.services_by_ns.get(ns, ()))]
+    def service_candidates(self, ns: str, name: str, label_sets: Iterable[dict[str, str]]) -> list[ServiceRec]:
+        """Services that may front pods with these label sets (a superset; the caller checks selectors),
+        plus the Service named like the workload."""
+        keys: set[PodKey] = set()
+        if (ns, name) in self.services:
+            keys.add((ns, name))
+        for labels in label_sets:
+            for k, v in labels.items():
+                keys.update(self.services_by_pair.get((ns, k, v), ()))
+        return [self.services[k] for k in sorted(keys)]
 
     def pods_of(self, keys: Iterable[PodKey]) -> list[PodRec]:
         return [self.pods[k] for k in keys if k in self.pods]

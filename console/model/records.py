@@ -45,19 +45,34 @@ _EMPTY: dict[str, str] = {}
 
 
 def shared_labels(raw: Any, drop_prefix: str | None = None) -> dict[str, str]:
-    """A read-only labels dict, the same object for every equal label set (never mutate it)."""
+    """A read-only labels dict, the same object for every equal label set (never mutate it).
+
+    Keys starting with `drop_prefix` are left out; entries that are not string to string are dropped.
+    """
     if not isinstance(raw, dict) or not raw:
         return _EMPTY
-    items = tuple((k, v) for k, v in raw.items()
-                  if isinstance(k, str) and isinstance(v, str)
-                  and not (drop_prefix and k.startswith(drop_prefix)))
-    if not items:
-        return _EMPTY
-    hit = _LABEL_SETS.get(items)
+    if drop_prefix is not None and any(k.startswith(drop_prefix) for k in raw if isinstance(k, str)):
+        raw = {k: v for k, v in raw.items() if not (isinstance(k, str) and k.startswith(drop_prefix))}
+        if not raw:
+            return _EMPTY
+    try:
+        items = tuple(raw.items())
+        hit = _LABEL_SETS.get(items)
+    except TypeError:  # an unhashable value: keep only the well-formed entries
+        items = tuple((k, v) for k, v in raw.items() if isinstance(k, str) and isinstance(v, str))
+        hit = _LABEL_SETS.get(items)
     if hit is None:
+        clean = {sys.intern(k): v for k, v in items if isinstance(k, str) and isinstance(v, str)}
+        if len(clean) != len(items):
+            items = tuple(clean.items())
+            hit = _LABEL_SETS.get(items)
+            if hit is not None:
+                return hit
+        if not clean:
+            return _EMPTY
         if len(_LABEL_SETS) >= _LABEL_SETS_MAX:
             _LABEL_SETS.clear()  # sharing is an optimisation: start over rather than grow without bound
-        hit = _LABEL_SETS[items] = {sys.intern(k): v for k, v in items}
+        hit = _LABEL_SETS[items] = clean
     return hit
 
 
@@ -172,6 +187,48 @@ def controller_ref(md: Obj) -> Ref | None:
 _GPU_REQUESTS: dict[GpuRequest, GpuRequest] = {}
 
 
+_GPU_ANNOTATIONS = (podspec.GPU_FRACTION, podspec.GPU_MEMORY, podspec.GPU_NUM_DEVICES, podspec.MPS,
+                    podspec.GPU_CONTAINER)
+_GPU_BY_SIGNATURE: dict[tuple, tuple[GpuRequest, str | None]] = {}
+
+
+def _gpu_signature(ann: dict, spec: dict) -> tuple | None:
+    """Everything `gpu_request` reads, or None when the pod asks for no GPU at all (the common case)."""
+    sig: list = [tuple(ann.get(k) for k in _GPU_ANNOTATIONS)]
+    gpu_ish = any(x is not None for x in sig[0])
+    for group in ("containers", "initContainers"):
+        for c in _list(spec.get(group)):
+            c = _dict(c)
+            res = _dict(c.get("resources"))
+            items = tuple((part, k, v) for part in ("limits", "requests") for k, v in _dict(res.get(part)).items()
+                          if isinstance(k, str) and k.startswith("nvidia.com/"))
+            gpu_ish = gpu_ish or bool(items)
+            sig.append((group, c.get("name"), items))
+    return tuple(sig) if gpu_ish else None
+
+
+def pod_gpu_request(raw: Obj, ann: dict, spec: dict) -> tuple[GpuRequest, str | None]:
+    """The pod's GPU request and, when it is invalid, why (then it counts as no GPU)."""
+    try:
+        sig = _gpu_signature(ann, spec)
+    except TypeError:  # unhashable junk in the fields: let the parser say what is wrong
+        sig = ()
+    if sig is None:
+        return NO_GPU, None
+    hit = _GPU_BY_SIGNATURE.get(sig) if sig else None
+    if hit is not None:
+        return hit
+    try:
+        out: tuple[GpuRequest, str | None] = (_shared_gpu(podspec.gpu_request(raw)), None)
+    except (ValueError, TypeError, AttributeError) as e:
+        out = (NO_GPU, f"invalid GPU request: {e}")
+    if sig:
+        if len(_GPU_BY_SIGNATURE) >= 10_000:
+            _GPU_BY_SIGNATURE.clear()
+        _GPU_BY_SIGNATURE[sig] = out
+    return out
+
+
 def _shared_gpu(req: GpuRequest) -> GpuRequest:
     if req is NO_GPU:
         return req
@@ -242,16 +299,17 @@ def pod_record(raw: Any) -> PodRec:
     for k, v in raw_labels.items():
         if isinstance(k, str) and k.startswith(GPU_GROUP_PREFIX):
             groups.append(v if isinstance(v, str) and v else k[len(GPU_GROUP_PREFIX):])
-    try:
-        gpu, gpu_error = _shared_gpu(podspec.gpu_request(raw)), None
-    except (ValueError, TypeError, AttributeError) as e:
-        gpu, gpu_error = NO_GPU, f"invalid GPU request: {e}"
-    conds = _list(status.get("conditions"))
-    ready_c = _condition(conds, "Ready")
-    sched_c = _condition(conds, "PodScheduled")
+    gpu, gpu_error = pod_gpu_request(raw, ann, spec)
+    ready = False
     sched_msg = None
-    if sched_c and sched_c.get("status") == "False":
-        sched_msg = str(sched_c.get("message") or sched_c.get("reason") or "not scheduled")
+    for c in _list(status.get("conditions")):
+        if not isinstance(c, dict):
+            continue
+        t = c.get("type")
+        if t == "Ready":
+            ready = c.get("status") == "True"
+        elif t == "PodScheduled" and c.get("status") == "False":
+            sched_msg = str(c.get("message") or c.get("reason") or "not scheduled")
     reservation = ns in RESERVATION_NAMESPACES
     if reservation:
         del groups[1:]  # a reservation pod holds exactly one GPU group
@@ -262,7 +320,7 @@ def pod_record(raw: Any) -> PodRec:
     return PodRec(
         namespace=ns, name=name, uid=uid if isinstance(uid, str) else "",
         node=_s(spec.get("nodeName")), phase=_s(status.get("phase")) or "Pending",
-        ready=bool(ready_c and ready_c.get("status") == "True"),
+        ready=ready,
         deleting=bool(md.get("deletionTimestamp")),
         owner=controller_ref(md),
         labels=shared_labels(raw_labels, drop_prefix=GPU_GROUP_LABEL),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -110,7 +110,12 @@ def gpu_amount(g: GpuRequest, gpu_memory_mib: int | None) -> float | None:
 
 def pod_gpu(store: ClusterStore, p: PodRec) -> float:
     """What a pod counts for in GPU sums (unknowable amounts count 0)."""
-    return gpu_amount(p.gpu, store.node_memory(p.node) if p.node else None) or 0.0
+    g = p.gpu
+    if g.kind == "none":
+        return 0.0
+    if g.kind != "memory":
+        return g.total
+    return gpu_amount(g, store.node_memory(p.node) if p.node else None) or 0.0
 
 
 def _representative(pods: list[PodRec]) -> PodRec | None:
@@ -141,14 +146,20 @@ def _owner_only(owner: OwnerRec, kind: str, kai_scheduled: bool) -> tuple[str | 
     return queue, pc, pre
 
 
-def _service_for(name: str, kind: str, group: str, pods: list[PodRec], services: list[ServiceRec]) -> str | None:
+ServiceLookup = Callable[[str, str, Iterable[dict[str, str]]], list[ServiceRec]]
+
+
+def _service_for(ns: str, name: str, kind: str, group: str, pods: list[PodRec], lookup: ServiceLookup
+                 ) -> str | None:
+    """The Service in front: for Knative the one named like it, else one whose selector matches the pods."""
+    label_sets = {id(p.labels): p.labels for p in pods if p.live} or {id(p.labels): p.labels for p in pods}
+    services = lookup(ns, name, label_sets.values())
     if not services:
         return None
     if kind == "Service" and group == "serving.knative.dev":
         for s in services:
             if s.name == name:
                 return s.name
-    label_sets = {id(p.labels): p.labels for p in pods if p.live} or {id(p.labels): p.labels for p in pods}
     matches = [s.name for s in services if any(s.selects(ls) for ls in label_sets.values())]
     if not matches:
         return None
@@ -173,8 +184,8 @@ def _pending_reason(store: ClusterStore, pods: list[PodRec]) -> str | None:
 
 
 def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: OwnerRec | None,
-                 services: list[ServiceRec]) -> WorkloadRow:
-    """One workload's row from its (resolved) pods, its owner record and the namespace's Services."""
+                 services: ServiceLookup) -> WorkloadRow:
+    """One workload's row from its (resolved) pods, its owner record and a lookup of candidate Services."""
     ns, kind, name = key
     pods = sorted(pods, key=lambda p: p.name)
     rep = _representative(pods)
@@ -225,7 +236,7 @@ def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: 
     gpu_alloc = math.fsum(pod_gpu(store, p) for p in live if p.node)
 
     reason = _pending_reason(store, pods) if (pending or status == PENDING) else None
-    service = _service_for(name, kind, group, pods, services) if wtype == INFERENCE else None
+    service = _service_for(ns, name, kind, group, pods, services) if wtype == INFERENCE else None
     return WorkloadRow(
         namespace=ns, name=name, kind=kind, api_group=group, type=wtype, project=project,
         priority_class=pclass, preemptible=preemptible, replicas_desired=desired, replicas_ready=ready,
@@ -255,7 +266,7 @@ class WorkloadsView:
             row = None
             if exists:
                 row = workload_row(store, key, store.pods_of(pod_keys or ()), store.owner_of_workload(key),
-                                   store.services_in(key[0]))
+                                   store.service_candidates)
             old = self.rows.get(key)
             if row == old:
                 continue
@@ -297,5 +308,8 @@ def compute_all(store: ClusterStore) -> dict[WKey, WorkloadRow]:
     services: dict[str, list[ServiceRec]] = defaultdict(list)
     for s in sorted(store.services.values(), key=lambda s: s.name):
         services[s.namespace].append(s)
-    return {k: workload_row(store, k, groups.get(k, []), store.owner_of_workload(k), services.get(k[0], []))
-            for k in keys}
+
+    def every_service(ns: str, name: str, label_sets: Iterable[dict[str, str]]) -> list[ServiceRec]:
+        return services.get(ns, [])
+
+    return {k: workload_row(store, k, groups.get(k, []), store.owner_of_workload(k), every_service) for k in keys}
