@@ -346,8 +346,13 @@ class KubeClient:
 
     async def watch(self, res: Res, namespace: str | None = None, *, resource_version: str | None = None,
                     label_selector: str | None = None, field_selector: str | None = None,
-                    timeout_seconds: int | None = 300, bookmarks: bool = True) -> AsyncIterator[tuple[str, Obj]]:
-        """Yield (type, object) events. A 410 arrives as ApiError(410), in-stream or as the response."""
+                    timeout_seconds: int | None = 300, bookmarks: bool = True,
+                    on_open: Callable[[], None] | None = None) -> AsyncIterator[tuple[str, Obj]]:
+        """Yield (type, object) events. A 410 arrives as ApiError(410), in-stream or as the response.
+
+        `on_open` is called once the server has accepted the watch, so callers can show "connected"
+        before the first event, which on a quiet cluster may be minutes away.
+        """
         params = {"watch": "true", "resourceVersion": resource_version, "labelSelector": label_selector,
                   "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds,
                   "allowWatchBookmarks": "true" if bookmarks else None}
@@ -363,6 +368,8 @@ class KubeClient:
                     await resp.aread()
                     raise ApiError.from_status(resp.status_code, _decode(resp), method="GET", path=path,
                                                retry_after=_retry_after(resp, None))
+                if on_open is not None:
+                    on_open()
                 async for line in resp.aiter_lines():
                     if not line.strip():
                         continue

@@ -62,6 +62,8 @@ class Credentials:
         """Load again from the same source: exec plugins and OIDC hand out fresh tokens."""
         if self.in_cluster:
             return load_in_cluster()
+        if not self.kubeconfig:
+            return self  # built by hand: there is nothing to reload from
         return load_kubeconfig(self.kubeconfig, self.context or None)
 
 

@@ -1,0 +1,166 @@
+"""List-then-watch loops that keep a sink equal to what the API server holds, through any fault.
+
+One informer per resource (or per resource and namespace for users who may read only some namespaces).
+It lists once, then watches from the list's resourceVersion with bookmarks; a watch that ends or breaks is
+resumed from the last resourceVersion seen; a 410 Gone re-lists and replaces the sink's contents, so
+nothing is lost or duplicated. A 403 marks the resource forbidden and stops: it is never retried in a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .client import KubeClient, Res
+from .errors import ApiError
+
+Obj = dict[str, Any]
+
+
+class Sink(Protocol):
+    """What informers feed: the console's cluster store (or a test double)."""
+
+    def replace(self, kind: str, objs: list[Obj], namespace: str | None = None) -> None: ...
+
+    def apply(self, kind: str, event_type: str, obj: Obj) -> None: ...
+
+
+@dataclass
+class Health:
+    """Per-resource state the header and panes show."""
+
+    kind: str
+    namespace: str | None = None
+    synced: bool = False
+    connected: bool = False
+    forbidden: bool = False
+    absent: bool = False  # the API is not served by this cluster
+    last_event: float = 0.0  # monotonic time of the last event or bookmark
+    last_error: str = ""
+    relists: int = 0
+    resumes: int = 0
+    resource_version: str = ""
+
+    @property
+    def state(self) -> str:
+        if self.absent:
+            return "absent"
+        if self.forbidden:
+            return "forbidden"
+        if not self.synced:
+            return "syncing"
+        return "synced" if self.connected else "reconnecting"
+
+    def age(self, now: float | None = None) -> float | None:
+        if not self.last_event:
+            return None
+        return (now or time.monotonic()) - self.last_event
+
+
+class Informer:
+    def __init__(self, client: KubeClient, res: Res, sink: Sink, *, namespace: str | None = None,
+                 kind: str | None = None, label_selector: str | None = None, page_size: int = 5000,
+                 watch_timeout: tuple[int, int] = (240, 360), backoff_max: float = 30.0,
+                 rng: random.Random | None = None) -> None:
+        self.client = client
+        self.res = res
+        self.sink = sink
+        self.namespace = namespace
+        self.kind = kind or res.key
+        self.label_selector = label_selector
+        self.page_size = page_size
+        self.watch_timeout = watch_timeout
+        self.backoff_max = backoff_max
+        self.health = Health(self.kind, namespace)
+        self.synced = asyncio.Event()
+        self._rng = rng or random.Random()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> asyncio.Task:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run(), name=f"informer:{self.kind}")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def _relist(self) -> str:
+        items, rv = await self.client.list(self.res, self.namespace, label_selector=self.label_selector,
+                                           page_size=self.page_size)
+        self.sink.replace(self.kind, items, self.namespace)
+        self.health.relists += 1
+        self.health.synced = True
+        self.health.connected = True
+        self.health.last_event = time.monotonic()
+        self.health.resource_version = rv
+        self.synced.set()
+        return rv
+
+    async def run(self) -> None:
+        rv: str | None = None
+        failures = 0
+        while True:
+            try:
+                if rv is None:
+                    rv = await self._relist()
+                lo, hi = self.watch_timeout
+                self.health.connected = False  # until the server accepts the watch (`_opened`)
+                async for etype, obj in self.client.watch(
+                        self.res, self.namespace, resource_version=rv, label_selector=self.label_selector,
+                        timeout_seconds=self._rng.randint(lo, hi), bookmarks=True, on_open=self._opened):
+                    self.health.connected = True
+                    self.health.last_event = time.monotonic()
+                    new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+                    if etype != "BOOKMARK":
+                        self.sink.apply(self.kind, etype, obj)
+                    if new_rv:
+                        rv = new_rv
+                        self.health.resource_version = rv
+                    failures = 0
+                # The server ended the watch (timeout or drop): resume where we were. Until the server
+                # accepts the new watch we are not connected, which matters when it has stopped answering.
+                self.health.resumes += 1
+                self.health.connected = False
+            except asyncio.CancelledError:
+                self.health.connected = False
+                raise
+            except ApiError as e:
+                self.health.last_error = str(e)
+                if e.code == 410:
+                    rv = None  # history is gone: list again and replace
+                    continue
+                if e.code == 403:
+                    self.health.forbidden = True
+                    self.health.connected = False
+                    self.synced.set()
+                    return
+                if e.code == 404 and not self.health.synced:
+                    self.health.absent = True
+                    self.synced.set()
+                    return
+                self.health.connected = False
+                failures += 1
+                await asyncio.sleep(self._delay(failures, e.retry_after))
+            except Exception as e:  # a sink bug must not kill the loop silently
+                self.health.connected = False
+                self.health.last_error = f"{type(e).__name__}: {e}"
+                failures += 1
+                rv = None
+                await asyncio.sleep(self._delay(failures, None))
+
+    def _opened(self) -> None:
+        self.health.connected = True
+
+    def _delay(self, failures: int, hint: float | None) -> float:
+        if hint:
+            return hint + self._rng.uniform(0, 0.2)
+        cap = min(self.backoff_max, 0.2 * (2 ** min(failures, 10)))
+        return self._rng.uniform(cap / 2, cap)
