@@ -251,36 +251,97 @@ def victim_units(state: ClusterState, job_keys: Iterable[str]) -> list[tuple[str
     return out
 
 
+def _victim_pods(state: ClusterState, v: Victim) -> list[PodRec]:
+    return [state.pods[k] for k in v[1] if k in state.pods]
+
+
+def _restore(state: ClusterState, removed: list[tuple[str, list[PodRec]]]) -> None:
+    for _, pods in reversed(removed):
+        for p in pods:
+            state.add_pod(p, p.node or "", p.groups, p.portion)
+
+
+def _best_node_victims(state: ClusterState, pod: PodRec, victims: list[Victim],
+                       eligible: Callable[[Victim], bool]) -> list[Victim] | None:
+    """For one pod: on each node, take that node's victims in order until the pod fits there; keep the
+    node that needs the fewest victims, then the one whose victims come first in the order."""
+    by_node: dict[str, list[tuple[int, Victim]]] = {}
+    for i, v in enumerate(victims):
+        for n in {p.node for p in _victim_pods(state, v)}:
+            if n is not None:
+                by_node.setdefault(n, []).append((i, v))
+    best_key: tuple[int, tuple[int, ...]] | None = None
+    best: list[Victim] | None = None
+    wants_gpu = pod.req.kind != "none"
+    for name, vs in by_node.items():
+        node = state.nodes.get(name)
+        if node is None or not node.schedulable or (pod.req.kind == "whole" and node.gpus < pod.req.count):
+            continue
+        if pod.filter is not None and not pod.filter.matches(node.name, node.labels):
+            continue
+        if best_key is not None and best_key[0] == 1 and vs[0][0] > best_key[1][0]:
+            continue  # cannot beat a single victim that comes earlier in the order
+        gpu_only = wants_gpu and node.fits_basic(pod.cpu, pod.memory)
+        removed: list[tuple[str, list[PodRec]]] = []
+        used: list[int] = []
+        ok = False
+        for i, v in vs:
+            if best_key is not None and len(used) + 1 > best_key[0]:
+                break
+            pods = _victim_pods(state, v)
+            if gpu_only and not any(p.gpus > 0 or p.req.kind == "mig" for p in pods):
+                continue  # frees nothing this pod lacks here
+            if not eligible(v):
+                continue
+            for p in pods:
+                state.remove_pod(p.key)
+            removed.append((v[0], pods))
+            used.append(i)
+            if fit_on(state, node, pod) is not None:
+                ok = True
+                break
+        _restore(state, removed)
+        if ok:
+            key = (len(used), tuple(used))
+            if best_key is None or key < best_key:
+                best_key, best = key, [victims[i] for i in used]
+    return best
+
+
 def _evict_for(state: ClusterState, unit: list[PodRec], job: PendingJob, add: float,
-               victims: Iterable[Victim], eligible: Callable[[Victim], bool],
+               victims: list[Victim], eligible: Callable[[Victim], bool],
                search_all: bool) -> list[tuple[str, list[PodRec]]] | None:
     """Remove victims in order until `unit` fits, then put back every victim it does not need.
 
-    Returns the victims with their pods (now out of `state`), or None with the state unchanged.
+    A single pod is fitted node by node (victims spread over many nodes free nothing useful); gangs
+    and quota-bound preemption take victims in order across the cluster. Returns the victims with
+    their pods (now out of `state`), or None with the state unchanged.
     """
     removed: list[tuple[str, list[PodRec]]] = []
     fitted = False
-    for v in victims:
-        pods = [state.pods[k] for k in v[1] if k in state.pods]
-        if not pods or not eligible(v):
-            continue
-        for p in pods:
-            state.remove_pod(p.key)
-        removed.append((v[0], pods))
-        if queue_check(state, job.queue, job.preemptible, add) is not None:
-            continue
-        if len(unit) == 1 and not search_all:
-            touched = {p.node for p in pods}
-            if any(fit_on(state, state.nodes[n], unit[0]) is not None for n in touched if n in state.nodes):
-                fitted = True
-        elif _fits(state, unit, job.queue, job.preemptible, add):
-            fitted = True
-        if fitted:
-            break
-    if not fitted:
-        for _, pods in reversed(removed):
+    if len(unit) == 1 and not search_all:
+        chosen = _best_node_victims(state, unit[0], victims, eligible)
+        if chosen is None:
+            return None
+        for v in chosen:
+            pods = _victim_pods(state, v)
             for p in pods:
-                state.add_pod(p, p.node or "", p.groups, p.portion)
+                state.remove_pod(p.key)
+            removed.append((v[0], pods))
+        fitted = _fits(state, unit, job.queue, job.preemptible, add)
+    else:
+        for v in victims:
+            pods = _victim_pods(state, v)
+            if not pods or not eligible(v):
+                continue
+            for p in pods:
+                state.remove_pod(p.key)
+            removed.append((v[0], pods))
+            if _fits(state, unit, job.queue, job.preemptible, add):
+                fitted = True
+                break
+    if not fitted:
+        _restore(state, removed)
         return None
     # Minimality: a victim whose return still leaves room is not evicted.
     kept: list[tuple[str, list[PodRec]]] = []
@@ -403,7 +464,6 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
                 out.pending[job.key] = Unschedulable(job.key, why[0], why[1])
                 break
             no_room.clear()
-            reclaim_list = None
             for vj, vpods in victims:
                 for vp in vpods:
                     out.evictions.append(Eviction(vp.key, vj, vp.queue, action, job.key, job.queue))

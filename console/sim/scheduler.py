@@ -670,6 +670,9 @@ class KaiScheduler:
     def _bind_ready(self) -> None:
         """Bind fraction pods whose every GPU group's reservation pod has its GPU."""
         for key, pl in list(self.binding.items()):
+            for g in pl.groups:
+                if g not in self.reservations and g in self.state.groups:
+                    self._reserve(g, pl.node)  # its reservation pod was deleted under it: make another
             if not all(self.reservations.get(g, ("", "", "", None))[3] for g in pl.groups):
                 continue
             del self.binding[key]

@@ -70,7 +70,6 @@ def test_every_kai_manifest_applies_and_is_scheduled_as_its_queue_allows(kai_clu
     c.settle()
     pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in c.store.items(PODS)
             if p["metadata"]["namespace"] != "kai-resource-reservation"}
-    by_name = {k[1] + "@" + k[0].split("-")[0]: p for k, p in pods.items()}
     bound = {k for k, p in pods.items() if p["spec"].get("nodeName")}
     # Everything in default-queue runs except the non-preemptible build pod (default-queue has quota 0).
     build = next(p for k, p in pods.items() if k[1] == "build-pod")
@@ -93,7 +92,6 @@ def test_every_kai_manifest_applies_and_is_scheduled_as_its_queue_allows(kai_clu
     assert q["requested"]["nvidia.com/gpu"] == "6049m"  # plus the pending build pod
     assert c.store.get(QUEUES, None, "default-parent-queue")["status"]["childQueues"] == ["default-queue"]
     assert c.store.get(QUEUES, None, "default")["status"]["childQueues"] == ["test"]
-    del by_name
 
 
 def test_limited_queue_runs_one_gpu_and_the_rest_wait_over_limit(kai_cluster, realworld) -> None:

@@ -509,3 +509,20 @@ def test_settled_cluster_is_quiet() -> None:
     c.store.subscribe(seen.append)
     assert sched.reconcile() is False
     assert seen == []
+
+
+def test_deleted_reservation_pod_is_made_again_while_pods_wait() -> None:
+    c, _ = make_cluster()
+    add_node(c, "n1", gpus=1)
+    add_queue(c, "q")
+    add_pod(c, "f", fraction="0.5")
+    c.settle()
+    (first,) = reservation_pods(c)
+    c.store.delete(PODS, "kai-resource-reservation", first["metadata"]["name"])
+    c.settle()
+    (second,) = reservation_pods(c)
+    assert second["metadata"]["name"] != first["metadata"]["name"]
+    assert second["metadata"]["labels"]["runai-gpu-group"] == first["metadata"]["labels"]["runai-gpu-group"]
+    grant_gpus(c)
+    c.settle()
+    assert node_of(c, "f") == "n1"
