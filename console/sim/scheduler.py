@@ -145,6 +145,7 @@ class KaiScheduler:
         self.default_pending: dict[Key, PodRec] = {}  # other pods waiting for a node
         self.binding: dict[Key, Placement] = {}       # fraction pods waiting for their reservation pods
         self.reservations: dict[str, tuple[str, str, str, str | None]] = {}  # group -> ns, name, node, GPU
+        self.reservation_of: dict[Key, str] = {}  # reservation pod -> its group
         self.job_pods: dict[str, dict[Key, None]] = {}  # PodGroup "ns/name" -> its KAI pods
         self.pod_job: dict[Key, str] = {}
         self.errors: dict[Key, str] = {}
@@ -192,8 +193,8 @@ class KaiScheduler:
     def _full_resync(self) -> None:
         self.needs_resync = False
         self.state = ClusterState()
-        for d in (self.pending, self.default_pending, self.binding, self.reservations, self.job_pods,
-                  self.pod_job, self.errors, self._sig):
+        for d in (self.pending, self.default_pending, self.binding, self.reservations, self.reservation_of,
+                  self.job_pods, self.pod_job, self.errors, self._sig):
             d.clear()
         self.dirty_pods.clear()
         self.dirty_nodes.clear()
@@ -331,13 +332,15 @@ class KaiScheduler:
                     del self.job_pods[old_job]
             self.dirty_jobs.add(old_job)
             self.status_dirty = True
+        old_gid = self.reservation_of.pop(key, None)
+        if old_gid is not None and self.reservations.get(old_gid, ("", ""))[:2] == key:
+            del self.reservations[old_gid]
         if pod is not None and is_reservation_pod(pod):
             gid = (_md(pod).get("labels") or {}).get(ko.GPU_GROUP_LABEL, "")
             if active:
                 self.reservations[gid] = (key[0], key[1], spec.get("nodeName", ""),
                                           (_md(pod).get("annotations") or {}).get(ko.RESERVE_ANNOTATION))
-            else:
-                self.reservations.pop(gid, None)
+                self.reservation_of[key] = gid
             return
         if not active:
             self._sig.pop(key, None)
@@ -666,6 +669,7 @@ class KaiScheduler:
         made = self._create(PODS, ko.reservation_pod(name, node, gid))
         if made is not None:
             self.reservations[gid] = (ko.RESERVATION_NS, name, node, None)
+            self.reservation_of[(ko.RESERVATION_NS, name)] = gid
 
     def _bind_ready(self) -> None:
         """Bind fraction pods whose every GPU group's reservation pod has its GPU."""
