@@ -292,3 +292,23 @@ def decode_review_protobuf(raw: bytes) -> dict[str, Any]:
             spec["nonResourceAttributes"] = _strings(spec_fields[2], _NON_RESOURCE_FIELDS)
     return {"apiVersion": tm.get("apiVersion", "authorization.k8s.io/v1"), "kind": tm.get("kind", ""),
             "metadata": {}, "spec": spec}
+
+
+def decode_eviction_protobuf(raw: bytes) -> dict[str, Any]:
+    """A policy/v1 Eviction protobuf body (what `kubectl drain` sends) as the equivalent JSON dict."""
+    if not raw.startswith(PROTOBUF_MAGIC):
+        raise ValueError("not a Kubernetes protobuf body (missing the k8s magic prefix)")
+    outer = dict((f, v) for f, wt, v in _fields(raw[len(PROTOBUF_MAGIC):]) if wt == 2)
+    tm = _strings(outer.get(1, b""), {1: "apiVersion", 2: "kind"})
+    obj = dict((f, v) for f, wt, v in _fields(outer.get(2, b"")) if wt == 2)
+    meta = _strings(obj.get(1, b""), {1: "name", 3: "namespace"})
+    opts: dict[str, Any] = {}
+    for f, wt, v in _fields(obj.get(2, b"")):
+        if f == 1 and wt == 0:
+            opts["gracePeriodSeconds"] = v
+        elif f == 4 and wt == 2:
+            opts["propagationPolicy"] = v.decode()
+        elif f == 5 and wt == 2:
+            opts.setdefault("dryRun", []).append(v.decode())
+    return {"apiVersion": tm.get("apiVersion", "policy/v1"), "kind": tm.get("kind", "Eviction"),
+            "metadata": meta, "deleteOptions": opts}

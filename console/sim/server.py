@@ -23,7 +23,7 @@ import yaml
 from aiohttp import web
 
 from . import discovery, patch as patching, pdb as pdbs, tables
-from .auth import Attributes, User, Users, decode_review_protobuf
+from .auth import Attributes, User, Users, decode_eviction_protobuf, decode_review_protobuf
 from .cluster import SimCluster
 from .errors import ApiError, bad_request, conflict, forbidden, method_not_allowed, unauthorized
 from .resources import PODS, ResourceType, lookup
@@ -590,7 +590,13 @@ class ApiServer:
 
     # ------------------------------------------------------------------ eviction, binding
     async def _evict(self, request: web.Request, r: Route) -> web.Response:
-        body = _as_object(await self._body(request), "Eviction")
+        if "protobuf" in request.content_type:
+            try:
+                body = decode_eviction_protobuf(await request.read())
+            except (ValueError, UnicodeDecodeError) as e:
+                raise bad_request(f"the body of the request is not a valid protobuf Eviction: {e}") from None
+        else:
+            body = _as_object(await self._body(request), "Eviction")
         bname = (body.get("metadata") or {}).get("name")
         if bname and bname != r.name:
             raise bad_request(f"name in URL does not match name in Eviction object ({r.name} != {bname})")

@@ -236,3 +236,15 @@ async def test_deployment_pods_get_scheduled(sim_server) -> None:
     rows = [line.split() for line in out.strip().split("\n")[1:]]
     assert len(rows) == 2
     assert all(r[6] == "node-1" for r in rows), out
+
+
+async def test_drain_evicts_through_the_eviction_subresource(sim_server) -> None:
+    from console.sim.resources import NODES
+    s = sim_server.cluster.store
+    s.create(PODS, {"metadata": {"name": "gpu-job"}, "spec": {"nodeName": "node-1", "containers": [
+        {"name": "c", "image": "i:1"}]}, "status": {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True"}]}}, PROJECT_NS)
+    out = await ok(sim_server, "drain", "node-1", "--force", "--timeout=20s")
+    assert "pod/gpu-job evicted" in out and "drained" in out
+    assert s.try_get(PODS, PROJECT_NS, "gpu-job") is None
+    assert s.get(NODES, None, "node-1")["spec"]["unschedulable"] is True
