@@ -40,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sim = sub.add_parser("sim", help="serve the simulated GPU cluster (a Kubernetes API on 127.0.0.1)")
     _add_sim_args(sim)
+    snap = sub.add_parser("snapshot", help="sync once and print projects, GPUs, workloads and nodes")
+    from console.snapshot_format import VIEWS
+
+    snap.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    snap.add_argument("--view", choices=(*VIEWS, "all"), default="all")
+    snap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first sync")
+    for a in ("--context", "--kubeconfig"):
+        snap.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 
@@ -50,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from console.sim.main import run_sim
 
         return run_sim(args)
+    if args.command == "snapshot":
+        from console.snapshot_cmd import run
+
+        return run(args)
     if args.demo:
         from console.sim.main import run_demo
 

@@ -8,6 +8,7 @@ failing on a 403 storm.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import client as k
@@ -34,10 +35,11 @@ class AccessPlan:
 
 class Connection:
     def __init__(self, client: KubeClient, sink: Sink, *, resources: tuple[Res, ...] | None = None,
-                 default_namespace: str = "default") -> None:
+                 accept: Callable[[Res], bool] | None = None, default_namespace: str = "default") -> None:
         self.client = client
         self.sink = sink
         self.wanted = resources
+        self.accept = accept
         self.default_namespace = default_namespace
         self.surface = ApiSurface()
         self.plan = AccessPlan()
@@ -91,6 +93,8 @@ class Connection:
         """Discover, plan, start every informer. Raises ApiError when the cluster cannot be reached."""
         self.surface = await discover(self.client)
         resources = self.wanted or (CORE_RESOURCES + (KAI_RESOURCES if self.surface.has_kai else ()))
+        if self.accept is not None:
+            resources = tuple(r for r in resources if self.accept(r))
         self.plan = await self.plan_access(resources)
         for res in resources:
             scope = self.plan.scopes.get(res.key)

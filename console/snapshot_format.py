@@ -1,0 +1,102 @@
+"""Render a cluster snapshot dict as plain text tables, JSON or YAML for `gpuconsole snapshot`.
+
+The table form is meant to be pasted into an incident ticket: fixed-width columns, no colour, no box drawing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+VIEWS = ("projects", "gpus", "workloads", "nodes")
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        if x == -1:
+            return "unlimited"
+        return f"{x:g}" if abs(x - round(x)) > 1e-9 else str(int(round(x)))
+    return str(x)
+
+
+def _table(headers: Sequence[str], rows: list[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(c))
+    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip()]
+    for r in rows:
+        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+    return "\n".join(lines)
+
+
+def _projects(items: list[dict[str, Any]]) -> str:
+    rows = [[p.get("name", ""), p.get("parent") or "-", _num(p.get("quota_gpu")), _num(p.get("limit_gpu")),
+             _num(p.get("over_quota_weight")), _num(p.get("priority")), _num(p.get("allocated_gpu")),
+             _num(p.get("allocated_nonpreemptible_gpu")), _num(p.get("requested_gpu")),
+             _num(p.get("pending_workloads"))] for p in items]
+    return _table(["PROJECT", "PARENT", "QUOTA", "LIMIT", "WEIGHT", "PRIORITY", "ALLOCATED", "NON-PREEMPT",
+                   "REQUESTED", "PENDING"], rows)
+
+
+def _holders(g: dict[str, Any]) -> str:
+    hs = g.get("holders") or []
+    if not hs:
+        return "-"
+    return ", ".join(f"{h.get('namespace')}/{h.get('pod')}={_num(h.get('share'))}" for h in hs)
+
+
+def _gpus(items: list[dict[str, Any]]) -> str:
+    rows = [[g.get("node", ""), _num(g.get("index")), g.get("model") or "-", _num(g.get("memory_mib")),
+             g.get("uuid") or "-", _num(g.get("free_share")), _holders(g)] for g in items]
+    return _table(["NODE", "GPU", "MODEL", "MEMORY_MIB", "UUID", "FREE", "HOLDERS (share)"], rows)
+
+
+def _workloads(items: list[dict[str, Any]]) -> str:
+    rows = [[w.get("namespace", ""), w.get("name", ""), w.get("kind", ""), w.get("type", ""),
+             w.get("project") or "-", w.get("priority_class") or "-", _num(w.get("preemptible")),
+             f"{_num(w.get('replicas_ready'))}/{_num(w.get('replicas_desired'))}",
+             _num(w.get("replicas_pending")), _num(w.get("gpu_per_replica")), _num(w.get("gpu_total")),
+             w.get("status", ""), w.get("pending_reason") or ""] for w in items]
+    return _table(["NAMESPACE", "WORKLOAD", "KIND", "TYPE", "PROJECT", "PRIORITY", "PREEMPTIBLE", "READY",
+                   "PENDING", "GPU/REPLICA", "GPU", "STATUS", "PENDING REASON"], rows)
+
+
+def _nodes(items: list[dict[str, Any]]) -> str:
+    rows = [[n.get("name", ""), n.get("gpu_product") or "-", _num(n.get("gpu_capacity")),
+             _num(n.get("gpu_allocated")), _num(n.get("ready")), _num(n.get("cordoned"))] for n in items]
+    return _table(["NODE", "GPU PRODUCT", "GPUS", "ALLOCATED", "READY", "CORDONED"], rows)
+
+
+RENDER: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+    "projects": _projects, "gpus": _gpus, "workloads": _workloads, "nodes": _nodes,
+}
+
+
+def render(snapshot: dict[str, Any], output: str = "table", view: str = "all") -> str:
+    views = VIEWS if view == "all" else (view,)
+    data = {v: snapshot.get(v, []) for v in views}
+    for extra in ("cluster", "hidden", "health"):
+        if extra in snapshot and view == "all":
+            data[extra] = snapshot[extra]
+    if output == "json":
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    if output == "yaml":
+        import yaml
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()
+    parts = []
+    header = snapshot.get("cluster") or {}
+    if header and view == "all":
+        parts.append("  ".join(f"{k}: {v}" for k, v in header.items()))
+    for v in views:
+        title = f"{v.upper()} ({len(data[v])})"
+        parts.append(title + "\n" + RENDER[v](data[v]))
+    for note in snapshot.get("hidden") or []:
+        parts.append(f"hidden: {note}")
+    return "\n\n".join(parts)

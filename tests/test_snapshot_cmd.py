@@ -1,0 +1,104 @@
+"""`gpuconsole snapshot` against the demo simulator: the model matches the API's objects."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+
+from console.model.quantity import parse_quantity
+from console.sim.auth import Users, write_kubeconfig
+from console.sim.build import make_cluster
+from console.sim.resources import DEPLOYMENTS, QUEUES
+from console.sim.server import start_server
+from console.snapshot_cmd import take
+from console.snapshot_format import render
+
+
+@pytest.fixture
+async def demo(tmp_path: Path):
+    cluster = make_cluster("demo", seed=42, manual_clock=True)
+    cluster.settle()
+    srv = await start_server(cluster)
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(kubeconfig, srv.url, Users(cluster))
+    try:
+        yield cluster, str(kubeconfig)
+    finally:
+        await srv.stop()
+
+
+def _gpu(q: dict, field: str) -> float:
+    return parse_quantity(((q.get("status") or {}).get(field) or {}).get("nvidia.com/gpu", "0"))
+
+
+async def test_snapshot_matches_queues_and_groups_inference(demo) -> None:
+    cluster, kubeconfig = demo
+    snap = await take(kubeconfig, None)
+    assert snap["cluster"]["kai"] is True and snap["hidden"] == []
+    projects = {p["name"]: p for p in snap["projects"]}
+    queues = list(cluster.store.items(QUEUES))
+    assert set(projects) == {q["metadata"]["name"] for q in queues}
+    for q in queues:
+        p = projects[q["metadata"]["name"]]
+        gpu = q["spec"]["resources"]["gpu"]
+        assert p["parent"] == q["spec"].get("parentQueue")
+        assert p["quota_gpu"] == gpu.get("quota")
+        assert p["limit_gpu"] == gpu.get("limit")
+        assert p["over_quota_weight"] == gpu.get("overQuotaWeight")
+        assert p["allocated_gpu"] == pytest.approx(_gpu(q, "allocated"))
+        assert p["allocated_nonpreemptible_gpu"] == pytest.approx(_gpu(q, "allocatedNonPreemptible"))
+        assert p["requested_gpu"] == pytest.approx(_gpu(q, "requested"))
+
+    shared = [g for g in snap["gpus"] if len(g["holders"]) >= 2]
+    assert shared, "the demo shares GPUs between pods"
+    for g in shared:
+        assert g["uuid"].startswith("GPU-")
+        assert sum(h["share"] for h in g["holders"]) + g["free_share"] == pytest.approx(1.0)
+
+    deps = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in cluster.store.items(DEPLOYMENTS)}
+    inference = [w for w in snap["workloads"] if w["kind"] == "Deployment" and w["type"] == "inference"]
+    assert inference
+    for w in inference:
+        d = deps[(w["namespace"], w["name"])]
+        assert w["replicas_desired"] == d["spec"]["replicas"]
+    assert any(w["replicas_desired"] > 1 for w in inference), "replicas are grouped under their Deployment"
+    pending = [w for w in snap["workloads"] if w["pending_reason"]]
+    assert any("NonPreemptibleOverQuota" in w["pending_reason"] or "quota" in w["pending_reason"].lower()
+               for w in pending)
+
+    text = render(snap, "table")
+    assert "PROJECTS" in text and "GPUS" in text and "WORKLOADS" in text and "NODES" in text
+    assert orjson.loads(render(snap, "json", "projects"))["projects"][0]["name"]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+async def test_snapshot_after_kubectl_scale(demo) -> None:
+    cluster, kubeconfig = demo
+    before = await take(kubeconfig, None, "workloads")
+    w = next(w for w in before["workloads"] if w["kind"] == "Deployment" and w["type"] == "inference")
+    target = w["replicas_desired"] + 2
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", kubeconfig, "-n", w["namespace"], "scale", f"deployment/{w['name']}",
+        f"--replicas={target}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    cluster.settle()
+    after = await take(kubeconfig, None, "workloads")
+    w2 = next(x for x in after["workloads"] if (x["namespace"], x["name"]) == (w["namespace"], w["name"]))
+    assert w2["replicas_desired"] == target
+    assert w2["replicas_ready"] + w2["replicas_pending"] >= target or w2["replicas_pending"] > 0
+
+
+async def test_snapshot_of_unreachable_cluster_is_a_clear_error(tmp_path: Path) -> None:
+    from console.kube.errors import ApiError
+    kc = tmp_path / "k.yaml"
+    kc.write_text("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+                  "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+                  "current-context: x\n")
+    with pytest.raises(ApiError) as e:
+        await asyncio.wait_for(take(str(kc), None), 60)
+    assert e.value.unreachable
