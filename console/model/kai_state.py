@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
 from .kai_queues import EPS, QueueSpec, QueueTree
 from .podspec import GpuRequest
 
@@ -301,12 +299,3 @@ class ClusterState:
 
     def job_gpus(self, job: str) -> float:
         return sum(p.gpus for p in self.job_pods(job))
-
-    def summary(self) -> dict[str, Any]:
-        return {"nodes": len(self.nodes), "pods": len(self.pods), "groups": len(self.groups),
-                "queues": {q: round(v, 3) for q, v in self.alloc.items()}}
-
-
-def queue_specs(objs: list[dict[str, Any]]) -> list[QueueSpec]:
-    from .kai_queues import queue_spec_from_obj
-    return [queue_spec_from_obj(o) for o in objs]

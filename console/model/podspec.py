@@ -341,7 +341,7 @@ def gpu_request(pod: Obj, gpu_memory_mib: int | None = None) -> GpuRequest:
         return req.resolved(gpu_memory_mib) if gpu_memory_mib else req
 
     if whole:
-        return GpuRequest("whole", whole, 1.0, 0, None, float(whole), container)
+        return GpuRequest("whole", whole, 0.0, 0, None, float(whole), container)
 
     if migs:
         if len(migs) > 1:

@@ -118,7 +118,7 @@ def default_gpu_request(pod: Obj) -> GpuRequest:
     reqs = pod_requests(pod)
     whole = int(reqs.get(GPU_RESOURCE, 0))
     if whole > 0:
-        return GpuRequest("whole", whole, 1.0, total=float(whole))
+        return GpuRequest("whole", whole, total=float(whole))
     for k, v in reqs.items():
         if k.startswith(MIG_PREFIX) and v >= 1:
             return GpuRequest("mig", int(v), mig_profile=k[len(MIG_PREFIX):])

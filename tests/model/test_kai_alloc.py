@@ -16,7 +16,7 @@ from console.model.podspec import GpuRequest
 
 
 def whole(n: int = 1) -> GpuRequest:
-    return GpuRequest("whole", n, 1.0, total=float(n))
+    return GpuRequest("whole", n, total=float(n))
 
 
 def frac(p: float, devices: int = 1) -> GpuRequest:

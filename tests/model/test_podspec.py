@@ -47,7 +47,7 @@ def test_whole_gpus_from_limits_summed_over_containers() -> None:
     cs = [{"name": "a", "resources": {"limits": {"nvidia.com/gpu": "2"}}},
           {"name": "b", "resources": {"limits": {"nvidia.com/gpu": 1}}}]
     r = gpu_request(pod(containers=cs))
-    assert (r.kind, r.count, r.total) == ("whole", 3, 3.0)
+    assert (r.kind, r.count, r.total, r.portion) == ("whole", 3, 3.0, 0.0)
 
 
 def test_fraction() -> None:
