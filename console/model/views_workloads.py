@@ -208,7 +208,7 @@ def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: 
     live = [p for p in pods if p.live]
     running = sum(1 for p in live if p.phase == "Running")
     pending = sum(1 for p in live if p.phase == "Pending")
-    ready = sum(1 for p in live if p.ready)
+    ready = sum(1 for p in live if p.ready and p.phase == "Running")
     desired = _desired(kind, owner, pods)
 
     if owner is not None and owner.finished:
