@@ -461,6 +461,7 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
                 break  # the rest of this job waits behind the unit that could not go
             placed = _place(state, unit, new_gid)
             if placed is None:  # cannot happen after a successful probe; keep the state honest anyway
+                _restore(state, victims)
                 out.pending[job.key] = Unschedulable(job.key, why[0], why[1])
                 break
             no_room.clear()

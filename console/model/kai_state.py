@@ -7,6 +7,7 @@ an eviction or a placement and undo it exactly.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from .kai_queues import EPS, QueueSpec, QueueTree
@@ -292,6 +293,10 @@ class ClusterState:
                     qj.pop(p.job, None)
         self._account(p, -1)
         return p
+
+    def clone(self) -> ClusterState:
+        """An independent copy to plan on without touching this one (the console's preemption preview)."""
+        return copy.deepcopy(self)
 
     def job_pods(self, job: str) -> list[PodRec]:
         j = self.jobs.get(job)

@@ -309,3 +309,12 @@ def test_non_preemptible_high_priority_preempts_preemptible_work() -> None:
 
 def test_fmt() -> None:
     assert (fmt(2.0), fmt(0.5), fmt(1.25), fmt(float("inf"))) == ("2", "0.5", "1.25", "unlimited")
+
+
+def test_planning_on_a_clone_leaves_the_state_alone() -> None:
+    st = stateful(make_state([open_queue("a", quota=2), open_queue("b", quota=2)], gpus=4))
+    run(st, job("a1", "a", n=4))
+    preview = stateful(st.clone())
+    p = run(preview, job("b1", "b"))
+    assert p.evictions and "b1-0" in preview.pods
+    assert "b1-0" not in st.pods and st.alloc["a"] == 4 and len(st.pods) == 4
