@@ -21,11 +21,12 @@ def make_cluster(
     `scenario` is `demo`, `large`, `empty` or a path to a scenario YAML file; `knobs` are the large
     scenario's sizes. Raises `console.sim.scenarios.ScenarioError` for a bad scenario.
     """
-    from . import controllers, faults, scenarios, scheduler, validation
+    from . import controllers, faults, pdb, scenarios, scheduler, validation
 
     cluster = SimCluster(seed=seed, manual_clock=manual_clock, window=window)
     validation.install(cluster)
     faults.install(cluster)
+    pdb.install(cluster)
     scheduler.install(cluster)
     controllers.install(cluster)
     scenarios.build(cluster, scenario, dynamic=dynamic, **{k: v for k, v in knobs.items() if v is not None})

@@ -302,12 +302,13 @@ class Store:
                                     "generateName is required", "field": "metadata.name"}]})
         obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind
+        # uid and timestamp first, so admission can default fields from them (Job selectors use the uid).
+        md["uid"] = str(_uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        md["creationTimestamp"] = self.clock()
         self._admit(rt, obj, None, "CREATE")
         key = self._key(rt, md.get("namespace"), md["name"])
         if key in self._table(rt):
             raise already_exists(rt.plural, md["name"], rt.group)
-        md["uid"] = str(_uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        md["creationTimestamp"] = self.clock()
         md["generation"] = 1
         md.pop("deletionTimestamp", None)
         md.pop("managedFields", None)
