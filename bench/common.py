@@ -1,0 +1,71 @@
+"""Helpers shared by the benchmarks: a simulator child process, RSS, medians."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    """Current resident set of a process, from /proc (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+class SimProcess:
+    """`gpuconsole sim` as a child process, as an operator would run it; stopped on exit."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = list(args)
+        self.dir = tempfile.mkdtemp(prefix="gpuconsole-bench-")
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig.yaml")
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.ready_s = 0.0
+
+    def __enter__(self) -> "SimProcess":
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "console.cli", "sim", "--port", "0", "--kubeconfig-out", self.kubeconfig,
+             "--static", *self.args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready "):
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"simulator did not start: {line!r} {err[-2000:]}")
+        self.ready_s = time.perf_counter() - t0
+        self.url = line.split()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def rss_mb(self) -> float:
+        return rss_mb(self.proc.pid) if self.proc else float("nan")
+
+
+def kubectl() -> str | None:
+    return shutil.which("kubectl")
