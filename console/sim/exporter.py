@@ -68,11 +68,11 @@ class Model:
 
 
 MODELS: dict[str, Model] = {
-    "NVIDIA-H100-80GB-HBM3": Model("NVIDIA H100 80GB HBM3", 72.0, 700.0, 345, 1980, 2619, 2619, True),
-    "NVIDIA-A100-SXM4-40GB": Model("NVIDIA A100-SXM4-40GB", 50.0, 400.0, 210, 1410, 1215, 1215, True),
-    "NVIDIA-A100-SXM4-80GB": Model("NVIDIA A100-SXM4-80GB", 62.0, 400.0, 210, 1410, 1593, 1593, True),
-    "NVIDIA-L40S": Model("NVIDIA L40S", 36.0, 350.0, 210, 2520, 9001, 405, False),
-    "Tesla-T4": Model("Tesla T4", 17.0, 70.0, 300, 1590, 5000, 405, False),
+    "NVIDIA-H100-80GB-HBM3": Model(model_name("NVIDIA-H100-80GB-HBM3"), 72.0, 700.0, 345, 1980, 2619, 2619, True),
+    "NVIDIA-A100-SXM4-40GB": Model(model_name("NVIDIA-A100-SXM4-40GB"), 50.0, 400.0, 210, 1410, 1215, 1215, True),
+    "NVIDIA-A100-SXM4-80GB": Model(model_name("NVIDIA-A100-SXM4-80GB"), 62.0, 400.0, 210, 1410, 1593, 1593, True),
+    "NVIDIA-L40S": Model(model_name("NVIDIA-L40S"), 36.0, 350.0, 210, 2520, 9001, 405, False),
+    "Tesla-T4": Model(model_name("Tesla-T4"), 17.0, 70.0, 300, 1590, 5000, 405, False),
 }
 # PCI bus of each GPU slot on an 8-GPU HGX board.
 _BUSES = ("18", "2A", "3A", "5D", "9A", "AB", "BA", "DB")

@@ -22,9 +22,19 @@ GPU_MODELS: dict[str, tuple[int, str, int, int]] = {
 }
 
 
+# NVML's device name (what nvidia-smi and dcgm-exporter's `modelName` show) for each GFD product label.
+NVML_NAMES: dict[str, str] = {
+    "NVIDIA-H100-80GB-HBM3": "NVIDIA H100 80GB HBM3",
+    "NVIDIA-A100-SXM4-40GB": "NVIDIA A100-SXM4-40GB",
+    "NVIDIA-A100-SXM4-80GB": "NVIDIA A100-SXM4-80GB",
+    "NVIDIA-L40S": "NVIDIA L40S",
+    "Tesla-T4": "Tesla T4",
+}
+
+
 def model_name(product: str) -> str:
-    """dcgm-exporter's `modelName` for a GFD product label (`NVIDIA-L40S` → `NVIDIA L40S`)."""
-    return product.replace("-", " ")
+    """NVML's name for a GFD product label; unknown labels get their dashes turned to spaces."""
+    return NVML_NAMES.get(product) or product.replace("-", " ")
 
 
 def gfd_labels(product: str, count: int) -> dict[str, str]:
