@@ -187,6 +187,22 @@ def test_fraction_prefers_fullest_group_that_fits() -> None:
     assert sorted(round(g.used, 2) for g in st.groups.values()) == [0.8, 1.0]
 
 
+def test_fraction_goes_to_the_fullest_of_several_groups_that_fit() -> None:
+    st = stateful(make_state([open_queue("a")], gpus=3))
+    run(st, job("a6", "a", req=frac(0.6)))
+    run(st, job("b5", "a", req=frac(0.5)))  # does not fit beside 0.6: a second group
+    run(st, job("c2", "a", req=frac(0.2)))  # both fit; the fuller one takes it
+    assert sorted(round(g.used, 2) for g in st.groups.values()) == [0.5, 0.8]
+
+
+def test_multi_device_fraction_picks_the_fullest_groups_on_the_node() -> None:
+    st = stateful(make_state([open_queue("a")], gpus=4))
+    for gid, used in (("g-a", 0.6), ("g-b", 0.2), ("g-c", 0.4)):
+        st.add_pod(PodRec(f"{gid}-pod", f"{gid}-job", "a", 50, True, frac(used)), "n0", (gid,), used)
+    p = run(st, job("m", "a", req=frac(0.3, devices=2)))
+    assert sorted(p.placements[0].groups) == ["g-a", "g-c"]
+
+
 def test_whole_and_shared_do_not_mix_on_a_gpu() -> None:
     st = stateful(make_state([open_queue("a")], gpus=2))
     run(st, job("w", "a"), job("f", "a", req=frac(0.25)))
@@ -252,6 +268,27 @@ def test_reclaim_never_takes_a_queue_below_its_deserved_quota() -> None:
     run(st, job("a1", "a", n=4))
     p = run(st, job("b1", "b"))
     assert not p.evictions and p.pending["b1"].reason == UNSCHEDULABLE
+
+
+def test_reclaim_stops_at_the_victim_queue_deserved_quota() -> None:
+    st = stateful(make_state([open_queue("a", quota=3), open_queue("b", quota=3, priority=150)], gpus=4))
+    run(st, job("a1", "a", n=4))
+    p = run(st, job("b1", "b"), job("b2", "b"))
+    assert p.fair_share["b"] == pytest.approx(2) and p.fair_share["a"] == pytest.approx(2)
+    assert [e.pod for e in p.evictions] == ["a1-3"]  # a second victim would take a below its quota of 3
+    assert len(p.placements) == 1 and "b2" in p.pending
+    assert st.alloc["a"] == 3
+
+
+def test_evictions_are_minimal_victims_that_did_not_help_stay() -> None:
+    st = stateful(make_state([open_queue("a", quota=8)], gpus=2))
+    run(st, job("f", "a", req=frac(0.5), prio=40))
+    run(st, job("keep", "a", req=frac(0.5), prio=125))  # shares f's GPU and is not preemptible
+    run(st, job("w", "a", prio=50))
+    p = run(st, job("hi", "a", prio=90))
+    # f comes first in the order but evicting it frees no whole GPU: only w goes
+    assert [e.job for e in p.evictions] == ["w"]
+    assert "f-0" in st.pods and placed_nodes(p) == {"hi-0": "n0"}
 
 
 def test_non_preemptible_is_never_a_reclaim_victim() -> None:

@@ -348,17 +348,22 @@ def test_over_limit_reason_everywhere_and_no_event_storm() -> None:
     assert ev["type"] == "Warning" and ev["count"] == 1
     rv = c.store.resource_version
     assert c.settle() == 0 and c.store.resource_version == rv
-    # another pending pod of the same queue triggers a retry: the same reason is not a new event
-    c.clock.advance(60)
+    # another pending pod of the same queue triggers a retry: the same reason is not a new event,
+    # and within the repeat interval not even a count bump
     add_pod(c, "three", gpus=1)
     c.settle()
     (ev,) = events(c, "FailedScheduling", "two")
-    assert ev["count"] == 2
+    assert ev["count"] == 1
     assert len(events(c, "FailedScheduling", "three")) == 1
+    c.clock.advance(60)
+    add_pod(c, "four", gpus=1)
+    c.settle()
+    (ev,) = events(c, "FailedScheduling", "two")
+    assert ev["count"] == 2
     # lifting the limit schedules both
     c.store.mutate(QUEUES, None, "q", lambda o: o["spec"]["resources"]["gpu"].update(limit=-1))
     c.settle()
-    assert node_of(c, "two") == "n1" and node_of(c, "three") == "n1"
+    assert node_of(c, "two") == "n1" and node_of(c, "three") == "n1" and node_of(c, "four") == "n1"
     assert "schedulingConditions" not in podgroup_of(c, "two")["status"]
 
 
