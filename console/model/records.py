@@ -211,6 +211,7 @@ def pod_gpu_request(raw: Obj, ann: dict, spec: dict) -> tuple[GpuRequest, str | 
     """The pod's GPU request and, when it is invalid, why (then it counts as no GPU)."""
     try:
         sig = _gpu_signature(ann, spec)
+        hash(sig)
     except TypeError:  # unhashable junk in the fields: let the parser say what is wrong
         sig = ()
     if sig is None:
@@ -220,7 +221,7 @@ def pod_gpu_request(raw: Obj, ann: dict, spec: dict) -> tuple[GpuRequest, str | 
         return hit
     try:
         out: tuple[GpuRequest, str | None] = (_shared_gpu(podspec.gpu_request(raw)), None)
-    except (ValueError, TypeError, AttributeError) as e:
+    except Exception as e:  # any malformed request reads as "no GPU, and why", never a crash
         out = (NO_GPU, f"invalid GPU request: {e}")
     if sig:
         if len(_GPU_BY_SIGNATURE) >= 10_000:
@@ -440,7 +441,7 @@ def _template_gpu(spec: dict) -> GpuRequest | None:
         return None
     try:
         return _shared_gpu(podspec.gpu_request({"metadata": _dict(tpl.get("metadata")), "spec": tpl["spec"]}))
-    except (ValueError, TypeError, AttributeError):
+    except Exception:  # a template the parser cannot read: per-replica GPUs unknown
         return None
 
 

@@ -164,3 +164,50 @@ def test_service_and_quota_records() -> None:
     assert (q.hard_gpu, q.used_gpu) == (4.0, 0.5)
     cpu_only = R.quota_record({"metadata": {"name": "q", "namespace": "n"}, "spec": {"hard": {"cpu": "4"}}})
     assert cpu_only.hard_gpu is None
+
+
+def _paths(obj, prefix=()):
+    yield prefix
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _paths(v, prefix + (i,))
+
+
+def test_junk_anywhere_never_crashes_projection(realworld) -> None:
+    """Seeded fuzz: any field of real objects replaced by junk gives a record or BadObject, nothing else."""
+    import copy
+    import random
+
+    import yaml
+
+    from console.model.cluster_store import ClusterStore
+
+    rng = random.Random(11)
+    junk = [None, 0, -1, 1.5, True, "", "x", "1500m", [], [1, "a"], {}, {"a": {"b": None}}]
+    sources = [("pods", yaml.safe_load((realworld / "runai" / f).read_text()))
+               for f in ("fractional_pod.yaml", "fractional_pod_reservation.yaml")]
+    sources.append(("nodes", yaml.safe_load((realworld / "runai" / "node_fraction_1_workload.yaml").read_text())))
+    sources += [("Queue", d) for d in yaml.safe_load_all((realworld / "kai" / "quickstart__default-queues.yaml")
+                                                         .read_text())]
+    store = ClusterStore()
+    accepted = 0
+    for i in range(400):
+        kind, base = sources[i % len(sources)]
+        raw = copy.deepcopy(base)
+        paths = [p for p in _paths(raw) if p]
+        for _ in range(rng.randint(1, 4)):
+            path = rng.choice(paths)
+            target = raw
+            try:
+                for k in path[:-1]:
+                    target = target[k]
+                target[path[-1]] = rng.choice(junk)
+            except (KeyError, IndexError, TypeError):
+                continue
+        accepted += store.apply(kind, rng.choice(["ADDED", "MODIFIED", "DELETED"]), raw)
+        if i % 50 == 49:
+            assert store.current() == store.full_recompute()
+    assert 0 < accepted < 400  # some junk is fatal (no name), most is read as unknown
