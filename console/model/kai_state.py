@@ -16,27 +16,30 @@ from .podspec import GpuRequest
 NodeTerm = tuple[str, str, frozenset[str]]  # (label key, operator In|NotIn|Exists|DoesNotExist, values)
 
 
+NAME_FIELD = "\x00metadata.name"  # a NodeTerm key that matches the node's name (matchFields), not a label
+
+
 @dataclass(slots=True)
 class NodeFilter:
-    """A pod's node constraints: `nodeSelector` labels and one OR-list of required affinity terms."""
+    """A pod's node constraints: `nodeSelector` labels and required affinity terms (ORed; each term's
+    expressions ANDed; a `NAME_FIELD` expression matches the node name, as matchFields does)."""
 
     selector: dict[str, str] = field(default_factory=dict)
     terms: list[list[NodeTerm]] = field(default_factory=list)
-    names: frozenset[str] | None = None  # matchFields metadata.name
 
     def matches(self, name: str, labels: Mapping[str, str]) -> bool:
         for k, v in self.selector.items():
             if labels.get(k) != v:
                 return False
-        if self.names is not None and name not in self.names:
-            return False
         if not self.terms:
             return True
-        return any(all(_term(labels, t) for t in term) for term in self.terms)
+        return any(all(_term(name, labels, t) for t in term) for term in self.terms)
 
 
-def _term(labels: Mapping[str, str], t: NodeTerm) -> bool:
+def _term(name: str, labels: Mapping[str, str], t: NodeTerm) -> bool:
     key, op, values = t
+    if key == NAME_FIELD:
+        return (name in values) == (op == "In")
     if op == "In":
         return labels.get(key) in values
     if op == "NotIn":
@@ -45,6 +48,12 @@ def _term(labels: Mapping[str, str], t: NodeTerm) -> bool:
         return key in labels
     if op == "DoesNotExist":
         return key not in labels
+    if op in ("Gt", "Lt"):
+        try:
+            have, want = int(labels[key]), int(next(iter(values)))
+        except (KeyError, ValueError, StopIteration):
+            return False
+        return have > want if op == "Gt" else have < want
     return False
 
 

@@ -4,6 +4,7 @@ One controller does what KAI's pod-grouper, scheduler, binder and queue controll
 using the rules in `console.model.kai_*` (the same ones the console's preemption preview uses). It keeps
 its allocation state incrementally from `store.subscribe` changes, so a round over a few pending pods
 does not rescan 60,000 pods. Pods that name another scheduler (or none) get a plain default scheduler.
+Binding lives in `kai_binder`, status in `kai_status`, store writes and Events in `kai_writer`.
 """
 
 from __future__ import annotations
@@ -11,121 +12,35 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from typing import Any
 
 from console.model import kai_alloc
-from console.model.kai_alloc import Eviction, PendingJob, Placement, Unschedulable
+from console.model.kai_alloc import PendingJob, Placement, Unschedulable
 from console.model.kai_queues import QueueTree, queue_spec_from_obj
-from console.model.kai_state import ClusterState, NodeFilter, NodeInfo, PodRec
+from console.model.kai_state import ClusterState, PodRec
 from console.model.podspec import (
-    DEFAULT_QUEUE, GPU_RESOURCE, KAI_SCHEDULERS, MIG_PREFIX, NO_GPU, GpuRequest, controller_ref,
-    default_priority_class, gpu_request, is_preemptible, node_gpu_memory, pod_requests,
-    preemptibility_of, priority_class_of, queue_of, validate_sharing,
+    DEFAULT_QUEUE, KAI_SCHEDULERS, NO_GPU, controller_ref, default_priority_class, gpu_request, is_preemptible,
+    pod_requests, preemptibility_of, priority_class_of, queue_of, validate_sharing,
 )
-from console.model.quantity import parse_quantity
 
 from . import kai_objects as ko
 from .cluster import SimCluster
 from .errors import ApiError
-from .resources import (
-    BINDREQUESTS, EVENTS, NAMESPACES, NODES, PODGROUPS, PODS, PRIORITYCLASSES, QUEUES, ResourceType, for_kind,
-)
+from .kai_binder import KaiBinder
+from .kai_read import default_gpu_request, gpu_groups_of, is_reservation_pod, node_filter, node_info
+from .kai_read import md as _md
+from .kai_read import skey as _skey
+from .kai_status import KaiStatus
+from .resources import BINDREQUESTS, NODES, PODGROUPS, PODS, PRIORITYCLASSES, QUEUES, ResourceType, for_kind
 from .store import DELETED, Change, Key, Obj
+
+__all__ = ["KaiScheduler", "admission", "install", "gpu_groups_of", "is_reservation_pod", "node_filter",
+           "node_info"]
 
 DEFAULT_SCHEDULER = "default-scheduler"
 TERMINAL = ("Succeeded", "Failed")
-REPEAT_EVENT_S = 30.0  # a repeated FailedScheduling bumps `count` at most this often (sim seconds)
 
 
-def _md(obj: Obj) -> Obj:
-    return obj.get("metadata") or {}
-
-
-def _skey(key: Key) -> str:
-    return f"{key[0]}/{key[1]}"
-
-
-def is_reservation_pod(pod: Obj) -> bool:
-    md = _md(pod)
-    return md.get("namespace") in ko.RESERVATION_NAMESPACES and bool((md.get("labels") or {}).get(ko.GPU_GROUP_LABEL))
-
-
-def gpu_groups_of(pod: Obj) -> tuple[str, ...]:
-    """`runai-gpu-group: <id>`, or one `runai-gpu-group/<id>: <id>` label per device."""
-    labels = _md(pod).get("labels") or {}
-    out = []
-    for k, v in labels.items():
-        if k == ko.GPU_GROUP_LABEL and v:
-            out.append(v)
-        elif k.startswith(ko.GPU_GROUP_LABEL + "/"):
-            out.append(v or k.split("/", 1)[1])
-    return tuple(out)
-
-
-def node_info(node: Obj) -> NodeInfo:
-    """A Node object as the scheduler sees it: GPUs, GPU memory, cpu/memory, MIG, cordon and readiness."""
-    md = _md(node)
-    st = node.get("status") or {}
-    alloc = st.get("allocatable") or st.get("capacity") or {}
-    labels = dict(md.get("labels") or {})
-
-    def q(v: Any) -> float | None:
-        try:
-            return parse_quantity(v) if v is not None else None
-        except ValueError:
-            return None
-
-    gpus = q(alloc.get(GPU_RESOURCE))
-    if gpus is None:
-        try:
-            gpus = float(labels.get("nvidia.com/gpu.count", 0))
-        except ValueError:
-            gpus = 0.0
-    mig = {k[len(MIG_PREFIX):]: int(q(v) or 0) for k, v in alloc.items() if k.startswith(MIG_PREFIX)}
-    conds = st.get("conditions")
-    ready = True
-    if conds:
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
-    schedulable = ready and not (node.get("spec") or {}).get("unschedulable")
-    return NodeInfo(md.get("name", ""), gpus=int(gpus or 0), gpu_memory_mib=node_gpu_memory(node),
-                    cpu=q(alloc.get("cpu")), memory=q(alloc.get("memory")), mig=mig, labels=labels,
-                    schedulable=bool(schedulable))
-
-
-def node_filter(pod: Obj) -> NodeFilter | None:
-    """`nodeSelector` and required node affinity (labels and `metadata.name` fields)."""
-    spec = pod.get("spec") or {}
-    sel = spec.get("nodeSelector") or {}
-    req = ((((spec.get("affinity") or {}).get("nodeAffinity") or {})
-            .get("requiredDuringSchedulingIgnoredDuringExecution")) or {})
-    terms: list[list[tuple[str, str, frozenset[str]]]] = []
-    names: set[str] | None = None
-    for t in req.get("nodeSelectorTerms") or []:
-        exprs = [(e.get("key", ""), e.get("operator", ""), frozenset(e.get("values") or ()))
-                 for e in t.get("matchExpressions") or []]
-        for f in t.get("matchFields") or []:
-            if f.get("key") == "metadata.name" and f.get("operator") == "In":
-                names = (names or set()) | set(f.get("values") or ())
-        if exprs:
-            terms.append(exprs)
-    if not sel and not terms and names is None:
-        return None
-    return NodeFilter(dict(sel), terms, frozenset(names) if names is not None else None)
-
-
-def default_gpu_request(pod: Obj) -> GpuRequest:
-    """What the default scheduler sees: extended resources only (sharing annotations mean nothing to it)."""
-    reqs = pod_requests(pod)
-    whole = int(reqs.get(GPU_RESOURCE, 0))
-    if whole > 0:
-        return GpuRequest("whole", whole, total=float(whole))
-    for k, v in reqs.items():
-        if k.startswith(MIG_PREFIX) and v >= 1:
-            return GpuRequest("mig", int(v), mig_profile=k[len(MIG_PREFIX):])
-    return NO_GPU
-
-
-class KaiScheduler:
+class KaiScheduler(KaiBinder, KaiStatus):
     """Controller: `reconcile()` groups, schedules, binds, evicts and writes status; True if it wrote."""
 
     name = "kai-scheduler"
@@ -416,55 +331,6 @@ class KaiScheduler:
             for key in batch:
                 self._sync_pod(key, self.store.try_get(PODS, key[0], key[1]))
 
-    # ------------------------------------------------------------------ writes
-    def _did(self, before: int) -> None:
-        if self.store.resource_version != before:
-            self._writes += 1
-
-    def _mutate(self, rt: ResourceType, ns: str | None, name: str, fn: Any, subresource: str | None = None) -> bool:
-        before = self.store.resource_version
-        try:
-            self.store.mutate(rt, ns, name, fn, subresource=subresource)
-        except ApiError:
-            return False
-        self._did(before)
-        return True
-
-    def _create(self, rt: ResourceType, obj: Obj) -> Obj | None:
-        try:
-            out = self.store.create(rt, obj)
-        except ApiError:
-            return None
-        self._writes += 1
-        return out
-
-    def _delete(self, rt: ResourceType, ns: str | None, name: str) -> None:
-        try:
-            self.store.delete(rt, ns, name)
-        except ApiError:
-            return
-        self._writes += 1
-
-    def event(self, obj: Obj, reason: str, message: str, type_: str = "Normal",
-              component: str = ko.SCHEDULER, annotations: dict[str, str] | None = None) -> str | None:
-        """A core/v1 Event about `obj`, as the scheduler's event recorder writes it."""
-        md = _md(obj)
-        ns = md.get("namespace") or "default"
-        now = self.store.clock()
-        meta: Obj = {"name": f"{md.get('name')}.{self.rng.getrandbits(64):016x}", "namespace": ns}
-        if annotations:
-            meta["annotations"] = dict(annotations)
-        ev = {
-            "metadata": meta,
-            "involvedObject": {"kind": obj.get("kind"), "namespace": md.get("namespace"), "name": md.get("name"),
-                               "uid": md.get("uid"), "apiVersion": obj.get("apiVersion"),
-                               "resourceVersion": md.get("resourceVersion")},
-            "reason": reason, "message": message, "type": type_,
-            "source": {"component": component}, "reportingComponent": component,
-            "reportingInstance": component, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        }
-        out = self._create(EVENTS, ev)
-        return meta["name"] if out else None
 
     # ------------------------------------------------------------------ pod-grouper
     def _lookup(self, ref: Obj, ns: str | None) -> Obj | None:
@@ -576,127 +442,6 @@ class KaiScheduler:
             self._mark_unschedulable(job, why)
         self.reasons = pending
 
-    def _evict(self, evictions: list[Eviction]) -> None:
-        by_job: dict[tuple[str, str], list[Eviction]] = {}
-        for ev in evictions:
-            by_job.setdefault((ev.job, ev.by_job), []).append(ev)
-        now = self.store.clock()
-        for (job, by), evs in by_job.items():
-            # The event first: a bare pod's PodGroup is owned by the pod and goes with it.
-            ns, pgname = job.split("/", 1)
-            pg = self.store.try_get(PODGROUPS, ns, pgname)
-            by_ns, by_name = by.split("/", 1)
-            if pg is not None:
-                self.event(pg, "Evict", f"Pod group {ns}/{pgname} was evicted ({len(evs)} pod(s)) by the "
-                           f"{evs[0].action.lower()} action of pod group {by}", "Normal",
-                           annotations={"evictor-pod-group-name": by_name, "evictor-pod-group-namespace": by_ns,
-                                        "evictor-action-type": evs[0].action, "num-evicted-pods": str(len(evs))})
-            for ev in evs:
-                ns, name = ev.pod.split("/", 1)
-                msg = (f"Evicted by the kai-scheduler {ev.action.lower()} action for pod group {ev.by_job} "
-                       f"(queue {ev.by_queue})")
-
-                def mark(o: Obj, m: str = msg) -> None:
-                    s = o.setdefault("status", {})
-                    s["conditions"] = ko.set_condition(s.get("conditions"), "DisruptionTarget", "True",
-                                                       "PreemptionByScheduler", m, now)
-                self._mutate(PODS, ns, name, mark, subresource="status")
-                self._delete(PODS, ns, name)
-
-    def _bind(self, key: Key, node: str, annotations: dict[str, str] | None = None,
-              component: str = ko.SCHEDULER) -> None:
-        now = self.store.clock()
-
-        def spec_fn(o: Obj) -> None:
-            o["spec"]["nodeName"] = node
-            if annotations:
-                o["metadata"].setdefault("annotations", {}).update(annotations)
-
-        def status_fn(o: Obj) -> None:
-            s = o.setdefault("status", {})
-            s["conditions"] = ko.set_condition(s.get("conditions"), "PodScheduled", "True", "", "", now)
-        if not self._mutate(PODS, key[0], key[1], spec_fn):
-            return
-        self._mutate(PODS, key[0], key[1], status_fn, subresource="status")
-        pod = self.store.try_get(PODS, *key)
-        if pod is not None:
-            self.event(pod, "Scheduled", f"Successfully assigned {key[0]}/{key[1]} to {node}", component=component)
-        self._fail_events.pop(key, None)
-
-    def _apply_placement(self, pl: Placement) -> None:
-        ns, name = pl.pod.split("/", 1)
-        key = (ns, name)
-        pod = self.store.try_get(PODS, ns, name)
-        self.pending.pop(key, None)
-        self.reasons.pop(pl.job, None)
-        if pod is None or (pod.get("spec") or {}).get("nodeName"):
-            self.dirty_pods[key] = None
-            return
-        rec = self.state.pods.get(pl.pod)
-        if rec is None or not rec.req.shared:
-            self._bind(key, pl.node)
-            return
-        self.binding[key] = pl
-        br = ko.bind_request(pod, pl.node, pl.groups, pl.portion, rec.req.count)
-        if self.store.try_get(BINDREQUESTS, ns, name) is not None:
-            self._delete(BINDREQUESTS, ns, name)
-        self._create(BINDREQUESTS, br)
-        groups = pl.groups
-
-        def label(o: Obj) -> None:
-            labels = o["metadata"].setdefault("labels", {})
-            for k in [k for k in labels if k == ko.GPU_GROUP_LABEL or k.startswith(ko.GPU_GROUP_LABEL + "/")]:
-                del labels[k]
-            if len(groups) == 1:
-                labels[ko.GPU_GROUP_LABEL] = groups[0]
-            else:
-                for g in groups:
-                    labels[f"{ko.GPU_GROUP_LABEL}/{g}"] = g
-        self._mutate(PODS, ns, name, label)
-        for gid in groups:
-            if gid not in self.reservations:
-                self._reserve(gid, pl.node)
-        self._bind_ready()
-
-    def _reserve(self, gid: str, node: str) -> None:
-        if self.store.try_get(NAMESPACES, None, ko.RESERVATION_NS) is None:
-            self._create(NAMESPACES, {"metadata": {"name": ko.RESERVATION_NS}})
-        for _ in range(5):
-            suffix = "".join(self.rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
-            name = f"gpu-reservation-{node}-{suffix}"
-            if self.store.try_get(PODS, ko.RESERVATION_NS, name) is None:
-                break
-        made = self._create(PODS, ko.reservation_pod(name, node, gid))
-        if made is not None:
-            self.reservations[gid] = (ko.RESERVATION_NS, name, node, None)
-            self.reservation_of[(ko.RESERVATION_NS, name)] = gid
-
-    def _bind_ready(self) -> None:
-        """Bind fraction pods whose every GPU group's reservation pod has its GPU."""
-        for key, pl in list(self.binding.items()):
-            for g in pl.groups:
-                if g not in self.reservations and g in self.state.groups:
-                    self._reserve(g, pl.node)  # its reservation pod was deleted under it: make another
-            if not all(self.reservations.get(g, ("", "", "", None))[3] for g in pl.groups):
-                continue
-            del self.binding[key]
-            ns, name = key
-            self._bind(key, pl.node, {ko.RECEIVED_TYPE_ANNOTATION: "Fraction"})
-
-            def done(o: Obj) -> None:
-                o.setdefault("status", {})["phase"] = "Succeeded"
-            if self.store.try_get(BINDREQUESTS, ns, name) is not None:
-                self._mutate(BINDREQUESTS, ns, name, done, subresource="status")
-            self.dirty_pods[key] = None
-
-    def _cleanup_reservations(self) -> None:
-        """A reservation pod whose group has no pod left (placed or binding) goes."""
-        for gid, (ns, name, _node, _gpu) in list(self.reservations.items()):
-            if gid in self.state.groups:
-                continue
-            del self.reservations[gid]
-            self._delete(PODS, ns, name)
-
     def _mark_unschedulable(self, job: str, why: Unschedulable) -> None:
         now = self.store.clock()
         t = self.cluster.clock.now()
@@ -707,34 +452,6 @@ class KaiScheduler:
             if pod is None:
                 continue
             self._pending_pod(key, pod, why.reason, why.message, now, t, ko.SCHEDULER)
-
-    def _pending_pod(self, key: Key, pod: Obj, reason: str, message: str, now: str, t: float,
-                     component: str) -> None:
-        """PodScheduled=False/Unschedulable and one FailedScheduling per reason (count++ on repeats)."""
-        text = f"{reason}: {message}" if component == ko.SCHEDULER else message
-        conds = (pod.get("status") or {}).get("conditions")
-        if not ko.same_condition(conds, "PodScheduled", "False", "Unschedulable", text):
-            def st(o: Obj) -> None:
-                s = o.setdefault("status", {})
-                s["conditions"] = ko.set_condition(s.get("conditions"), "PodScheduled", "False", "Unschedulable",
-                                                   text, now)
-            self._mutate(PODS, key[0], key[1], st, subresource="status")
-        last = self._fail_events.get(key)
-        if last is not None and last[0] == reason:
-            if last[1] == message and t - last[3] < REPEAT_EVENT_S:
-                return
-            ev_ns, ev_name = key[0], last[2]
-            if self.store.try_get(EVENTS, ev_ns, ev_name) is not None:
-                def bump(o: Obj) -> None:
-                    o["count"] = int(o.get("count") or 1) + 1
-                    o["lastTimestamp"] = now
-                    o["message"] = text
-                self._mutate(EVENTS, ev_ns, ev_name, bump)
-                self._fail_events[key] = (reason, message, ev_name, t)
-                return
-        name = self.event(pod, "FailedScheduling", text, "Warning", component=component)
-        if name:
-            self._fail_events[key] = (reason, message, name, t)
 
     # ------------------------------------------------------------------ default scheduler
     def _default_schedule(self) -> None:
@@ -755,113 +472,6 @@ class KaiScheduler:
             self.state.add_pod(rec, got[0])
             del self.default_pending[key]
             self._bind(key, got[0], component=DEFAULT_SCHEDULER)
-
-    # ------------------------------------------------------------------ status
-    def _write_status(self) -> None:
-        if not self.status_dirty:
-            return
-        self.status_dirty = False
-        self._queue_status()
-        jobs, self.dirty_jobs = self.dirty_jobs, set()
-        for job in jobs:
-            if "\x00" not in job:
-                self._podgroup_status(job)
-
-    def _queue_status(self) -> None:
-        tree = self.state.tree
-        req_gpu: dict[str, float] = {}
-        req_cpu: dict[str, float] = {}
-        req_mem: dict[str, float] = {}
-        req_gmem: dict[str, float] = {}
-        for rec in self.pending.values():
-            for q in tree.chain(rec.queue):
-                req_gpu[q] = req_gpu.get(q, 0.0) + rec.gpus
-                req_cpu[q] = req_cpu.get(q, 0.0) + rec.cpu
-                req_mem[q] = req_mem.get(q, 0.0) + rec.memory
-                if rec.req.kind == "memory":
-                    req_gmem[q] = req_gmem.get(q, 0.0) + rec.req.memory_mib * rec.req.count
-        st = self.state
-        now = self.store.clock()
-        for name, spec in tree.specs.items():
-            a = st.alloc.get(name, 0.0)
-            conds: list[Obj] = []
-            if tree.orphan(name):
-                conds.append({"type": "Orphan", "status": "True", "reason": "ParentQueueNotFound",
-                              "message": f'parent queue "{spec.parent}" does not exist'})
-            if spec.quota >= 0 and a > spec.quota + 1e-9:
-                conds.append({"type": "OverQuota", "status": "True", "reason": "AllocatedOverQuota",
-                              "message": f"allocated {kai_alloc.fmt(a)} GPU over quota {kai_alloc.fmt(spec.quota)}"})
-            status: Obj = {
-                "allocated": ko.resource_list(a, st.alloc_cpu.get(name, 0.0), st.alloc_mem.get(name, 0.0)),
-                "allocatedNonPreemptible": ko.resource_list(st.alloc_np.get(name, 0.0)),
-                "requested": ko.resource_list(a + req_gpu.get(name, 0.0),
-                                              st.alloc_cpu.get(name, 0.0) + req_cpu.get(name, 0.0),
-                                              st.alloc_mem.get(name, 0.0) + req_mem.get(name, 0.0),
-                                              req_gmem.get(name, 0.0)),
-            }
-            kids = tree.children.get(name) or []
-            if kids:
-                status["childQueues"] = list(kids)
-            obj = self.store.try_get(QUEUES, None, name)
-            if obj is None:
-                continue
-            old = obj.get("status") or {}
-            old_conds = {c.get("type"): c for c in old.get("conditions") or []}
-            for c in conds:
-                prev = old_conds.get(c["type"])
-                c["lastTransitionTime"] = prev.get("lastTransitionTime", now) if prev and prev.get(
-                    "status") == c["status"] else now
-            if conds:
-                status["conditions"] = conds
-            if old != status:
-                self._mutate(QUEUES, None, name, lambda o, s=status: o.__setitem__("status", s), subresource="status")
-
-    def _podgroup_status(self, job: str) -> None:
-        ns, name = job.split("/", 1)
-        pg = self.store.try_get(PODGROUPS, ns, name)
-        if pg is None:
-            return
-        running = pending = 0
-        alloc = alloc_np = req = cpu = mem = rcpu = rmem = gmem = 0.0
-        for key in self.job_pods.get(job, ()):
-            rec = self.state.pods.get(_skey(key))
-            if rec is not None and key not in self.binding:
-                running += 1
-                alloc += rec.gpus
-                cpu += rec.cpu
-                mem += rec.memory
-                if not rec.preemptible:
-                    alloc_np += rec.gpus
-                req += rec.gpus
-                rcpu += rec.cpu
-                rmem += rec.memory
-            else:
-                rec = rec or self.pending.get(key)
-                if rec is None:
-                    continue
-                pending += 1
-                req += rec.gpus
-                rcpu += rec.cpu
-                rmem += rec.memory
-            if rec.req.kind == "memory":
-                gmem += rec.req.memory_mib * rec.req.count
-        old = pg.get("status") or {}
-        status: Obj = {
-            "running": running, "pending": pending,
-            "resourcesStatus": {"allocated": ko.resource_list(alloc, cpu, mem),
-                                "allocatedNonPreemptible": ko.resource_list(alloc_np),
-                                "requested": ko.resource_list(req, rcpu, rmem, gmem)},
-        }
-        why = self.reasons.get(job)
-        if why is not None and pending:
-            status["schedulingConditions"] = ko.scheduling_conditions(why.reason, why.message, self.store.clock(),
-                                                                      old.get("schedulingConditions"))
-        for k, v in old.items():
-            if k not in status and k not in ("schedulingConditions", "running", "pending", "resourcesStatus"):
-                status[k] = v
-        if old != status:
-            self._mutate(PODGROUPS, ns, name, lambda o, s=status: o.__setitem__("status", s), subresource="status")
-
 
 def admission(rt: ResourceType, obj: Obj, old: Obj | None, op: str) -> None:
     """KAI's admission webhook: reject KAI pods whose GPU-sharing request is invalid, saying why."""
