@@ -77,6 +77,7 @@ class QueueTree:
         self.specs: dict[str, QueueSpec] = {q.name: q for q in specs}
         self.children: dict[str, list[str]] = {n: [] for n in self.specs}
         self.roots: list[str] = []
+        self._chains: dict[str, list[str]] = {}
         for q in self.specs.values():
             if q.parent and q.parent in self.specs and q.parent != q.name:
                 self.children[q.parent].append(q.name)
@@ -95,12 +96,16 @@ class QueueTree:
         return bool(q and q.parent and q.parent not in self.specs)
 
     def chain(self, name: str) -> list[str]:
-        """The queue and its ancestors, leaf first (stops on a cycle or a missing parent)."""
+        """The queue and its ancestors, leaf first (stops on a cycle or a missing parent). Do not modify."""
+        got = self._chains.get(name)
+        if got is not None:
+            return got
         out: list[str] = []
         cur: str | None = name
         while cur and cur in self.specs and cur not in out:
             out.append(cur)
             cur = self.specs[cur].parent
+        self._chains[name] = out
         return out
 
 

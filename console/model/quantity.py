@@ -7,6 +7,7 @@ Parsing uses `Fraction` so "100m" three times is exactly 0.3, never 0.3000000000
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -45,6 +46,12 @@ def parse_exact(value: str | int | float) -> Fraction:
         return Fraction(str(value))
     if not isinstance(value, str):
         raise ValueError(f"quantity must be a number or a string, got {type(value).__name__}")
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Fraction:
+    """Cached: a cluster spells the same few quantities ("1", "500m", "16Gi") on thousands of pods."""
     text = value.strip()
     m = _RE.match(text)
     if not m:
