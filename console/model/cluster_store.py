@@ -11,7 +11,9 @@ resolved here and re-resolved when an owner, PodGroup or Queue they depend on ch
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -100,6 +102,42 @@ class Delta:
 
     def __bool__(self) -> bool:
         return bool(self.projects or self.gpus or self.workloads or self.nodes or self.health)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Bulk loads allocate millions of short-lived acyclic dicts; the cycle collector would rescan every
+    record many times over (seconds for a 60,000-pod list). Reference counting still frees them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+# Views, as bits: which a pod change must mark dirty.
+WORKLOADS, PROJECTS, GPUS, NODES_VIEW = 1, 2, 4, 8
+ALL_VIEWS = WORKLOADS | PROJECTS | GPUS | NODES_VIEW
+
+
+def _what_changed(old: PodRec, new: PodRec) -> int:
+    """The views whose inputs differ between two versions of a pod (a readiness flip touches one view).
+
+    Workload rows read nearly every field (readiness, phase, messages), so they are always marked.
+    """
+    what = WORKLOADS
+    old_live, new_live = old.live, new.live
+    if (old.node, old_live, old.gpu) != (new.node, new_live, new.gpu):
+        what |= NODES_VIEW | PROJECTS | GPUS
+    else:
+        if (old.queue, old.preemptible) != (new.queue, new.preemptible):
+            what |= PROJECTS
+        if (old.gpu_groups, old.reserved_uuid, old.workload, old.reservation) != \
+                (new.gpu_groups, new.reserved_uuid, new.workload, new.reservation):
+            what |= GPUS
+    return what
 
 
 def _add(index: dict, key: Any, value: Any) -> None:
@@ -224,6 +262,10 @@ class ClusterStore:
             msg = f"{kind}: not a kind the console models; list ignored"
             self._problem(msg)
             return [msg]
+        with _gc_paused():
+            return self._replace(kind, rkey, raws, namespace)
+
+    def _replace(self, kind: str, rkey: str, raws: Iterable[Obj], namespace: str | None) -> list[str]:
         bad: list[str] = []
         fresh: dict[Any, Any] = {}
         for raw in raws:
@@ -340,8 +382,9 @@ class ClusterStore:
         self.resolve_into(new)
         self.pods[key] = new
         self._index_pod(new)
-        self._touch_pod(old)
-        self._touch_pod(new)
+        what = ALL_VIEWS if old is None else _what_changed(old, new)
+        self._touch_pod(old, what)
+        self._touch_pod(new, what)
 
     def _del_pod(self, key: PodKey) -> None:
         old = self.pods.pop(key, None)
@@ -396,18 +439,22 @@ class ClusterStore:
             if self.pending_shapes[shape] <= 0:
                 del self.pending_shapes[shape]
 
-    def _touch_pod(self, p: PodRec | None) -> None:
-        """Mark every view row this pod's state feeds."""
+    def _touch_pod(self, p: PodRec | None, what: int = ALL_VIEWS) -> None:
+        """Mark the view rows this pod's state feeds (`what`: the views whose inputs changed)."""
         if p is None:
             return
-        if p.workload is not None:
+        if p.workload is not None and what & WORKLOADS:
             self.dirty_workloads.add(p.workload)
-        if p.queue is not None:
-            self.dirty_projects.add(p.queue)
-        self.dirty_projects.add(p.namespace)
+        if what & PROJECTS:
+            if p.queue is not None:
+                self.dirty_projects.add(p.queue)
+            self.dirty_projects.add(p.namespace)
+        if p.node and what & NODES_VIEW:
+            self.dirty_nodes.add(p.node)
+        if not what & GPUS:
+            return
         if p.node:
             self.dirty_gpu_nodes.add(p.node)
-            self.dirty_nodes.add(p.node)
         for g in p.gpu_groups:
             for rk in self.reservations_by_group.get(g, ()):
                 r = self.pods.get(rk)
@@ -425,13 +472,13 @@ class ClusterStore:
             p = self.pods.get(key)
             if p is None:
                 continue
-            before = (p.workload, p.queue, p.pclass, p.preemptible)
+            before = copy.copy(p)
             self._unindex_pod(p)
-            self._touch_pod(p)
             self.resolve_into(p)
             self._index_pod(p)
-            if (p.workload, p.queue, p.pclass, p.preemptible) != before:
-                self._touch_pod(p)
+            what = _what_changed(before, p)
+            self._touch_pod(before, what)
+            self._touch_pod(p, what)
 
     # ------------------------------------------------------------------ resolution
     def owner_for_ref(self, namespace: str, ref: Ref, by_uid: dict[str, OwnerRec] | None = None
@@ -781,7 +828,8 @@ class ClusterStore:
 
     def drain(self) -> Delta:
         """What changed since the last drain (rows upserted and removed per view, health changed)."""
-        self.refresh()
+        with _gc_paused():
+            self.refresh()
         out, self._delta = self._delta, Delta()
         return out
 

@@ -325,7 +325,7 @@ def pod_record(raw: Any) -> PodRec:
         deleting=bool(md.get("deletionTimestamp")),
         owner=controller_ref(md),
         labels=shared_labels(raw_labels, drop_prefix=GPU_GROUP_LABEL),
-        gpu=gpu, gpu_error=gpu_error, gpu_groups=tuple(groups),
+        gpu=gpu, gpu_error=gpu_error, gpu_groups=tuple(dict.fromkeys(groups)),
         reservation=reservation,
         reserved_uuid=reserved if isinstance(reserved, str) and reserved else None,
         podgroup=pg if isinstance(pg, str) and pg else None,

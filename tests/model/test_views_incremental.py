@@ -8,6 +8,7 @@ equals `full_recompute()`, (2) a UI mirror fed only by `drain()` deltas equals t
 
 from __future__ import annotations
 
+import copy
 import random
 import uuid as _uuid
 from typing import Any
@@ -255,6 +256,31 @@ KINDS = ["pods"] * 8 + ["deployments.apps", "replicasets.apps", "jobs.batch", "s
                         "nodes", "services", "resourcequotas"]
 
 
+def tweak(rng: random.Random, raw: dict) -> dict:
+    """One field of a pod changed: readiness, phase, node, a label, the PodGroup or the GPU group."""
+    obj = copy.deepcopy(raw)
+    md, spec, status = obj["metadata"], obj["spec"], obj["status"]
+    choice = rng.randrange(7)
+    if choice == 0:
+        status["conditions"] = [{"type": "Ready", "status": rng.choice(["True", "False"])}]
+    elif choice == 1:
+        status["phase"] = rng.choice(["Running", "Pending", "Succeeded", "Failed"])
+    elif choice == 2:
+        if rng.random() < 0.5:
+            spec.pop("nodeName", None)
+        else:
+            spec["nodeName"] = rng.choice(NODES)
+    elif choice == 3:
+        md.setdefault("labels", {})["app"] = rng.choice(APPS)
+    elif choice == 4:
+        md.setdefault("labels", {})["kai.scheduler/queue"] = rng.choice(QUEUE_NAMES)
+    elif choice == 5:
+        md.setdefault("annotations", {})["pod-group-name"] = rng.choice(PGS)
+    else:
+        md.setdefault("labels", {})["runai-gpu-group"] = rng.choice(GROUPS)
+    return obj
+
+
 def _apply_delta(mirror: dict[str, dict], delta) -> None:
     for view in ("projects", "gpus", "workloads", "nodes"):
         vd = getattr(delta, view)
@@ -297,6 +323,12 @@ def run_round(seed: int, steps: int, check_every: int) -> ClusterStore:
         elif x < 0.25 and objs:
             key = rng.choice(sorted(objs))
             store.apply(kind, "DELETED", objs.pop(key))
+        elif x < 0.45 and kind == "pods" and objs:
+            # a small change to one field, as most real pod events are
+            key = rng.choice(sorted(objs))
+            obj = tweak(rng, objs[key])
+            objs[key] = obj
+            store.apply(kind, "MODIFIED", obj)
         else:
             key, obj = world.random_object(kind)
             etype = "MODIFIED" if key in objs else "ADDED"
