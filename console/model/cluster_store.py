@@ -140,6 +140,47 @@ def _what_changed(old: PodRec, new: PodRec) -> int:
     return what
 
 
+class Relist:
+    """One re-list in progress: `add()` pages of raw objects, then `commit()` (see `begin_replace`)."""
+
+    def __init__(self, store: ClusterStore, kind: str, namespace: str | None) -> None:
+        self.store = store
+        self.kind = kind
+        self.rkey = canonical_kind(kind)
+        self.namespace = namespace
+        self.fresh: dict[Any, Any] = {}
+        self.bad: list[str] = []
+        if self.rkey is None:
+            self.bad.append(f"{kind}: not a kind the console models; list ignored")
+
+    def add(self, raws: Iterable[Obj]) -> None:
+        if self.rkey is None:
+            return
+        store, rkey, ns = self.store, self.rkey, self.namespace
+        with _gc_paused():
+            for raw in raws:
+                try:
+                    rec = store._project(rkey, raw)
+                except BadObject as e:
+                    self.bad.append(f"{self.kind} list: {e}; object skipped")
+                    continue
+                key = store._key_of(rkey, rec)
+                if ns is not None and getattr(rec, "namespace", ns) != ns:
+                    self.bad.append(f"{self.kind} list for namespace {ns!r}: {key} is outside it; object skipped")
+                    continue
+                self.fresh[key] = rec
+
+    def commit(self) -> list[str]:
+        """Apply the re-list; returns what was skipped and why (also kept in the store's `problems`)."""
+        if self.rkey is not None:
+            with _gc_paused():
+                self.store._commit_relist(self.rkey, self.fresh, self.namespace)
+        for m in self.bad:
+            self.store._problem(m)
+        self.fresh = {}
+        return self.bad
+
+
 def _add(index: dict, key: Any, value: Any) -> None:
     s = index.get(key)
     if s is None:
@@ -255,40 +296,25 @@ class ClusterStore:
         """A full re-list: afterwards the kind (in `namespace`, if given) holds exactly `raws`.
 
         Unchanged objects mark nothing dirty. Unusable objects are skipped and reported in the result
-        (and in `problems`); the rest is applied.
+        (and in `problems`); the rest is applied. `raws` may be a generator (page by page).
         """
-        rkey = canonical_kind(kind)
-        if rkey is None:
-            msg = f"{kind}: not a kind the console models; list ignored"
-            self._problem(msg)
-            return [msg]
-        with _gc_paused():
-            return self._replace(kind, rkey, raws, namespace)
+        relist = self.begin_replace(kind, namespace)
+        relist.add(raws)
+        return relist.commit()
 
-    def _replace(self, kind: str, rkey: str, raws: Iterable[Obj], namespace: str | None) -> list[str]:
-        bad: list[str] = []
-        fresh: dict[Any, Any] = {}
-        for raw in raws:
-            try:
-                rec = self._project(rkey, raw)
-            except BadObject as e:
-                bad.append(f"{kind} list: {e}; object skipped")
-                continue
-            key = self._key_of(rkey, rec)
-            if namespace is not None and getattr(rec, "namespace", namespace) != namespace:
-                bad.append(f"{kind} list for namespace {namespace!r}: {key} is outside it; object skipped")
-                continue
-            fresh[key] = rec
+    def begin_replace(self, kind: str, namespace: str | None = None) -> Relist:
+        """A re-list fed page by page: each page is projected at once, so its raw dicts can be dropped
+        before the next page arrives; nothing changes in the store until `commit()`."""
+        return Relist(self, kind, namespace)
+
+    def _commit_relist(self, rkey: str, fresh: dict[Any, Any], namespace: str | None) -> None:
         table = self._table(rkey)
         for key in [k for k in table if self._in_scope(rkey, k, namespace) and k not in fresh]:
             self._remove(rkey, key)
         for key, rec in fresh.items():
             if table.get(key) != rec:
                 self._put(rkey, rec)
-        for m in bad:
-            self._problem(m)
         self._count(rkey)
-        return bad
 
     def set_health(self, kind: str, state: str, message: str = "",
                    hidden_namespaces: Iterable[str] = ()) -> None:

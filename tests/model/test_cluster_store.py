@@ -231,3 +231,16 @@ def test_snapshot_rejects_unknown_view() -> None:
     import pytest
     with pytest.raises(ValueError, match="unknown view 'gpu'"):
         snapshot.build(ClusterStore(), "gpu")
+
+
+def test_relist_page_by_page_applies_only_on_commit() -> None:
+    store = ClusterStore()
+    store.replace("pods", [pod("old")])
+    relist = store.begin_replace("pods")
+    relist.add([pod("a"), pod("b")])
+    relist.add(iter([pod("c"), {"metadata": {}}]))
+    assert set(store.pods) == {("team-a", "old")}       # nothing visible before the commit
+    bad = relist.commit()
+    assert set(store.pods) == {("team-a", "a"), ("team-a", "b"), ("team-a", "c")}
+    assert len(bad) == 1 and "no metadata.name" in bad[0]
+    assert store.begin_replace("widgets").commit() == ["widgets: not a kind the console models; list ignored"]
