@@ -17,6 +17,7 @@ from console.kube.errors import ApiError
 from console.model.cluster_store import ClusterStore, canonical_kind
 from console.model.snapshot import build
 from console.snapshot_format import render
+from console.telemetry.once import add_to_snapshot, scrape_once
 
 
 
@@ -38,7 +39,11 @@ async def take(kubeconfig: str | None, context: str | None, view: str = "all",
             synced = await conn.wait_synced(timeout)
         finally:
             await conn.close()
+        telemetry, telemetry_state = {}, None
+        if view in ("all", "gpus"):  # one dcgm-exporter scrape, when the cluster runs exporter pods
+            telemetry, telemetry_state = await scrape_once(client, store)
     snap = build(store, view)
+    add_to_snapshot(snap, telemetry, telemetry_state)
     snap["cluster"] = {"context": creds.context, "cluster": creds.cluster, "user": creds.user,
                        "server_version": conn.surface.server_version,
                        "kai": conn.surface.has_kai}

@@ -52,10 +52,17 @@ def _holders(g: dict[str, Any]) -> str:
     return ", ".join(f"{h.get('namespace')}/{h.get('pod')}={_num(h.get('share'))}" for h in hs)
 
 
+def _round(x: Any, digits: int = 0) -> str:
+    return "-" if x is None else _num(round(float(x), digits) if digits else float(round(float(x))))
+
+
 def _gpus(items: list[dict[str, Any]]) -> str:
     rows = [[g.get("node", ""), _num(g.get("index")), g.get("model") or "-", _num(g.get("memory_mib")),
-             g.get("uuid") or "-", _num(g.get("free_share")), _holders(g)] for g in items]
-    return _table(["NODE", "GPU", "MODEL", "MEMORY_MIB", "UUID", "FREE", "HOLDERS (share)"], rows)
+             g.get("uuid") or "-", _num(g.get("free_share")), _round(g.get("util_pct")),
+             _round(g.get("mem_used_mib")), _round(g.get("temp_c")), _round(g.get("power_w"), 1),
+             _round(g.get("idle_for_s")), _holders(g)] for g in items]
+    return _table(["NODE", "GPU", "MODEL", "MEMORY_MIB", "UUID", "FREE", "UTIL%", "MEM_USED_MIB", "TEMP_C",
+                   "POWER_W", "IDLE_S", "HOLDERS (share)"], rows)
 
 
 def _workloads(items: list[dict[str, Any]]) -> str:
@@ -82,7 +89,7 @@ RENDER: dict[str, Callable[[list[dict[str, Any]]], str]] = {
 def render(snapshot: dict[str, Any], output: str = "table", view: str = "all") -> str:
     views = VIEWS if view == "all" else (view,)
     data = {v: snapshot.get(v, []) for v in views}
-    for extra in ("cluster", "hidden", "health"):
+    for extra in ("cluster", "hidden", "health", "telemetry"):
         if extra in snapshot and view == "all":
             data[extra] = snapshot[extra]
     if output == "json":
@@ -97,6 +104,8 @@ def render(snapshot: dict[str, Any], output: str = "table", view: str = "all") -
     for v in views:
         title = f"{v.upper()} ({len(data[v])})"
         parts.append(title + "\n" + RENDER[v](data[v]))
+    if snapshot.get("telemetry") and view in ("all", "gpus"):
+        parts.append(f"telemetry: {snapshot['telemetry']}")
     for note in snapshot.get("hidden") or []:
         parts.append(f"hidden: {note}")
     return "\n\n".join(parts)

@@ -207,6 +207,11 @@ class DcgmExporterSampler:
         return max(self.min_interval_s, exporter)
 
     @property
+    def targets(self) -> list[Target]:
+        """The exporters found by the last discovery (or the static ones)."""
+        return list(self._targets or ())
+
+    @property
     def via_proxy(self) -> bool | None:
         """True once scraping goes through the API server's pod proxy; None while undecided."""
         return None if self._direct is None else not self._direct
