@@ -1,6 +1,7 @@
 """The console's one live model of the cluster: records by kind and key, indexes, and dirty keys per view.
 
-Informers feed raw objects as watch events (`apply`) and whole re-lists (`replace`). Each event updates
+Informers feed raw objects as watch events (`apply`) and whole re-lists (`replace`, or page by page with
+`begin_replace`, so a 60,000-pod list never sits in memory as raw dicts all at once). Each event updates
 records and indexes and marks the view rows it can affect as dirty: O(1)-ish work, no view is rebuilt.
 The UI calls `drain()` a few times a second; it recomputes only the dirty rows and returns what changed
 since the previous drain. `refresh()` does the same without consuming the change set (snapshots).
@@ -876,10 +877,3 @@ class ClusterStore:
         self.refresh()
         return {"workloads": dict(self.workloads.rows), "projects": dict(self.projects.rows),
                 "gpus": dict(self.gpus.rows), "nodes": dict(self.nodes_view.rows)}
-
-
-def apply_all(store: ClusterStore, events: Iterable[tuple[str, str, Obj]]) -> None:
-    """Feed a sequence of (kind, event type, object) events."""
-    for kind, etype, raw in events:
-        store.apply(kind, etype, raw)
-
