@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readonly", action="store_true", help="disable every action that changes the cluster")
     p.add_argument("--theme", help="colour theme")
     p.add_argument("--demo", action="store_true", help="run on the built-in simulated cluster")
+    p.add_argument("--demo-scenario", default="demo", metavar="NAME",
+                   help="scenario for --demo: demo (default), large, or a scenario YAML file")
+    p.add_argument("--config", metavar="FILE", help="config file (default: $XDG_CONFIG_HOME/gpuconsole/config.yaml)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sim = sub.add_parser("sim", help="serve the simulated GPU cluster (a Kubernetes API on 127.0.0.1)")
     _add_sim_args(sim)
@@ -66,9 +69,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         from console.sim.main import run_demo
 
         return run_demo(args)
-    print("gpuconsole: the console view is not built yet; run `gpuconsole --demo` or `gpuconsole sim`.",
-          file=sys.stderr)
-    return 1
+    return run_console(args, kubeconfig=args.kubeconfig, context=args.context)
+
+
+def run_console(args: argparse.Namespace, *, kubeconfig: str | None, context: str | None) -> int:
+    """The interactive console on one kubeconfig context (the demo passes the simulator's)."""
+    from console import config as console_config
+    from console.app import ClusterConsole
+    from console.kube import config as kube_config
+    from console.ui.session import LiveSession
+    import themes
+
+    ids = [b.id for b in ClusterConsole.BINDINGS if b.id]
+    from widgets.vtable import VirtualTable
+    ids += [b.id for b in VirtualTable.BINDINGS if b.id]
+    try:
+        cfg = console_config.load(getattr(args, "config", None), binding_ids=ids)
+    except console_config.ConfigError as e:
+        print(f"gpuconsole: {e.path}:", file=sys.stderr)
+        for p in e.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 2
+    theme = getattr(args, "theme", None)
+    if theme:
+        from textual.theme import BUILTIN_THEMES
+        known = set(themes.THEME_NAMES) | set(BUILTIN_THEMES)
+        if theme not in known:
+            print(f"gpuconsole: unknown theme {theme!r}; choose one of {', '.join(sorted(known))}", file=sys.stderr)
+            return 2
+
+    def contexts() -> list[str]:
+        return kube_config.list_contexts(kubeconfig)[0]
+
+    app = ClusterConsole(lambda ctx: LiveSession(kubeconfig, ctx), context=context, config=cfg,
+                         readonly=bool(getattr(args, "readonly", False)), theme=theme, contexts=contexts)
+    app.run()
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

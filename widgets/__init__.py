@@ -1,0 +1,1 @@
+"""Textual widgets of the console: the virtualised table, header, bars. They receive plain data only."""

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import resource
 import signal
 import sys
 import time
-from pathlib import Path
 
 
 def _knobs(args: argparse.Namespace) -> dict[str, int | None]:
@@ -76,14 +74,7 @@ def run_sim(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Until the console view ships, `--demo` serves the demo cluster and says how to reach it."""
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "gpuconsole"
-    state.mkdir(parents=True, exist_ok=True)
-    kubeconfig = str(state / "demo-kubeconfig.yaml")
-    ns = argparse.Namespace(host="127.0.0.1", port=0, scenario="demo", seed=42, static=False,
-                            nodes=None, gpus_per_node=None, pods=None, queues=None)
-    print("gpuconsole demo: serving the simulated GPU cluster. Point kubectl at it with\n"
-          f"  export KUBECONFIG={kubeconfig}\n"
-          "  kubectl get nodes,queues,podgroups; kubectl get pods -A\n"
-          "Stop with Ctrl-C.", file=sys.stderr)
-    return asyncio.run(serve(ns, kubeconfig, announce=False))
+    """`gpuconsole --demo`: the simulator in a child process and the console connected to it."""
+    from console.demo import run  # the console side; imported only when the demo is asked for
+
+    return run(args)

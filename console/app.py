@@ -1,0 +1,610 @@
+"""The Textual console: header, five live panes, k9s-style keys, and the workers that hold the cluster.
+
+The cluster connection belongs to the App (a pane's workers would die with it). A timer drains the
+model 2–4 times a second and applies keyed changes to the panes inside one `batch_update()`. Every
+failure (no kubeconfig, unreachable server, dropped watch, forbidden resource) becomes a state in the
+header and the pane, with retry; none reaches the screen as a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import ContentSwitcher
+from textual.suggester import SuggestFromList
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+import themes
+from console.config import Config
+from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
+from console.ui.pane_widget import Pane
+from console.ui.panes import PANES, Drill, PaneContext
+from console.ui.session import Session
+from widgets.header import ClusterHeader, HeaderData, ResourceState
+from widgets.palette import Palette
+
+VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events")
+SessionFactory = Callable[[str | None], Session]
+
+
+@dataclass
+class NavEntry:
+    view: str
+    typed: str
+    drill: Drill | None
+    cursor: object
+
+
+class ClusterConsole(App[None]):
+    CSS_PATH = str(themes.CSS_PATH)
+    TITLE = "gpuconsole"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+
+    BINDINGS = [
+        Binding("colon", "command", "Command", id="app.command"),
+        Binding("slash", "filter", "Filter", id="app.filter"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("escape", "back", "Back", id="app.back"),
+        Binding("enter", "drill", "Drill in", id="row.drill"),
+        Binding("d", "describe", "Describe", id="row.describe"),
+        Binding("y", "yaml", "YAML", id="row.yaml"),
+        Binding("l", "logs", "Logs", id="row.logs"),
+        Binding("e", "events", "Events", id="row.events", show=False),
+        Binding("o", "sort_next", "Sort", id="table.sort"),
+        Binding("O", "sort_reverse", "Reverse sort", id="table.reverse", show=False),
+        Binding("1", "view('projects')", "Projects", id="view.projects", show=False),
+        Binding("2", "view('gpus')", "GPUs", id="view.gpus", show=False),
+        Binding("3", "view('workloads')", "Workloads", id="view.workloads", show=False),
+        Binding("4", "view('nodes')", "Nodes", id="view.nodes", show=False),
+        Binding("5", "view('events')", "Events view", id="view.events", show=False),
+        Binding("r", "retry", "Retry", id="app.retry", show=False),
+        Binding("tab", "complete", "Complete", id="prompt.complete", show=False, priority=True),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, factory: SessionFactory, *, context: str | None = None, config: Config | None = None,
+                 readonly: bool = False, theme: str | None = None, now: Callable[[], float] = time.time,
+                 contexts: Callable[[], list[str]] | None = None, retry_base: float = 2.0) -> None:
+        super().__init__()
+        for t in themes.THEMES:
+            self.register_theme(t)
+        self.config = config or Config()
+        self.factory = factory
+        self.context = context
+        self.readonly_flag = readonly
+        self.list_contexts = contexts or (lambda: [])
+        self.retry_base = retry_base
+        self.session: Session | None = None
+        empty = Session()
+        self.ctx = PaneContext(store=empty.store, events=empty.events, now=now)
+        self.conn_state = "connecting"
+        self.conn_message = ""
+        self.view = self.config.default_view
+        self.nav: list[NavEntry] = []
+        self.prompt_mode = ""
+        self._prompt_before = ""
+        self._retry = asyncio.Event()
+        self._gpu_totals = (0.0, 0.0)
+        self._context_names: list[str] = []
+        self.flushes = 0
+        chosen = theme or self.config.theme or themes.DEFAULT_THEME
+        self.theme = chosen
+        if self.config.keys:
+            self.set_keymap(self.config.keys)
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield ClusterHeader(id="header")
+        yield Static("", id="tabs")
+        with ContentSwitcher(initial=self.view, id="panes"):
+            for name in VIEW_ORDER:
+                yield Pane(PANES[name](self.ctx), id=name)
+        yield Static("", id="crumbs")
+        yield Static("", id="prompt-hints")
+        yield Input(id="prompt", placeholder="")
+        yield Footer()
+
+    @property
+    def readonly(self) -> bool:
+        return self.readonly_flag or self.config.readonly_for(self.session.info.context if self.session else
+                                                              self.context)
+
+    def pane(self, name: str | None = None) -> Pane:
+        return self.query_one(f"#{name or self.view}", Pane)
+
+    def on_mount(self) -> None:
+        self.ctx.palette = Palette.from_variables(self.get_css_variables())
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._activate(self.view)
+        self.set_interval(1 / max(0.5, self.config.refresh_hz), self.flush, name="flush")
+        self.update_header()
+        self.connect()
+
+    def _theme_changed(self, _theme: object) -> None:
+        self.ctx.palette = Palette.from_variables(self.get_css_variables())
+        for name in VIEW_ORDER:
+            self.pane(name).table.invalidate()
+        self.update_header()
+
+    # ------------------------------------------------------------------ cluster workers
+    @work(exclusive=True, group="cluster", exit_on_error=False)
+    async def connect(self) -> None:
+        """Open a session; on failure show why and retry with backoff (or at once on `r`)."""
+        attempt = 0
+        while True:
+            self.conn_state, self.conn_message = "connecting", f"to {self.context or 'the current context'}"
+            self.update_header()
+            session = self.factory(self.context)
+            try:
+                await session.open()
+            except asyncio.CancelledError:
+                await session.close()
+                raise
+            except Exception as e:  # ConfigError, ApiError, OSError, a bad kubeconfig: all a state, not a crash
+                await session.close()
+                attempt += 1
+                delay = min(30.0, self.retry_base * (2 ** (attempt - 1)))
+                self.conn_state = "unreachable"
+                self.conn_message = f"{_one_line(e)} — retry in {delay:.0f}s (r: now)"
+                self._set_session(session, live=False)
+                self.update_header()
+                self._retry.clear()
+                try:
+                    await asyncio.wait_for(self._retry.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            self._set_session(session, live=True)
+            self.conn_state, self.conn_message = ("connected", "") if session.live else ("offline", "snapshot")
+            self.update_header()
+            return
+
+    def _set_session(self, session: Session, live: bool) -> None:
+        old = self.session
+        if old is session:
+            return
+        if live or old is None:
+            self.session = session
+            self.ctx.store = session.store
+            self.ctx.events = session.events
+            for name in VIEW_ORDER:
+                self.pane(name).rebuild()
+        if old is not None and old is not session and live:
+            self.run_worker(old.close(), group="close", exit_on_error=False)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one error handler: a failed worker becomes a message, never an exit."""
+        if event.state == WorkerState.ERROR:
+            err = event.worker.error
+            self.notify(f"{event.worker.name or event.worker.group}: {_one_line(err)}", severity="error",
+                        timeout=8)
+            if event.worker.group == "cluster":
+                self.conn_state, self.conn_message = "unreachable", f"{_one_line(err)} (r: retry)"
+                self.update_header()
+
+    def action_retry(self) -> None:
+        if self.conn_state == "unreachable":
+            self._retry.set()
+            if not any(w.group == "cluster" and w.is_running for w in self.workers):
+                self.connect()
+        else:
+            self.notify("connected; informers reconnect on their own", timeout=3)
+
+    async def action_quit(self) -> None:
+        await self._close()
+        self.exit()
+
+    async def _close(self) -> None:
+        s, self.session = self.session, None
+        if s is not None:
+            try:
+                await asyncio.wait_for(s.close(), 5)
+            except Exception:
+                pass
+
+    async def on_unmount(self) -> None:
+        await self._close()
+
+    # ------------------------------------------------------------------ flush
+    def flush(self) -> None:
+        """Drain the model and apply keyed changes to the panes in one batch."""
+        s = self.session
+        if s is None:
+            self.update_header()
+            return
+        delta = s.store.drain()
+        ev_ups, ev_rem = s.events.drain()
+        self.flushes += 1
+        with self.batch_update():
+            if delta.projects:
+                self.pane("projects").absorb(delta.projects.upserts, delta.projects.removed)
+            if delta.gpus or delta.nodes:
+                gp = self.pane("gpus")
+                gp.absorb(*gp.model.absorb_views_keys(delta.gpus.upserts, delta.gpus.removed,  # type: ignore[attr-defined]
+                                                      delta.nodes.upserts, delta.nodes.removed))
+            if delta.workloads:
+                self.pane("workloads").absorb(delta.workloads.upserts, delta.workloads.removed)
+            if delta.nodes:
+                self.pane("nodes").absorb(delta.nodes.upserts, delta.nodes.removed)
+                self._gpu_totals = _totals(s)
+            if ev_ups or ev_rem:
+                self.pane("events").absorb(ev_ups, ev_rem)
+            self.update_header()
+            self._update_pane_states()
+
+    def _update_pane_states(self) -> None:
+        s = self.session
+        health = s.health if s else []
+        by_kind: dict[str, list[str]] = {}
+        for h in health:
+            by_kind.setdefault(h.kind, []).append(h.state)
+        for name in VIEW_ORDER:
+            p = self.pane(name)
+            msg = ""
+            if self.conn_state == "unreachable":
+                msg = f"cluster unreachable: {self.conn_message}"
+            elif self.conn_state == "connecting":
+                msg = f"connecting {self.conn_message}…"
+            else:
+                notes = []
+                for kind in p.model.resources:
+                    states = by_kind.get(kind, [])
+                    if "forbidden" in states:
+                        notes.append(f"{kind}: forbidden for this user (rows may be missing)")
+                    elif "syncing" in states:
+                        notes.append(f"{kind}: syncing…")
+                    elif "reconnecting" in states:
+                        notes.append(f"{kind}: reconnecting (showing last known state)")
+                msg = " · ".join(notes)
+            p.set_state(msg)
+
+    def header_data(self) -> HeaderData:
+        s = self.session
+        info = s.info if s else None
+        now = time.monotonic()
+        states = tuple(ResourceState(h.kind, h.state, h.age(now), h.last_error) for h in (s.health if s else []))
+        alloc, cap = self._gpu_totals
+        extra: tuple[str, ...] = ()
+        if s is not None and info is not None and info.hidden:
+            extra = (f"{len(info.hidden)} hidden",)
+        return HeaderData(
+            context=(info.context if info and info.context else self.context or ""),
+            cluster=info.cluster if info else "", user=info.user if info else "",
+            server_version=info.server_version if info else "", readonly=self.readonly,
+            connection=self.conn_state, message=self.conn_message, resources=states, gpus_allocated=alloc,
+            gpus_capacity=cap, api_per_min=s.api_rate() if s else 0.0, watches=s.open_watches() if s else 0,
+            extra=extra)
+
+    def update_header(self) -> None:
+        try:
+            header = self.query_one(ClusterHeader)
+        except Exception:
+            return
+        header.show(self.header_data(), self.ctx.palette)
+        tabs = " ".join(f"[reverse] {i + 1} {v} [/]" if v == self.view else f" {i + 1} {v} "
+                        for i, v in enumerate(VIEW_ORDER))
+        self.query_one("#tabs", Static).update(tabs)
+        crumbs = [e.view + (f" › {e.drill.crumb}" if e.drill else "") for e in self.nav]
+        p = self.pane()
+        crumbs.append(self.view + (f" › {p.drill.crumb}" if p.drill else ""))
+        self.query_one("#crumbs", Static).update("  ›  ".join(f"<{c}>" for c in crumbs))
+
+    # ------------------------------------------------------------------ views and navigation
+    def _activate(self, view: str) -> None:
+        for name in VIEW_ORDER:
+            self.pane(name).active = name == view
+        self.view = view
+        self.query_one(ContentSwitcher).current = view
+        p = self.pane(view)
+        p.catch_up()
+        if self.prompt_mode == "":
+            p.table.focus()
+        self.update_header()
+
+    def show_view(self, view: str) -> None:
+        self._activate(view)
+
+    def action_view(self, view: str) -> None:
+        self._activate(view)
+
+    def action_drill(self) -> None:
+        p = self.pane()
+        key = p.table.cursor_key
+        if key is None:
+            return
+        if self.view == "workloads" and p.model.toggle(key):  # type: ignore[attr-defined]
+            p.rebuild()
+            return
+        target = p.model.drill(key)
+        if target is None:
+            self.notify("nothing to drill into here", timeout=2)
+            return
+        self._push_and_go(target)
+
+    def _push_and_go(self, target: Drill) -> None:
+        p = self.pane()
+        self.nav.append(NavEntry(self.view, p.typed, p.drill, p.table.cursor_key))
+        dest = self.pane(target.view)
+        err = dest.set_filter("", target)
+        if err:
+            self.notify(err, severity="error")
+        self._activate(target.view)
+        dest.table.move_to(0)
+
+    def action_events(self) -> None:
+        p = self.pane()
+        key = p.table.cursor_key
+        ref = p.model.target(key) if key is not None else None
+        if ref is None or ref.kind == "Event":
+            return
+        self._push_and_go(Drill("events", "object", (ref.name,), ref.label))
+
+    def action_back(self) -> None:
+        if self.prompt_mode:
+            self.close_prompt(cancel=True)
+            return
+        if self.nav:
+            cur = self.pane()
+            cur.set_filter("", None)
+            e = self.nav.pop()
+            p = self.pane(e.view)
+            p.set_filter(e.typed, e.drill)
+            self._activate(e.view)
+            if e.cursor is not None:
+                p.table.move_to_key(e.cursor)
+            return
+        p = self.pane()
+        if p.typed:
+            p.set_filter("", p.drill)
+            self.update_header()
+
+    def action_sort_next(self) -> None:
+        self.pane().sort_next()
+
+    def action_sort_reverse(self) -> None:
+        self.pane().sort_reverse()
+
+    # ------------------------------------------------------------------ prompt (: and /)
+    def action_command(self) -> None:
+        self.open_prompt(":")
+
+    def action_filter(self) -> None:
+        self.open_prompt("/", self.pane().typed)
+
+    def open_prompt(self, mode: str, value: str = "") -> None:
+        inp = self.query_one("#prompt", Input)
+        self.prompt_mode = mode
+        self._prompt_before = self.pane().typed
+        if mode == ":":
+            names = self._contexts()
+            cands = [*completions("", [], []), *(f"ctx {c}" for c in names),
+                     *(f"theme {t}" for t in self.available_themes)]
+            inp.suggester = SuggestFromList(cands, case_sensitive=False)
+            inp.placeholder = "command: projects gpus workloads nodes events ctx theme q (tab completes)"
+        else:
+            inp.suggester = None
+            inp.placeholder = "filter: text, -l key=value, or field:value (" + ", ".join(self.pane().model.fields) + ")"
+        inp.value = value
+        inp.add_class("-visible")
+        inp.focus()
+        inp.cursor_position = len(value)
+        self._hints(value)
+
+    def _contexts(self) -> list[str]:
+        if not self._context_names:
+            try:
+                self._context_names = list(self.list_contexts())
+            except Exception:
+                self._context_names = []
+        return self._context_names
+
+    def close_prompt(self, cancel: bool = False) -> None:
+        inp = self.query_one("#prompt", Input)
+        if cancel and self.prompt_mode == "/":
+            self.pane().set_filter(self._prompt_before)
+        self.prompt_mode = ""
+        inp.remove_class("-visible")
+        self.query_one("#prompt-hints", Static).remove_class("-visible")
+        self.pane().table.focus()
+        self.update_header()
+
+    def _hints(self, value: str, error: str = "") -> None:
+        hints = self.query_one("#prompt-hints", Static)
+        if self.prompt_mode == ":":
+            cands = completions(value, self._contexts(), list(self.available_themes))
+            text = "  ".join(cands[:12]) if cands else "no such command"
+        else:
+            text = error
+        hints.update(text)
+        hints.set_class(bool(text), "-visible")
+
+    def action_complete(self) -> None:
+        if not self.prompt_mode:
+            self.screen.focus_next()
+            return
+        inp = self.query_one("#prompt", Input)
+        if self.prompt_mode == ":":
+            cands = completions(inp.value, self._contexts(), list(self.available_themes))
+            if cands:
+                inp.value = cands[0] + ("" if cands[0] in ("ctx", "theme") else "")
+                if cands[0] in ("ctx", "theme"):
+                    inp.value += " "
+                inp.cursor_position = len(inp.value)
+                self._hints(inp.value)
+
+    @on(Input.Changed, "#prompt")
+    def _prompt_changed(self, event: Input.Changed) -> None:
+        if self.prompt_mode == "/":
+            err = self.pane().set_filter(event.value)
+            self._hints(event.value, err or "")
+        elif self.prompt_mode == ":":
+            self._hints(event.value)
+
+    @on(Input.Submitted, "#prompt")
+    def _prompt_submitted(self, event: Input.Submitted) -> None:
+        mode = self.prompt_mode
+        value = event.value
+        if mode == "/":
+            err = self.pane().set_filter(value)
+            if err:
+                self._hints(value, err)
+                return
+            self.close_prompt()
+            return
+        try:
+            cmd = parse_command(value)
+        except CommandError as e:
+            self._hints(value)
+            self.notify(str(e), severity="warning", timeout=4)
+            return
+        self.close_prompt()
+        self.run_command(cmd)
+
+    def run_command(self, cmd: Command) -> None:
+        if cmd.verb == "quit":
+            self.run_worker(self.action_quit(), exit_on_error=False)
+        elif cmd.verb == "help":
+            self.action_help()
+        elif cmd.verb == "view":
+            view, _, rest = cmd.arg.partition(" ")
+            self.nav.clear()
+            self._activate(view)
+            if rest:
+                err = self.pane().set_filter(rest, None)
+                if err:
+                    self.notify(err, severity="warning")
+        elif cmd.verb == "theme":
+            if not cmd.arg:
+                self.notify("themes: " + ", ".join(sorted(self.available_themes)), timeout=6)
+            elif cmd.arg not in self.available_themes:
+                self.notify(f"no theme {cmd.arg!r}", severity="warning")
+            else:
+                self.theme = cmd.arg
+        elif cmd.verb == "ctx":
+            self.switch_context(cmd.arg)
+
+    def switch_context(self, name: str) -> None:
+        names = self._contexts()
+        if not name:
+            self.notify("contexts: " + (", ".join(names) or "none found"), timeout=6)
+            return
+        if names and name not in names:
+            self.notify(f"no context {name!r} in the kubeconfig (have: {', '.join(names)})", severity="warning")
+            return
+        self.context = name
+        self.nav.clear()
+        for v in VIEW_ORDER:
+            self.pane(v).set_filter("", None)
+        self.conn_state, self.conn_message = "connecting", f"to {name}"
+        self._gpu_totals = (0.0, 0.0)
+        self.connect()
+
+    # ------------------------------------------------------------------ row actions
+    def _target(self):  # type: ignore[no-untyped-def]
+        p = self.pane()
+        key = p.table.cursor_key
+        return p.model.target(key) if key is not None else None
+
+    def action_describe(self) -> None:
+        from console.ui.describe import describe_text
+        from console.ui.screens import TextScreen
+
+        ref = self._target()
+        if ref is None or self.session is None:
+            self.notify("no object under the cursor", timeout=2)
+            return
+        session = self.session
+
+        async def load() -> str:
+            obj = await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name)
+            events = session.events.for_object(ref.kind, ref.namespace or "", ref.name)
+            return describe_text(obj, events, self.ctx.now())
+
+        self.push_screen(TextScreen(f"describe {ref.label}", load))
+
+    def action_yaml(self) -> None:
+        from console.ui.describe import yaml_text
+        from console.ui.screens import TextScreen
+
+        ref = self._target()
+        if ref is None or self.session is None:
+            self.notify("no object under the cursor", timeout=2)
+            return
+        session = self.session
+
+        async def load() -> str:
+            return yaml_text(await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name))
+
+        self.push_screen(TextScreen(f"YAML {ref.label} (fetched {time.strftime('%H:%M:%S')})", load,
+                                    yaml_syntax=True))
+
+    def action_logs(self) -> None:
+        from console.ui.screens import LogScreen
+
+        p = self.pane()
+        key = p.table.cursor_key
+        pod = p.model.log_pod(key) if key is not None else None
+        s = self.session
+        if pod is None:
+            self.notify("no pod under the cursor (expand a workload with enter)", timeout=3)
+            return
+        if s is None or s.client is None:
+            self.notify("logs need a live cluster connection", severity="warning", timeout=3)
+            return
+        client = s.client
+        ns, name = pod
+
+        def stream():  # type: ignore[no-untyped-def]
+            return client.logs(name, ns, tail_lines=200, follow=True)
+
+        self.push_screen(LogScreen(f"logs {ns}/{name}", stream))
+
+    def action_help(self) -> None:
+        from console.ui.screens import HelpScreen
+
+        self.push_screen(HelpScreen(self.help_rows()))
+
+    def help_rows(self) -> list[tuple[str, str, str, str]]:
+        """(section, keys, description, binding id) for every binding, with the keys now in effect."""
+        from widgets.vtable import VirtualTable
+
+        keymap = self._keymap if hasattr(self, "_keymap") else {}
+        rows: list[tuple[str, str, str, str]] = []
+        for section, bindings in (("Console", self.BINDINGS), ("Table", VirtualTable.BINDINGS)):
+            for b in bindings:
+                if not isinstance(b, Binding) or b.id == "prompt.complete":
+                    continue
+                keys = keymap.get(b.id, b.key) if b.id else b.key
+                rows.append((section, _keys(keys), b.description, b.id or ""))
+        rows.append(("Console", "ctrl+p", "Command palette: every view and action", "(textual)"))
+        rows.append(("Console", "ctrl+q", "Quit", "(textual)"))
+        return rows
+
+
+def _keys(keys: str) -> str:
+    names = {"colon": ":", "slash": "/", "question_mark": "?", "escape": "esc", "enter": "enter"}
+    return ", ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
+
+
+def _one_line(e: BaseException | None) -> str:
+    if e is None:
+        return "unknown error"
+    text = str(e) or type(e).__name__
+    return " ".join(text.split())[:300]
+
+
+def _totals(s: Session) -> tuple[float, float]:
+    alloc = cap = 0.0
+    for r in s.store.nodes_view.rows.values():
+        alloc += r.gpu_allocated
+        cap += r.gpu_capacity or 0
+    return alloc, cap
+

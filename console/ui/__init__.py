@@ -1,0 +1,1 @@
+"""The console's Textual screens, pane models and helpers (the UI side of `console.app`)."""

@@ -1,0 +1,136 @@
+"""The `/` filter grammar, k9s style: free text, `-l` label selectors and `field:value` terms.
+
+`/vision` keeps rows whose text contains "vision"; `/-l app=llama,tier!=dev` keeps rows whose labels
+match the selector; `/project:vision,speech node:dgx-h100-01` keeps rows whose fields have one of the
+values. Terms combine with AND. Parsing is strict so a typo says what is wrong instead of hiding rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+
+SUBSTRING_FIELDS = frozenset({"model"})  # "model:h100" matches NVIDIA-H100-80GB-HBM3; other fields are exact
+
+
+class FilterError(ValueError):
+    """The filter text cannot be used: the message says which term and why."""
+
+
+@dataclass(frozen=True)
+class LabelTerm:
+    key: str
+    op: str              # "=", "!=", "exists", "!exists"
+    value: str = ""
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.op == "exists":
+            return self.key in labels
+        if self.op == "!exists":
+            return self.key not in labels
+        if self.op == "=":
+            return labels.get(self.key) == self.value
+        return labels.get(self.key) != self.value
+
+
+@dataclass(frozen=True)
+class Filter:
+    raw: str = ""
+    text: tuple[str, ...] = ()                                 # lower-case substrings, all required
+    labels: tuple[LabelTerm, ...] = ()
+    fields: tuple[tuple[str, frozenset[str]], ...] = field(default=())
+
+    def __bool__(self) -> bool:
+        return bool(self.text or self.labels or self.fields)
+
+    @property
+    def needs_labels(self) -> bool:
+        return bool(self.labels)
+
+    def matches(self, text: str, labels: Mapping[str, str] | None = None,
+                fields: Mapping[str, Iterable[str] | str | None] | None = None) -> bool:
+        if self.text:
+            low = text.lower()
+            if not all(t in low for t in self.text):
+                return False
+        if self.labels:
+            ls = labels or {}
+            if not all(t.matches(ls) for t in self.labels):
+                return False
+        if self.fields:
+            fs = fields or {}
+            for name, wanted in self.fields:
+                have = fs.get(name)
+                if have is None:
+                    return False
+                values = [have.lower()] if isinstance(have, str) else [v.lower() for v in have]
+                loose = name in SUBSTRING_FIELDS
+                if not any(v in wanted or (loose and any(w in v for w in wanted)) for v in values):
+                    return False
+        return True
+
+    def with_fields(self, name: str, values: Iterable[str]) -> "Filter":
+        """This filter plus one more field term (used by drill-down)."""
+        vals = frozenset(v.lower() for v in values)
+        return Filter(self.raw, self.text, self.labels, tuple(f for f in self.fields if f[0] != name) + ((name, vals),))
+
+
+def parse_label_selector(sel: str) -> tuple[LabelTerm, ...]:
+    terms: list[LabelTerm] = []
+    for part in sel.split(","):
+        part = part.strip()
+        if not part:
+            raise FilterError(f"empty term in label selector {sel!r}")
+        if "!=" in part:
+            k, v = part.split("!=", 1)
+            op = "!="
+        elif "==" in part:
+            k, v = part.split("==", 1)
+            op = "="
+        elif "=" in part:
+            k, v = part.split("=", 1)
+            op = "="
+        elif part.startswith("!"):
+            k, v, op = part[1:], "", "!exists"
+        else:
+            k, v, op = part, "", "exists"
+        k = k.strip()
+        if not k or any(c in k for c in " ()"):
+            raise FilterError(f"bad label key in {part!r}")
+        terms.append(LabelTerm(k, op, v.strip()))
+    return tuple(terms)
+
+
+def parse_filter(s: str, known_fields: Iterable[str] = ()) -> Filter:
+    """Parse filter text. Raises FilterError naming the bad term."""
+    known = set(known_fields)
+    tokens = s.split()
+    text: list[str] = []
+    labels: list[LabelTerm] = []
+    fields: dict[str, set[str]] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "-l":
+            if i + 1 >= len(tokens):
+                raise FilterError("-l needs a label selector, for example -l app=llama")
+            labels.extend(parse_label_selector(tokens[i + 1]))
+            i += 2
+            continue
+        if tok.startswith("-l") and len(tok) > 2:
+            labels.extend(parse_label_selector(tok[2:]))
+        elif ":" in tok and tok.split(":", 1)[0].lower() in known:
+            name, value = tok.split(":", 1)
+            values = {v.strip().lower() for v in value.split(",") if v.strip()}
+            if not values:
+                raise FilterError(f"{name}: needs a value, for example {name}:{_example(name)}")
+            fields.setdefault(name.lower(), set()).update(values)
+        else:
+            text.append(tok.lower())
+        i += 1
+    return Filter(s, tuple(text), tuple(labels), tuple((k, frozenset(v)) for k, v in sorted(fields.items())))
+
+
+def _example(name: str) -> str:
+    return {"project": "vision", "node": "dgx-h100-01", "model": "h100", "status": "pending"}.get(name, "x")

@@ -1,0 +1,161 @@
+"""One cluster connection as the console holds it: credentials, client, informers, model, events.
+
+The same path as `gpuconsole snapshot` (credentials → discovery → access plan → informers → model), kept
+open. `StaticSession` holds a model filled in advance (no API), for snapshot tests and offline views.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from console.kube import client as k
+from console.kube import config
+from console.kube.client import KubeClient, Res
+from console.kube.connection import Connection
+from console.kube.informer import Health
+from console.model.cluster_store import ClusterStore, canonical_kind
+from console.model.events import EventBuffer
+
+# Versions to ask for when discovery did not name a preferred one.
+DEFAULT_VERSIONS = {"": "v1", "apps": "v1", "batch": "v1", "scheduling.run.ai": "v2", "serving.knative.dev": "v1",
+                    "run.ai": "v2alpha1", "jobset.x-k8s.io": "v1alpha2", "kubeflow.org": "v1",
+                    "leaderworkerset.x-k8s.io": "v1"}
+CLUSTER_SCOPED = {"nodes", "namespaces", "queues", "priorityclasses"}
+
+
+def _models(res: Res) -> bool:
+    return canonical_kind(res.key) is not None
+
+
+@dataclass
+class ClusterInfo:
+    context: str = ""
+    cluster: str = ""
+    user: str = ""
+    server: str = ""
+    server_version: str = ""
+    kai: bool = False
+    hidden: list[str] = field(default_factory=list)
+
+
+class Session:
+    """What the App reads: the model, the events buffer, health per resource, its own API load."""
+
+    def __init__(self) -> None:
+        self.store = ClusterStore()
+        self.events = EventBuffer()
+        self.info = ClusterInfo()
+        self.client: KubeClient | None = None
+
+    @property
+    def health(self) -> list[Health]:
+        return []
+
+    @property
+    def live(self) -> bool:
+        return self.client is not None
+
+    def api_rate(self) -> float:
+        return self.client.stats.rate_per_min() if self.client else 0.0
+
+    def open_watches(self) -> int:
+        return self.client.stats.open_watches if self.client else 0
+
+    def res(self, group: str, plural: str, kind: str) -> Res:
+        return Res(group, DEFAULT_VERSIONS.get(group, "v1"), plural, plural not in CLUSTER_SCOPED, kind)
+
+    async def fetch(self, group: str, plural: str, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
+        raise RuntimeError("not connected to a cluster")
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+class LiveSession(Session):
+    """A kubeconfig context, connected with the console's informers."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None, *, max_retries: int = 3) -> None:
+        super().__init__()
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.max_retries = max_retries
+        self.conn: Connection | None = None
+        self.events_conn: Connection | None = None
+        self.info = ClusterInfo(context=context or "")
+
+    @property
+    def health(self) -> list[Health]:
+        out: list[Health] = []
+        for c in (self.conn, self.events_conn):
+            if c is not None:
+                out.extend(c.health)
+        return out
+
+    def res(self, group: str, plural: str, kind: str) -> Res:
+        surface = self.conn.surface if self.conn else None
+        version = DEFAULT_VERSIONS.get(group, "v1")
+        if surface is not None and group in surface.groups and surface.groups[group]:
+            version = surface.groups[group][0]
+        return Res(group, version, plural, plural not in CLUSTER_SCOPED, kind)
+
+    async def open(self) -> None:
+        """Load credentials (in a thread: exec plugins block), discover, start informers.
+
+        Raises ConfigError or ApiError; the caller shows them and retries.
+        """
+        creds = await asyncio.to_thread(config.load, self.kubeconfig, self.context)
+        self.info = ClusterInfo(context=creds.context, cluster=creds.cluster, user=creds.user, server=creds.server)
+        client = KubeClient(creds, max_retries=self.max_retries)
+        try:
+            conn = Connection(client, self.store, accept=_models, default_namespace=creds.namespace)
+            await conn.open()
+            events = Connection(client, self.events, resources=(k.EVENTS,), default_namespace=creds.namespace)
+            await events.open()
+        except BaseException:
+            await client.aclose()
+            raise
+        self.client, self.conn, self.events_conn = client, conn, events
+        self.info.server_version = conn.surface.server_version
+        self.info.kai = conn.surface.has_kai
+        self.info.hidden = list(conn.plan.hidden) + list(events.plan.hidden)
+
+    async def fetch(self, group: str, plural: str, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
+        if self.client is None:
+            raise RuntimeError("not connected to a cluster")
+        res = self.res(group, plural, kind)
+        return await self.client.get(res, name, namespace if res.namespaced else None)
+
+    async def close(self) -> None:
+        for c in (self.events_conn, self.conn):
+            if c is not None:
+                await c.close()
+        if self.client is not None:
+            await self.client.aclose()
+        self.client = self.conn = self.events_conn = None
+
+
+class StaticSession(Session):
+    """A model filled by the caller (objects by resource key); nothing is fetched."""
+
+    def __init__(self, objects: dict[str, list[dict[str, Any]]], info: ClusterInfo | None = None) -> None:
+        super().__init__()
+        self.info = info or ClusterInfo(context="offline", cluster="offline", user="-")
+        self.objects = objects
+        for key, items in objects.items():
+            if key == "events":
+                self.events.replace(key, items)
+            elif canonical_kind(key) is not None:
+                self.store.replace(key, items)
+
+    async def fetch(self, group: str, plural: str, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
+        key = f"{plural}.{group}" if group else plural
+        for o in self.objects.get(key, []):
+            md = o.get("metadata") or {}
+            if md.get("name") == name and (namespace is None or md.get("namespace") in (None, namespace)):
+                return o
+        raise RuntimeError(f"{kind} {name} is not in this offline snapshot")

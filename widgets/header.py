@@ -1,0 +1,108 @@
+"""The header: who and where (context, cluster, user, server), the state of every watched resource,
+cluster GPU totals, and the console's own load on the API server. It receives plain data only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Static
+
+from .bars import fmt_gpu
+from .palette import Palette
+
+STATE_MARK = {"synced": "✓", "syncing": "…", "reconnecting": "↻", "forbidden": "⊘", "absent": "–"}
+SHORT = {"queues.scheduling.run.ai": "queues", "podgroups.scheduling.run.ai": "podgroups",
+         "deployments.apps": "deploy", "replicasets.apps": "rs", "statefulsets.apps": "sts", "jobs.batch": "jobs",
+         "priorityclasses.scheduling.k8s.io": "pc", "resourcequotas": "quotas", "namespaces": "ns",
+         "services": "svc"}
+
+
+@dataclass(frozen=True)
+class ResourceState:
+    kind: str
+    state: str            # synced | syncing | reconnecting | forbidden | absent
+    stale_s: float | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class HeaderData:
+    context: str = ""
+    cluster: str = ""
+    user: str = ""
+    server_version: str = ""
+    readonly: bool = False
+    connection: str = "connecting"      # connecting | connected | unreachable | offline
+    message: str = ""
+    resources: tuple[ResourceState, ...] = ()
+    gpus_allocated: float = 0.0
+    gpus_capacity: float = 0.0
+    api_per_min: float = 0.0
+    watches: int = 0
+    extra: tuple[str, ...] = field(default=())
+
+
+def merge_states(states: Sequence[ResourceState]) -> list[ResourceState]:
+    """One state per kind (namespace-scoped users have one informer per namespace): the worst wins."""
+    rank = {"forbidden": 0, "reconnecting": 1, "syncing": 2, "absent": 4, "synced": 3}
+    out: dict[str, ResourceState] = {}
+    for s in states:
+        cur = out.get(s.kind)
+        if cur is None or rank.get(s.state, 9) < rank.get(cur.state, 9):
+            out[s.kind] = s
+    return list(out.values())
+
+
+def render_header(d: HeaderData, p: Palette) -> Text:
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append("gpuconsole ", p.accent)
+    t.append(f"ctx {d.context or '-'}", p.bold)
+    t.append(f" · cluster {d.cluster or '-'} · user {d.user or '-'} · k8s {d.server_version or '?'}")
+    if d.readonly:
+        t.append(" · read-only", p.warn)
+    t.append("\n")
+    conn_style = {"connected": p.ok, "unreachable": p.bad, "offline": p.muted}.get(d.connection, p.warn)
+    t.append(d.connection, conn_style)
+    if d.message:
+        t.append(f": {d.message}", conn_style)
+    t.append(" · GPUs ")
+    t.append(f"{fmt_gpu(d.gpus_allocated)}/{fmt_gpu(d.gpus_capacity)}", p.bold)
+    t.append(" allocated")
+    t.append(f" · API {d.api_per_min:.0f}/min · watches {d.watches}", p.muted)
+    for e in d.extra:
+        t.append(f" · {e}", p.muted)
+    t.append("\n")
+    states = merge_states(d.resources)
+    if not states:
+        t.append("no resources watched yet", p.muted)
+    for i, s in enumerate(sorted(states, key=lambda s: s.kind)):
+        if i:
+            t.append(" ")
+        style: Style = {"synced": p.ok, "forbidden": p.bad, "reconnecting": p.warn, "syncing": p.warn}.get(
+            s.state, p.muted)
+        t.append(SHORT.get(s.kind, s.kind), p.muted if s.state == "synced" else style)
+        mark = STATE_MARK.get(s.state, "?")
+        if s.state == "reconnecting" and s.stale_s is not None:
+            mark += f"{s.stale_s:.0f}s"
+        t.append(mark, style)
+    return t
+
+
+class ClusterHeader(Static):
+    """Three lines; re-rendered only when the text changes."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__("", **kw)  # type: ignore[arg-type]
+        self.data = HeaderData()
+        self._last = ""
+
+    def show(self, data: HeaderData, palette: Palette) -> None:
+        self.data = data
+        text = render_header(data, palette)
+        key = text.plain + repr(palette.ok)
+        if key != self._last:
+            self._last = key
+            self.update(text)
