@@ -12,13 +12,15 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
+from typing import Any
 
 from console.model import kai_alloc
 from console.model.kai_alloc import PendingJob, Placement, Unschedulable
 from console.model.kai_queues import QueueTree, queue_spec_from_obj
 from console.model.kai_state import ClusterState, PodRec
 from console.model.podspec import (
-    DEFAULT_QUEUE, KAI_SCHEDULERS, NO_GPU, controller_ref, default_priority_class, gpu_request, is_preemptible,
+    DEFAULT_QUEUE, GPU_CONTAINER, GPU_FRACTION, GPU_MEMORY, GPU_NUM_DEVICES, KAI_SCHEDULERS, MPS, NO_GPU,
+    GpuRequest, controller_ref, default_priority_class, gpu_request, is_preemptible,
     pod_requests, preemptibility_of, priority_class_of, queue_of, validate_sharing,
 )
 
@@ -37,6 +39,7 @@ __all__ = ["KaiScheduler", "admission", "install", "gpu_groups_of", "is_reservat
            "node_info"]
 
 DEFAULT_SCHEDULER = "default-scheduler"
+SHARING_ANNOTATIONS = (GPU_FRACTION, GPU_MEMORY, GPU_NUM_DEVICES, GPU_CONTAINER, MPS)
 TERMINAL = ("Succeeded", "Failed")
 
 
@@ -65,6 +68,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
         self.pod_job: dict[Key, str] = {}
         self.errors: dict[Key, str] = {}
         self.min_member: dict[str, int] = {}  # PodGroup "ns/name" -> spec.minMember
+        self._req_cache: dict[tuple, tuple[Any, dict[str, float], GpuRequest, str | None]] = {}
         self.reasons: dict[str, Unschedulable] = {}
         self.dirty_jobs: set[str] = set()
         self.fair: dict[str, float] = {}
@@ -127,7 +131,9 @@ class KaiScheduler(KaiBinder, KaiStatus):
         self._seen_rv = self.store.resource_version
         self.retry = True
         self.status_dirty = True
-        self.dirty_jobs.update(self.job_pods)
+        # PodGroups whose pods all run keep the status they were loaded with until one of them changes:
+        # rewriting tens of thousands of them after a bulk load would be a MODIFIED storm.
+        self.dirty_jobs = {self.pod_job[k] for k in self.pending if k in self.pod_job}
 
     def _restore_binding(self, br: Obj) -> None:
         md = _md(br)
@@ -182,13 +188,8 @@ class KaiScheduler(KaiBinder, KaiStatus):
         if born is None:
             born = self._born[key] = next(self._seq)
         created = f"{md.get('creationTimestamp', '')}#{born:09d}"
-        reqs = pod_requests(pod)
-        err = None
+        reqs, req, err = self._requests(pod, kai)
         if kai:
-            try:
-                req = gpu_request(pod)
-            except ValueError as e:
-                req, err = NO_GPU, str(e)
             ann = md.get("annotations") or {}
             pgname = ann.get(ko.POD_GROUP_ANNOTATION)
             pg = self.store.try_get(PODGROUPS, ns, pgname) if pgname else None
@@ -209,7 +210,6 @@ class KaiScheduler(KaiBinder, KaiStatus):
                 pre = is_preemptible(prio, md.get("labels") or {})
                 job = f"{ns}/{pgname}" if pgname else f"{ns}/\x00{name}"
         else:
-            req = default_gpu_request(pod)
             queue, job = "", f"{ns}/\x00{name}"
             try:
                 prio = int((pod.get("spec") or {}).get("priority") or 0)
@@ -225,6 +225,33 @@ class KaiScheduler(KaiBinder, KaiStatus):
             req = req.resolved(min(mems) if mems else None)
         return PodRec(_skey(key), job, queue, prio, pre, req, reqs.get("cpu", 0.0), reqs.get("memory", 0.0),
                       created, node_filter(pod))
+
+    def _requests(self, pod: Obj, kai: bool) -> tuple[dict[str, float], GpuRequest, str | None]:
+        """(cpu/memory requests, GPU request, why the GPU request is invalid), cached per container list:
+        the pods of one workload usually share theirs, and stored objects are never changed in place."""
+        spec = pod.get("spec") or {}
+        ann = (pod.get("metadata") or {}).get("annotations") or {}
+        cs = spec.get("containers")
+        key = None
+        if cs is not None and not spec.get("initContainers") and not spec.get("overhead"):
+            key = (id(cs), kai) + tuple(ann.get(a) for a in SHARING_ANNOTATIONS)
+            hit = self._req_cache.get(key)
+            if hit is not None and hit[0] is cs:
+                return hit[1], hit[2], hit[3]
+        reqs = pod_requests(pod)
+        err = None
+        if kai:
+            try:
+                req = gpu_request(pod)
+            except ValueError as e:
+                req, err = NO_GPU, str(e)
+        else:
+            req = default_gpu_request(pod)
+        if key is not None:
+            if len(self._req_cache) >= 4096:
+                self._req_cache.clear()
+            self._req_cache[key] = (cs, reqs, req, err)  # holding `cs` keeps its id from being reused
+        return reqs, req, err
 
     def _sync_pod(self, key: Key, pod: Obj | None) -> None:
         """Bring what the scheduler knows about one pod in line with the store."""
