@@ -7,8 +7,8 @@ groups carries the GPU UUID the device plugin gave it (`run.ai/reserve_for_gpu_i
 
 from __future__ import annotations
 
-from console.model.kai_alloc import Eviction, Placement
-from console.model.kai_state import ClusterState
+from console.model.kai_alloc import Eviction, Placement, Unschedulable
+from console.model.kai_state import ClusterState, PodRec
 
 from . import kai_objects as ko
 from .kai_writer import KaiWriter
@@ -20,14 +20,16 @@ class KaiBinder(KaiWriter):
     """Applies a plan's evictions and placements; owns the binding and reservation bookkeeping."""
 
     state: ClusterState
-    pending: dict[Key, object]
-    reasons: dict[str, object]
+    pending: dict[Key, PodRec]
+    reasons: dict[str, Unschedulable]
     binding: dict[Key, Placement]
     reservations: dict[str, tuple[str, str, str, str | None]]  # group -> ns, name, node, GPU UUID
     reservation_of: dict[Key, str]
     dirty_pods: dict[Key, None]
 
     def _evict(self, evictions: list[Eviction]) -> None:
+        """As KAI's evictor: an `Evict` Event on the PodGroup, then per pod `DisruptionTarget=True`
+        (`PreemptionByScheduler`) and deletion; owners recreate what they own."""
         by_job: dict[tuple[str, str], list[Eviction]] = {}
         for ev in evictions:
             by_job.setdefault((ev.job, ev.by_job), []).append(ev)
@@ -56,6 +58,7 @@ class KaiBinder(KaiWriter):
 
     def _bind(self, key: Key, node: str, annotations: dict[str, str] | None = None,
               component: str = ko.SCHEDULER) -> None:
+        """Set `spec.nodeName` and `PodScheduled=True`, and say so with a `Scheduled` Event."""
         now = self.store.clock()
 
         def spec_fn(o: Obj) -> None:
@@ -75,6 +78,7 @@ class KaiBinder(KaiWriter):
         self._fail_events.pop(key, None)
 
     def _apply_placement(self, pl: Placement) -> None:
+        """Bind a whole-GPU or CPU pod now; start the BindRequest and reservation dance for a fraction."""
         ns, name = pl.pod.split("/", 1)
         key = (ns, name)
         pod = self.store.try_get(PODS, ns, name)
