@@ -140,7 +140,8 @@ def parse(text: str, families: frozenset[str] = NEEDED, keep_examples: int = 3) 
         end = brace if brace >= 0 and (space < 0 or brace < space) else space
         name = line[:end] if end >= 0 else line
         if name not in families:
-            if not _NAME.fullmatch(name) or end < 0:
+            # Other families are not parsed (speed); only lines that cannot be samples at all count as bad.
+            if not _NAME.fullmatch(name) or end < 0 or (end == space and not _is_value(line[space:])):
                 _bad(out, line, keep_examples)
             continue
         try:
@@ -172,6 +173,20 @@ def parse(text: str, families: frozenset[str] = NEEDED, keep_examples: int = 3) 
         g.values[name] = value
         out.samples += 1
     return out
+
+
+def _is_value(rest: str) -> bool:
+    """Whether `rest` is a sample's value with an optional integer timestamp."""
+    tokens = rest.split()
+    if not 1 <= len(tokens) <= 2:
+        return False
+    try:
+        float(tokens[0])
+        if len(tokens) == 2:
+            int(tokens[1])
+    except ValueError:
+        return False
+    return True
 
 
 def _bad(out: ParsedScrape, line: str, keep: int) -> None:
