@@ -67,21 +67,24 @@ KIND_DEFAULT_PRIORITY: dict[str, str] = {
 
 
 # ---------------------------------------------------------------- owners
+def _dict(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
 def labels_of(obj: Obj | None) -> dict[str, str]:
-    if not obj:
-        return {}
-    return (obj.get("metadata") or {}).get("labels") or {}
+    """An object's labels; {} when absent or malformed."""
+    return _dict(_dict(_dict(obj).get("metadata")).get("labels"))
 
 
 def annotations_of(obj: Obj | None) -> dict[str, str]:
-    if not obj:
-        return {}
-    return (obj.get("metadata") or {}).get("annotations") or {}
+    """An object's annotations; {} when absent or malformed."""
+    return _dict(_dict(_dict(obj).get("metadata")).get("annotations"))
 
 
 def controller_ref(obj: Obj) -> Obj | None:
     """The ownerReference marked `controller: true`, else the first one, else None."""
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    refs = _dict(obj.get("metadata")).get("ownerReferences")
+    refs = [r for r in refs if isinstance(r, dict)] if isinstance(refs, list) else []
     for r in refs:
         if r.get("controller"):
             return r
@@ -94,7 +97,7 @@ def top_owner_ref(obj: Obj, lookup: Any = None) -> Obj | None:
     Returns the root's ownerReference (apiVersion, kind, name, uid), or None for an object with no owner.
     Without `lookup` only the first hop is known. Cycles and missing owners stop the walk where it is.
     """
-    ns = (obj.get("metadata") or {}).get("namespace")
+    ns = _dict(obj.get("metadata")).get("namespace")
     ref = controller_ref(obj)
     if ref is None or lookup is None:
         return ref
@@ -139,7 +142,8 @@ def priority_class_of(pod: Obj, top_owner: Obj | None = None) -> str | None:
         v = labels_of(obj).get(PRIORITY_LABEL)
         if v:
             return v
-    return (pod.get("spec") or {}).get("priorityClassName") or None
+    v = _dict(pod.get("spec")).get("priorityClassName")
+    return v if isinstance(v, str) and v else None
 
 
 def default_priority_class(top_owner_kind: str | None) -> str:
@@ -238,8 +242,14 @@ def node_gpu_memory(node: Obj) -> int | None:
         return None
 
 
-def _containers(pod: Obj) -> list[Obj]:
-    return list((pod.get("spec") or {}).get("containers") or [])
+def _containers(pod: Obj, key: str = "containers") -> list[Obj]:
+    cs = _dict(pod.get("spec")).get(key)
+    return [c for c in cs if isinstance(c, dict)] if isinstance(cs, list) else []
+
+
+def _resources(c: Obj) -> tuple[dict, dict]:
+    res = _dict(c.get("resources"))
+    return _dict(res.get("requests")), _dict(res.get("limits"))
 
 
 def _whole_number(value: Any, what: str) -> int:
@@ -255,9 +265,9 @@ def _whole_number(value: Any, what: str) -> int:
 def _extended(pod: Obj) -> tuple[int, dict[str, int]]:
     """Summed `nvidia.com/gpu` and MIG devices over regular containers; init containers count by max."""
     def one(c: Obj) -> dict[str, int]:
-        res = c.get("resources") or {}
-        src = dict(res.get("requests") or {})
-        src.update(res.get("limits") or {})
+        requests, limits = _resources(c)
+        src = dict(requests)
+        src.update(limits)
         out: dict[str, int] = {}
         for k, v in src.items():
             if k == GPU_RESOURCE or k.startswith(MIG_PREFIX):
@@ -268,7 +278,7 @@ def _extended(pod: Obj) -> tuple[int, dict[str, int]]:
     for c in _containers(pod):
         for k, v in one(c).items():
             totals[k] = totals.get(k, 0) + v
-    for c in (pod.get("spec") or {}).get("initContainers") or []:
+    for c in _containers(pod, "initContainers"):
         for k, v in one(c).items():
             totals[k] = max(totals.get(k, 0), v)
     gpus = totals.pop(GPU_RESOURCE, 0)
@@ -369,9 +379,9 @@ def pod_requests(pod: Obj) -> dict[str, float]:
     limits requests its limits, as the apiserver defaults.
     """
     def one(c: Obj) -> dict[str, float]:
-        res = c.get("resources") or {}
-        merged = dict(res.get("limits") or {})
-        merged.update(res.get("requests") or {})
+        requests, limits = _resources(c)
+        merged = dict(limits)
+        merged.update(requests)
         out: dict[str, float] = {}
         for k, v in merged.items():
             try:
@@ -384,10 +394,10 @@ def pod_requests(pod: Obj) -> dict[str, float]:
     for c in _containers(pod):
         for k, v in one(c).items():
             total[k] = total.get(k, 0.0) + v
-    for c in (pod.get("spec") or {}).get("initContainers") or []:
+    for c in _containers(pod, "initContainers"):
         for k, v in one(c).items():
             total[k] = max(total.get(k, 0.0), v)
-    for k, v in ((pod.get("spec") or {}).get("overhead") or {}).items():
+    for k, v in _dict(_dict(pod.get("spec")).get("overhead")).items():
         try:
             total[k] = total.get(k, 0.0) + float(parse_exact(v))
         except ValueError:

@@ -73,23 +73,32 @@ def node_info(node: Obj) -> NodeInfo:
                     schedulable=bool(schedulable))
 
 
+def _d(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def _l(v: Any) -> list:
+    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
+
+
 def node_filter(pod: Obj) -> NodeFilter | None:
-    """`nodeSelector` and required node affinity (label expressions and `metadata.name` fields)."""
-    spec = pod.get("spec") or {}
-    sel = spec.get("nodeSelector") or {}
-    req = ((((spec.get("affinity") or {}).get("nodeAffinity") or {})
-            .get("requiredDuringSchedulingIgnoredDuringExecution")) or {})
+    """`nodeSelector` and required node affinity (label expressions and `metadata.name` fields).
+
+    Malformed parts read as absent (the apiserver rejects them; bulk-loaded objects skip validation)."""
+    spec = _d(pod.get("spec"))
+    sel = {str(k): str(v) for k, v in _d(spec.get("nodeSelector")).items()}
+    req = _d(_d(_d(spec.get("affinity")).get("nodeAffinity")).get("requiredDuringSchedulingIgnoredDuringExecution"))
     terms: list[list[tuple[str, str, frozenset[str]]]] = []
-    for t in req.get("nodeSelectorTerms") or []:
-        exprs = [(e.get("key", ""), e.get("operator", ""), frozenset(e.get("values") or ()))
-                 for e in t.get("matchExpressions") or []]
-        exprs += [(NAME_FIELD, f.get("operator", ""), frozenset(f.get("values") or ()))
-                  for f in t.get("matchFields") or [] if f.get("key") == "metadata.name"]
+    for t in _l(req.get("nodeSelectorTerms")):
+        exprs = [(str(e.get("key", "")), str(e.get("operator", "")), frozenset(map(str, e.get("values") or ())))
+                 for e in _l(t.get("matchExpressions"))]
+        exprs += [(NAME_FIELD, str(f.get("operator", "")), frozenset(map(str, f.get("values") or ())))
+                  for f in _l(t.get("matchFields")) if f.get("key") == "metadata.name"]
         if exprs:
             terms.append(exprs)
     if not sel and not terms:
         return None
-    return NodeFilter(dict(sel), terms)
+    return NodeFilter(sel, terms)
 
 
 def default_gpu_request(pod: Obj) -> GpuRequest:

@@ -397,6 +397,8 @@ class KaiScheduler(KaiBinder, KaiStatus):
             if current and self.store.try_get(PODGROUPS, key[0], current) is not None:
                 continue
             ref, top = self.top_owner(pod)
+            if ref is not None and not (ref.get("name") and ref.get("uid") and ref.get("kind")):
+                ref, top = None, None  # an ownerReference missing its identity: group the pod alone
             pod_ref = ko.owner_ref("v1", "Pod", md["name"], md["uid"])
             kind = ref.get("kind") if ref else None
             if ref is None or kind == "Deployment":

@@ -531,3 +531,31 @@ def test_deleted_reservation_pod_is_made_again_while_pods_wait() -> None:
     grant_gpus(c)
     c.settle()
     assert node_of(c, "f") == "n1"
+
+
+@pytest.mark.parametrize("spec", [
+    {"schedulerName": "kai-scheduler", "containers": "not-a-list"},
+    {"schedulerName": "kai-scheduler", "containers": [{"name": "m", "resources": ["x"]}]},
+    {"schedulerName": "kai-scheduler", "containers": [{"name": "m", "resources": {"limits": {"nvidia.com/gpu": "lots"}}}]},
+    {"schedulerName": "kai-scheduler", "containers": [{"name": "m", "resources": {"requests": {"cpu": {"a": 1}}}}],
+     "nodeSelector": {"x": "y"}},
+    {"schedulerName": "default-scheduler", "containers": [{"name": "m", "resources": {"limits": "8"}}],
+     "affinity": {"nodeAffinity": "weird"}},
+])
+def test_malformed_pods_never_crash_the_scheduler(spec) -> None:
+    c, sched = make_cluster()
+    add_node(c, "n1")
+    add_queue(c, "q")
+    c.store.load(PODS, [{"metadata": {"name": "odd", "namespace": "default", "labels": {"kai.scheduler/queue": "q"},
+                                      "annotations": {"gpu-fraction": 7}, "ownerReferences": [{"kind": "Job"}]},
+                         "spec": spec, "status": {"phase": "Pending"}}])
+    add_pod(c, "fine", gpus=1)
+    c.settle()
+    assert node_of(c, "fine") == "n1"
+    odd = get_pod(c, "odd")
+    assert odd is not None
+    if spec["schedulerName"] == "kai-scheduler" and not spec.get("nodeSelector"):
+        why = podgroup_of(c, "odd")["status"]["schedulingConditions"][0]["reasons"][0]
+        # the request is invalid (gpu-fraction 7, or a bad nvidia.com/gpu): the message says which pod and why
+        assert why["reason"] == "Unschedulable" and why["message"].startswith("default/odd: ")
+        assert "gpu-fraction" in why["message"] or "nvidia.com/gpu" in why["message"]
