@@ -238,7 +238,7 @@ def node_gpu_memory(node: Obj) -> int | None:
     v = labels_of(node).get(GPU_MEMORY_LABEL)
     try:
         return int(v) if v else None
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 

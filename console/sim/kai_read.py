@@ -45,29 +45,29 @@ def gpu_groups_of(pod: Obj) -> tuple[str, ...]:
 
 def node_info(node: Obj) -> NodeInfo:
     """A Node object as the scheduler sees it: GPUs, GPU memory, cpu/memory, MIG, cordon and readiness."""
-    m = md(node)
-    st = node.get("status") or {}
-    alloc = st.get("allocatable") or st.get("capacity") or {}
-    labels = dict(m.get("labels") or {})
+    m = _d(node.get("metadata"))
+    st = _d(node.get("status"))
+    alloc = _d(st.get("allocatable")) or _d(st.get("capacity"))
+    labels = {str(k): str(v) for k, v in _d(m.get("labels")).items()}
 
     def q(v: Any) -> float | None:
         try:
             return parse_quantity(v) if v is not None else None
-        except ValueError:
+        except (TypeError, ValueError):
             return None
 
     gpus = q(alloc.get(GPU_RESOURCE))
     if gpus is None:
         try:
             gpus = float(labels.get("nvidia.com/gpu.count", 0))
-        except ValueError:
+        except (TypeError, ValueError):
             gpus = 0.0
-    mig = {k[len(MIG_PREFIX):]: int(q(v) or 0) for k, v in alloc.items() if k.startswith(MIG_PREFIX)}
-    conds = st.get("conditions")
+    mig = {k[len(MIG_PREFIX):]: int(q(v) or 0) for k, v in alloc.items() if str(k).startswith(MIG_PREFIX)}
+    conds = _l(st.get("conditions"))
     ready = True
     if conds:
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
-    schedulable = ready and not (node.get("spec") or {}).get("unschedulable")
+    schedulable = ready and not _d(node.get("spec")).get("unschedulable")
     return NodeInfo(m.get("name", ""), gpus=int(gpus or 0), gpu_memory_mib=node_gpu_memory(node),
                     cpu=q(alloc.get("cpu")), memory=q(alloc.get("memory")), mig=mig, labels=labels,
                     schedulable=bool(schedulable))

@@ -50,3 +50,12 @@ def test_default_scheduler_ignores_sharing_annotations() -> None:
     assert (r.kind, r.count) == ("whole", 2)
     pod["spec"]["containers"][0]["resources"] = {}
     assert default_gpu_request(pod).kind == "none"
+
+
+def test_malformed_nodes_read_as_unusable_not_crash() -> None:
+    n = node_info({"metadata": {"name": "odd", "labels": "x"}, "status": {"allocatable": "lots", "conditions": ["?"]},
+                   "spec": []})
+    assert n.name == "odd" and n.gpus == 0 and n.cpu is None
+    m = node_info({"metadata": {"name": "m", "labels": {"nvidia.com/gpu.memory": "big"}},
+                   "status": {"allocatable": {"nvidia.com/gpu": "two", "cpu": "8"}}})
+    assert m.gpus == 0 and m.gpu_memory_mib is None and m.cpu == 8.0
