@@ -43,9 +43,12 @@ class QueueSpec:
 
 def queue_spec_from_obj(obj: Mapping[str, Any]) -> QueueSpec:
     """Read a `scheduling.run.ai/v2` Queue dict; bad numbers read as the field's default, never crash."""
-    md = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    gpu = ((spec.get("resources") or {}).get("gpu")) or {}
+    def d(v: Any) -> Mapping[str, Any]:
+        return v if isinstance(v, Mapping) else {}
+
+    md = d(obj.get("metadata"))
+    spec = d(obj.get("spec"))
+    gpu = d(d(spec.get("resources")).get("gpu"))
 
     def num(v: Any, default: float | None) -> float | None:
         if v is None:
@@ -60,9 +63,10 @@ def queue_spec_from_obj(obj: Mapping[str, Any]) -> QueueSpec:
         prio = int(spec.get("priority", 100))
     except (TypeError, ValueError):
         prio = 100
+    parent = spec.get("parentQueue")
     return QueueSpec(
-        name=md.get("name", ""),
-        parent=spec.get("parentQueue") or None,
+        name=str(md.get("name", "")),
+        parent=str(parent) if parent else None,
         quota=num(gpu.get("quota"), 0.0) or 0.0,
         limit=num(gpu.get("limit"), None),
         weight=max(0.0, num(gpu.get("overQuotaWeight"), 1.0) or 0.0),

@@ -104,3 +104,11 @@ def test_bad_queue_fields_read_as_defaults() -> None:
         "gpu": {"quota": "lots", "limit": float("nan"), "overQuotaWeight": -3}}}})
     assert (q.quota, q.limit, q.weight, q.priority) == (0.0, None, 0.0, 100)
     assert not math.isnan(q.max_allowed)
+
+
+def test_malformed_queue_objects_read_as_defaults() -> None:
+    for obj in ({"metadata": {"name": "q"}, "spec": ["x"]}, {"metadata": {"name": "q"}, "spec": {"resources": 5}},
+                {"metadata": {"name": "q"}, "spec": {"resources": {"gpu": "all"}, "parentQueue": 7}}):
+        q = queue_spec_from_obj(obj)
+        assert q.name == "q" and q.quota == 0.0 and q.max_allowed == 0.0
+    assert queue_spec_from_obj({"metadata": {"name": "q"}, "spec": {"parentQueue": 7}}).parent == "7"
