@@ -268,10 +268,10 @@ class PodRec:
     queue: str | None = field(default=None, compare=False)
     pclass: str | None = field(default=None, compare=False)
     preemptible: bool = field(default=True, compare=False)
+    key: PodKey = field(init=False, compare=False, repr=False)  # one tuple shared by every index
 
-    @property
-    def key(self) -> PodKey:
-        return (self.namespace, self.name)
+    def __post_init__(self) -> None:
+        self.key = (self.namespace, self.name)
 
     @property
     def live(self) -> bool:

@@ -54,7 +54,7 @@ def _index_keys(store: ClusterStore) -> set:
                   store.pods_by_owner_uid, store.fractions_by_group, store.reservations_by_group,
                   store.pods_by_podgroup):
         for s in index.values():
-            keys |= s
+            keys.update(s)
     return keys
 
 
@@ -67,7 +67,7 @@ def test_relist_leaves_no_stale_or_duplicate_records() -> None:
     store.replace("pods", [pod("a", node="n2", gpus=1), pod("c", node=None, gpus=1), pod("d", gpus=1)])
     assert set(store.pods) == {("team-a", "a"), ("team-a", "c"), ("team-a", "d")}
     assert _index_keys(store) == set(store.pods)
-    assert store.pods_by_node == {"n1": {("team-a", "d")}, "n2": {("team-a", "a")}}
+    assert {n: set(ks) for n, ks in store.pods_by_node.items()} == {"n1": {("team-a", "d")}, "n2": {("team-a", "a")}}
     snap = snapshot.build(store)
     assert sorted(w["name"] for w in snap["workloads"]) == ["a", "c", "d"]
     holders = sorted((g["node"], h["pod"]) for g in snap["gpus"] for h in g["holders"])
