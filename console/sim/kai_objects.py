@@ -10,19 +10,18 @@ from typing import Any
 
 import orjson
 
+from console.model.kai_read import GPU_GROUP_LABEL, POD_GROUP_ANNOTATION, RESERVATION_NAMESPACES
 from console.model.quantity import format_bytes, format_gpu, format_quantity
 
 Obj = dict[str, Any]
+__all__ = ["GPU_GROUP_LABEL", "POD_GROUP_ANNOTATION", "RESERVATION_NAMESPACES"]  # re-exported for the binder
 
 SCHEDULER = "kai-scheduler"
 PODGROUP_API = "scheduling.run.ai/v2alpha2"
 BINDREQUEST_API = "scheduling.run.ai/v1alpha2"
 RESERVATION_NS = "kai-resource-reservation"
-RESERVATION_NAMESPACES = ("kai-resource-reservation", "runai-reservation")
 RESERVATION_APP = "kai-resource-reservation"
-GPU_GROUP_LABEL = "runai-gpu-group"
 RESERVE_ANNOTATION = "run.ai/reserve_for_gpu_index"
-POD_GROUP_ANNOTATION = "pod-group-name"
 TOP_OWNER_ANNOTATION = "kai.scheduler/top-owner-metadata"
 RECEIVED_TYPE_ANNOTATION = "received-resource-type"
 SELECTED_NODE_LABEL = "selected-node"

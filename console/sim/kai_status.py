@@ -12,7 +12,6 @@ from console.model.kai_alloc import Placement, Unschedulable
 from console.model.kai_state import ClusterState, PodRec
 
 from . import kai_objects as ko
-from .kai_read import skey as _skey
 from .kai_writer import KaiWriter
 from .resources import PODGROUPS, QUEUES
 from .store import Key, Obj
@@ -96,7 +95,7 @@ class KaiStatus(KaiWriter):
         running = pending = 0
         alloc = alloc_np = req = cpu = mem = rcpu = rmem = gmem = 0.0
         for key in self.job_pods.get(job, ()):
-            rec = self.state.pods.get(_skey(key))
+            rec = self.state.pods.get(f"{key[0]}/{key[1]}")
             if rec is not None and key not in self.binding:
                 running += 1
                 alloc += rec.gpus

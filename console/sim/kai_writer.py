@@ -10,7 +10,6 @@ from typing import Any
 from . import kai_objects as ko
 from .cluster import SimCluster
 from .errors import ApiError
-from .kai_read import md as _md
 from .resources import EVENTS, PODS, ResourceType
 from .store import Key, Obj, Store
 
@@ -57,7 +56,7 @@ class KaiWriter:
     def event(self, obj: Obj, reason: str, message: str, type_: str = "Normal",
               component: str = ko.SCHEDULER, annotations: dict[str, str] | None = None) -> str | None:
         """A core/v1 Event about `obj`, as the scheduler's event recorder writes it."""
-        md = _md(obj)
+        md = obj.get("metadata") or {}
         ns = md.get("namespace") or "default"
         now = self.store.clock()
         meta: Obj = {"name": f"{md.get('name')}.{self.rng.getrandbits(64):016x}", "namespace": ns}

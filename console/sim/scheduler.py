@@ -17,10 +17,13 @@ from typing import Any
 from console.model import kai_alloc
 from console.model.kai_alloc import PendingJob, Placement, Unschedulable
 from console.model.kai_queues import QueueTree, queue_spec_from_obj
+from console.model.kai_read import (
+    default_gpu_request, gpu_groups_of, is_reservation_pod, min_member_of, node_filter, node_info, pod_record,
+)
 from console.model.kai_state import ClusterState, PodRec
 from console.model.podspec import (
     DEFAULT_QUEUE, GPU_CONTAINER, GPU_FRACTION, GPU_MEMORY, GPU_NUM_DEVICES, KAI_SCHEDULERS, MPS, NO_GPU,
-    GpuRequest, controller_ref, default_priority_class, gpu_request, is_preemptible,
+    GpuRequest, controller_ref, default_priority_class, gpu_request,
     pod_requests, preemptibility_of, priority_class_of, queue_of, validate_sharing,
 )
 
@@ -28,9 +31,6 @@ from . import kai_objects as ko
 from .cluster import SimCluster
 from .errors import ApiError
 from .kai_binder import KaiBinder
-from .kai_read import default_gpu_request, gpu_groups_of, is_reservation_pod, node_filter, node_info
-from .kai_read import md as _md
-from .kai_read import skey as _skey
 from .kai_status import KaiStatus
 from .resources import BINDREQUESTS, NODES, PODGROUPS, PODS, PRIORITYCLASSES, QUEUES, ResourceType, for_kind
 from .store import DELETED, Change, Key, Obj
@@ -69,6 +69,8 @@ class KaiScheduler(KaiBinder, KaiStatus):
         self.errors: dict[Key, str] = {}
         self.min_member: dict[str, int] = {}  # PodGroup "ns/name" -> spec.minMember
         self._req_cache: dict[tuple, tuple[Any, dict[str, float], GpuRequest, str | None]] = {}
+        self._min_mem: int | None = None
+        self._min_mem_dirty = True
         self.reasons: dict[str, Unschedulable] = {}
         self.dirty_jobs: set[str] = set()
         self.fair: dict[str, float] = {}
@@ -121,6 +123,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
         self._load_queues()
         for n in self.store.items(NODES):
             self.state.set_node(node_info(n))
+        self._min_mem_dirty = True
         self.state.set_tree(self.state.tree)
         for br in self.store.items(BINDREQUESTS):
             if (br.get("status") or {}).get("phase", "Pending") == "Pending":
@@ -136,12 +139,12 @@ class KaiScheduler(KaiBinder, KaiStatus):
         self.dirty_jobs = {self.pod_job[k] for k in self.pending if k in self.pod_job}
 
     def _restore_binding(self, br: Obj) -> None:
-        md = _md(br)
+        md = (br.get("metadata") or {})
         spec = br.get("spec") or {}
         pod = self.store.try_get(PODS, md.get("namespace"), spec.get("podName", md.get("name")))
         if pod is None or (pod.get("spec") or {}).get("nodeName"):
             return
-        key = (md.get("namespace", ""), _md(pod)["name"])
+        key = (md.get("namespace", ""), (pod.get("metadata") or {})["name"])
         groups = tuple(spec.get("selectedGPUGroups") or ())
         try:
             portion = float((spec.get("receivedGPU") or {}).get("portion", 0))
@@ -149,7 +152,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
             portion = 0.0
         rec = self._rec(pod, True)
         self.state.add_pod(rec, spec.get("selectedNode", ""), groups, portion)
-        self.binding[key] = Placement(_skey(key), rec.job, spec.get("selectedNode", ""), groups, (), portion)
+        self.binding[key] = Placement(rec.key, rec.job, spec.get("selectedNode", ""), groups, (), portion)
 
     # ------------------------------------------------------------------ priority classes and queues
     def _load_pcs(self) -> None:
@@ -161,7 +164,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
                 v = int(o.get("value", 0))
             except (TypeError, ValueError):
                 continue
-            self.pc[_md(o).get("name", "")] = v
+            self.pc[(o.get("metadata") or {}).get("name", "")] = v
             if o.get("globalDefault"):
                 self.pc_default = v
         self.retry = True
@@ -187,44 +190,27 @@ class KaiScheduler(KaiBinder, KaiStatus):
         born = self._born.get(key)
         if born is None:
             born = self._born[key] = next(self._seq)
-        created = f"{md.get('creationTimestamp', '')}#{born:09d}"
-        reqs, req, err = self._requests(pod, kai)
+        pg = None
         if kai:
-            ann = md.get("annotations") or {}
-            pgname = ann.get(ko.POD_GROUP_ANNOTATION)
-            pg = self.store.try_get(PODGROUPS, ns, pgname) if pgname else None
-            if pg is not None:
-                spec = pg.get("spec") or {}
-                queue = spec.get("queue") or DEFAULT_QUEUE
-                pcname = spec.get("priorityClassName") or priority_class_of(pod) or "train"
-                prio = self.priority(pcname)
-                pre = is_preemptible(prio, md.get("labels") or {}, spec.get("preemptibility"))
-                job = f"{ns}/{pgname}"
-                try:
-                    self.min_member[job] = max(1, int(spec.get("minMember") or 1))
-                except (TypeError, ValueError):
-                    self.min_member[job] = 1
-            else:
-                queue = queue_of(pod) or DEFAULT_QUEUE
-                prio = self.priority(priority_class_of(pod) or "train")
-                pre = is_preemptible(prio, md.get("labels") or {})
-                job = f"{ns}/{pgname}" if pgname else f"{ns}/\x00{name}"
-        else:
-            queue, job = "", f"{ns}/\x00{name}"
-            try:
-                prio = int((pod.get("spec") or {}).get("priority") or 0)
-            except (TypeError, ValueError):
-                prio = 0
-            pre = False
+            pgname = (md.get("annotations") or {}).get(ko.POD_GROUP_ANNOTATION)
+            pg = self.store.try_get(PODGROUPS, ns, pgname) if isinstance(pgname, str) and pgname else None
+        rec, err = pod_record(pod, pg, self.priority, f"{md.get('creationTimestamp', '')}#{born:09d}",
+                              self._requests(pod, kai), self._min_gpu_memory())
+        if pg is not None:
+            self.min_member[rec.job] = min_member_of(pg)
         if err:
             self.errors[key] = err
         else:
             self.errors.pop(key, None)
-        if req.kind == "memory" and not req.portion:
+        return rec
+
+    def _min_gpu_memory(self) -> int | None:
+        """The smallest GPU in the cluster: sizes a pending `gpu-memory` request before a node is chosen."""
+        if self._min_mem_dirty:
+            self._min_mem_dirty = False
             mems = [n.gpu_memory_mib for n in self.state.nodes.values() if n.gpu_memory_mib]
-            req = req.resolved(min(mems) if mems else None)
-        return PodRec(_skey(key), job, queue, prio, pre, req, reqs.get("cpu", 0.0), reqs.get("memory", 0.0),
-                      created, node_filter(pod))
+            self._min_mem = min(mems) if mems else None
+        return self._min_mem
 
     def _requests(self, pod: Obj, kai: bool) -> tuple[dict[str, float], GpuRequest, str | None]:
         """(cpu/memory requests, GPU request, why the GPU request is invalid), cached per container list:
@@ -262,7 +248,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
             if active and not spec.get("nodeName"):
                 return  # placed, waiting for its reservation pods: the state already holds it
             del self.binding[key]
-        had = self.state.remove_pod(_skey(key)) is not None
+        had = self.state.remove_pod(f"{key[0]}/{key[1]}") is not None
         self.pending.pop(key, None)
         self.default_pending.pop(key, None)
         old_job = self.pod_job.pop(key, None)
@@ -278,10 +264,10 @@ class KaiScheduler(KaiBinder, KaiStatus):
         if old_gid is not None and self.reservations.get(old_gid, ("", ""))[:2] == key:
             del self.reservations[old_gid]
         if pod is not None and is_reservation_pod(pod):
-            gid = (_md(pod).get("labels") or {}).get(ko.GPU_GROUP_LABEL, "")
+            gid = ((pod.get("metadata") or {}).get("labels") or {}).get(ko.GPU_GROUP_LABEL, "")
             if active:
                 self.reservations[gid] = (key[0], key[1], spec.get("nodeName", ""),
-                                          (_md(pod).get("annotations") or {}).get(ko.RESERVE_ANNOTATION))
+                                          ((pod.get("metadata") or {}).get("annotations") or {}).get(ko.RESERVE_ANNOTATION))
                 self.reservation_of[key] = gid
             return
         if not active:
@@ -338,6 +324,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
                     self.state.set_node(node_info(n))
             self.retry = True
             self.status_dirty = True
+            self._min_mem_dirty = True
         self._drain_pods()
         if self._group():
             self._drain_pods()
@@ -365,13 +352,13 @@ class KaiScheduler(KaiBinder, KaiStatus):
         if rt is None:
             return None
         obj = self.store.try_get(rt, ns if rt.namespaced else None, ref.get("name", ""))
-        if obj is None or (ref.get("uid") and _md(obj).get("uid") != ref.get("uid")):
+        if obj is None or (ref.get("uid") and (obj.get("metadata") or {}).get("uid") != ref.get("uid")):
             return None
         return obj
 
     def top_owner(self, pod: Obj) -> tuple[Obj | None, Obj | None]:
         """(ownerReference of the root owner, the root object when the store has it); (None, None) = bare pod."""
-        ns = _md(pod).get("namespace")
+        ns = (pod.get("metadata") or {}).get("namespace")
         ref = controller_ref(pod)
         obj = self._lookup(ref, ns) if ref else None
         seen: set[str] = set()
@@ -406,8 +393,8 @@ class KaiScheduler(KaiBinder, KaiStatus):
             else:
                 name, owner = f"pg-{ref['name']}-{ref['uid']}", ref
             src = top if top is not None else (pod if ref is None else None)
-            labels = dict(_md(src).get("labels") or {}) if src else {}
-            annotations = dict(_md(src).get("annotations") or {}) if src is not None and src is not pod else {}
+            labels = dict((src.get("metadata") or {}).get("labels") or {}) if src else {}
+            annotations = dict((src.get("metadata") or {}).get("annotations") or {}) if src is not None and src is not pod else {}
             queue = queue_of(pod, top) or DEFAULT_QUEUE
             pc = priority_class_of(pod, top) or default_priority_class(kind)
             pg = ko.podgroup(name, key[0], owner, labels, annotations, 1, queue, pc, preemptibility_of(pod, top))
@@ -433,7 +420,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
                 continue  # not grouped yet
             err = self.errors.get(key)
             if err:
-                invalid[rec.job] = f"{_skey(key)}: {err}"
+                invalid[rec.job] = f"{key[0]}/{key[1]}: {err}"
                 continue
             pj = jobs.get(rec.job)
             if pj is None:
@@ -510,7 +497,7 @@ def admission(rt: ResourceType, obj: Obj, old: Obj | None, op: str) -> None:
         return
     why = validate_sharing(obj)
     if why:
-        name = _md(obj).get("name") or _md(obj).get("generateName", "")
+        name = (obj.get("metadata") or {}).get("name") or (obj.get("metadata") or {}).get("generateName", "")
         raise ApiError(400, f'admission webhook "pod-validation.kai.scheduler" denied the request: '
                             f'pod "{name}": {why}', "BadRequest")
 
