@@ -238,7 +238,6 @@ class ClusterConsole(App[None]):
             if ev_ups or ev_rem:
                 self.pane("events").absorb(ev_ups, ev_rem)
             self.update_header()
-            self._update_pane_states()
 
     def _update_pane_states(self) -> None:
         s = self.session
@@ -289,6 +288,7 @@ class ClusterConsole(App[None]):
         except Exception:
             return
         header.show(self.header_data(), self.ctx.palette)
+        self._update_pane_states()
         tabs = " ".join(f"[reverse] {i + 1} {v} [/]" if v == self.view else f" {i + 1} {v} "
                         for i, v in enumerate(VIEW_ORDER))
         self.query_one("#tabs", Static).update(tabs)
