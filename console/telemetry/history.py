@@ -113,7 +113,7 @@ class History:
     def prune(self, now: float) -> None:
         """Forget GPUs not seen for a whole window."""
         cutoff = now - self.window_s
-        for k in [k for k, r in self._rings.items() if (r.last_t or -math.inf) < cutoff]:
+        for k in [k for k, r in self._rings.items() if r.last_t is None or r.last_t < cutoff]:
             del self._rings[k]
         self._pruned_at = now
 
@@ -122,15 +122,15 @@ class History:
         ring = self._rings.get(key)
         if ring is None:
             return []
-        end = now if now is not None else (ring.last_t or 0.0)
-        return ring.values(field, since=end - self.window_s)
+        end = now if now is not None else ring.last_t
+        return ring.values(field, since=None if end is None else end - self.window_s)
 
     def times(self, key: Hashable, now: float | None = None) -> list[float]:
         ring = self._rings.get(key)
         if ring is None:
             return []
-        end = now if now is not None else (ring.last_t or 0.0)
-        return ring.times(since=end - self.window_s)
+        end = now if now is not None else ring.last_t
+        return ring.times(since=None if end is None else end - self.window_s)
 
     def nbytes(self) -> int:
         """Bytes held by the buffers themselves (the bound the tests check)."""
