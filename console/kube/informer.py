@@ -27,6 +27,9 @@ class Sink(Protocol):
 
     def apply(self, kind: str, event_type: str, obj: Obj) -> None: ...
 
+    # Optional: `begin_replace(kind, namespace)` returning an object with `add(page_items)` and `commit()`,
+    # for re-lists taken in page by page.
+
 
 @dataclass
 class Health:
@@ -62,7 +65,7 @@ class Health:
 
 class Informer:
     def __init__(self, client: KubeClient, res: Res, sink: Sink, *, namespace: str | None = None,
-                 kind: str | None = None, label_selector: str | None = None, page_size: int = 5000,
+                 kind: str | None = None, label_selector: str | None = None, page_size: int = 1000,
                  watch_timeout: tuple[int, int] = (240, 360), backoff_max: float = 30.0,
                  rng: random.Random | None = None) -> None:
         self.client = client
@@ -93,9 +96,13 @@ class Informer:
                 pass
 
     async def _relist(self) -> str:
-        items, rv = await self.client.list(self.res, self.namespace, label_selector=self.label_selector,
-                                           page_size=self.page_size)
-        self.sink.replace(self.kind, items, self.namespace)
+        begin = getattr(self.sink, "begin_replace", None)
+        if begin is None:
+            items, rv = await self.client.list(self.res, self.namespace, label_selector=self.label_selector,
+                                               page_size=self.page_size)
+            self.sink.replace(self.kind, items, self.namespace)
+        else:
+            rv = await self._relist_pages(begin)
         self.health.relists += 1
         self.health.synced = True
         self.health.connected = True
@@ -103,6 +110,23 @@ class Informer:
         self.health.resource_version = rv
         self.synced.set()
         return rv
+
+    async def _relist_pages(self, begin: Any) -> str:
+        """Hand each page to the sink as it arrives, so a 60,000-pod list never sits in memory whole."""
+        relist = begin(self.kind, self.namespace)
+        token: str | None = None
+        rv = ""
+        while True:
+            page = await self.client.list_page(self.res, self.namespace, label_selector=self.label_selector,
+                                               limit=self.page_size, continue_token=token)
+            md = page.get("metadata") or {}
+            rv = md.get("resourceVersion") or rv
+            token = md.get("continue") or None
+            relist.add(page.get("items") or [])
+            del page
+            if not token:
+                relist.commit()
+                return rv
 
     async def run(self) -> None:
         rv: str | None = None
