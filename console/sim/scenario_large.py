@@ -19,7 +19,9 @@ from typing import Any
 
 from . import scenario_build as b
 from .cluster import SimCluster
+from ..model.podspec import PRIORITY_CLASSES
 from .gpus import gpu_uuid
+from .kai_objects import resource_list
 from .resources import (DAEMONSETS, DEPLOYMENTS, JOBS, NAMESPACES, NODES, PODGROUPS, PODS, QUEUES,
                         REPLICASETS)
 from .scenario_file import ScenarioError
@@ -161,11 +163,17 @@ class _Builder:
         return out
 
     def podgroup(self, name: str, ns: str, owner: Obj, labels: dict, queue: str, priority: str,
-                 min_member: int = 1) -> None:
+                 min_member: int = 1, running: int = 1, gpu: float = 0.0) -> None:
+        """A PodGroup whose pods all run, with the status the scheduler would have written for it."""
+        allocated = resource_list(gpu)
+        non_preemptible = allocated if PRIORITY_CLASSES.get(priority, 50) >= 100 else resource_list(0.0)
         self.objs["podgroups"].append({
             "apiVersion": "scheduling.run.ai/v2alpha2", "kind": "PodGroup",
             "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner]},
             "spec": {"minMember": min_member, "queue": queue, "priorityClassName": priority},
+            "status": {"running": running, "pending": 0,
+                       "resourcesStatus": {"allocated": allocated, "allocatedNonPreemptible": non_preemptible,
+                                           "requested": allocated}},
         })
 
     def reservation(self, node: _Node, index: int, created: str) -> str:
@@ -234,7 +242,7 @@ class _Builder:
             self.pod(pname, ns, labels, ann, rs_ref, spec, node, statuses, created, puid)
             self.podgroup(pg, ns, {"apiVersion": "v1", "kind": "Pod", "name": pname, "uid": puid,
                                    "controller": True, "blockOwnerDeletion": True},
-                          dep["metadata"]["labels"], queue, priority)
+                          dep["metadata"]["labels"], queue, priority, gpu=0.0 if cpu_only else float(gpu or 0))
             made += 1
         dep["spec"]["replicas"] = made
         cond = [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
@@ -292,7 +300,8 @@ class _Builder:
         job["status"] = {"startTime": created, "active": made, "ready": made, "succeeded": 0, "failed": 0,
                          "terminating": 0, "uncountedTerminatedPods": {}}
         self.objs["jobs"].append(job)
-        self.podgroup(pg, ns, ref[0], job["metadata"]["labels"], queue, "train")
+        self.podgroup(pg, ns, ref[0], job["metadata"]["labels"], queue, "train", running=made,
+                      gpu=float(gpus * made))
         return made
 
 
