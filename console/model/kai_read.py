@@ -121,6 +121,23 @@ def pod_key(pod: Obj) -> str:
     return f"{m.get('namespace', '')}/{m.get('name', '')}"
 
 
+def read_requests(pod: Obj, kai: bool) -> tuple[Mapping[str, float], GpuRequest, str | None]:
+    """A pod's resource requests, its GPU request, and why that request is invalid (None when fine).
+
+    KAI pods ask for GPUs through the sharing annotations (validated as KAI does); other pods only
+    through `nvidia.com/gpu` limits.
+    """
+    err = None
+    if kai:
+        try:
+            req = gpu_request(pod)
+        except ValueError as e:
+            req, err = NO_GPU, str(e)
+    else:
+        req = default_gpu_request(pod)
+    return pod_requests(pod), req, err
+
+
 def pod_record(pod: Obj, podgroup: Obj | None, priority: Callable[[str | None], int], created: str = "",
                requests: tuple[Mapping[str, float], GpuRequest, str | None] | None = None,
                gpu_memory_mib: int | None = None) -> tuple[PodRec, str | None]:
@@ -137,15 +154,7 @@ def pod_record(pod: Obj, podgroup: Obj | None, priority: Callable[[str | None], 
     ns, name = str(m.get("namespace", "")), str(m.get("name", ""))
     kai = spec.get("schedulerName") in KAI_SCHEDULERS
     if requests is None:
-        err = None
-        if kai:
-            try:
-                req = gpu_request(pod)
-            except ValueError as e:
-                req, err = NO_GPU, str(e)
-        else:
-            req = default_gpu_request(pod)
-        requests = (pod_requests(pod), req, err)
+        requests = read_requests(pod, kai)
     reqs, req, err = requests
     labels = _d(m.get("labels"))
     if kai:

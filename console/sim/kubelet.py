@@ -15,6 +15,7 @@ import heapq
 import zlib
 from typing import Any
 
+from ..model.kai_read import gpu_groups_of
 from .cluster import SimCluster
 from .errors import ApiError
 from .gpus import gpu_uuid
@@ -37,16 +38,6 @@ def is_reservation_pod(pod: Obj) -> bool:
         (md.get("labels") or {}).get("app") in RESERVATION_APPS
 
 
-def gpu_groups_of(pod: Obj) -> list[str]:
-    """The GPU groups a shared-GPU pod belongs to: `runai-gpu-group`, or one `runai-gpu-group/<id>` per device."""
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    out = []
-    for k, v in labels.items():
-        if k == GPU_GROUP_LABEL and v:
-            out.append(v)
-        elif k.startswith(GPU_GROUP_LABEL + "/"):
-            out.append(v or k.split("/", 1)[1])
-    return out
 
 
 def whole_gpus(pod: Obj) -> int:

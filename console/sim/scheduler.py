@@ -18,13 +18,13 @@ from console.model import kai_alloc
 from console.model.kai_alloc import PendingJob, Placement, Unschedulable
 from console.model.kai_queues import QueueTree, queue_spec_from_obj
 from console.model.kai_read import (
-    default_gpu_request, gpu_groups_of, is_reservation_pod, min_member_of, node_filter, node_info, pod_record,
+    gpu_groups_of, is_reservation_pod, min_member_of, node_filter, node_info, pod_record, read_requests,
 )
 from console.model.kai_state import ClusterState, PodRec
 from console.model.podspec import (
-    DEFAULT_QUEUE, GPU_CONTAINER, GPU_FRACTION, GPU_MEMORY, GPU_NUM_DEVICES, KAI_SCHEDULERS, MPS, NO_GPU,
-    GpuRequest, controller_ref, default_priority_class, gpu_request,
-    pod_requests, preemptibility_of, priority_class_of, queue_of, validate_sharing,
+    DEFAULT_QUEUE, GPU_CONTAINER, GPU_FRACTION, GPU_MEMORY, GPU_NUM_DEVICES, KAI_SCHEDULERS, MPS,
+    GpuRequest, controller_ref, default_priority_class,
+    preemptibility_of, priority_class_of, queue_of, validate_sharing,
 )
 
 from . import kai_objects as ko
@@ -224,15 +224,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
             hit = self._req_cache.get(key)
             if hit is not None and hit[0] is cs:
                 return hit[1], hit[2], hit[3]
-        reqs = pod_requests(pod)
-        err = None
-        if kai:
-            try:
-                req = gpu_request(pod)
-            except ValueError as e:
-                req, err = NO_GPU, str(e)
-        else:
-            req = default_gpu_request(pod)
+        reqs, req, err = read_requests(pod, kai)
         if key is not None:
             if len(self._req_cache) >= 4096:
                 self._req_cache.clear()
