@@ -29,6 +29,8 @@ _INT64_BLANK = 0x7FFFFFFFFFFFFFF0
 _INT32_BLANK, _INT32_MAX = 0x7FFFFFF0, 0x7FFFFFFF
 _FP64_BLANK = 140737488355328.0
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="([^"\\]*)"')
+_LABEL_SET = re.compile(r'\s*(?:[A-Za-z_][A-Za-z0-9_]*="[^"\\]*"\s*(?:,\s*|$))*')
 
 Key = tuple[str | None, int | None]   # (UUID, GPU_I_ID)
 
@@ -125,28 +127,55 @@ def _int(s: str | None) -> int | None:
         return None
 
 
+def fast_labels(line: str, brace: int) -> tuple[dict[str, str], int] | None:
+    """The common case in C: no escapes, well formed. None sends the line to `parse_labels`."""
+    close = line.rfind("}")
+    if close < brace:
+        return None
+    seg = line[brace + 1:close]
+    if "\\" in seg or not _LABEL_SET.fullmatch(seg):
+        return None
+    return dict(_LABEL.findall(seg)), close + 1
+
+
 def parse(text: str, families: frozenset[str] = NEEDED, keep_examples: int = 3) -> ParsedScrape:
     """Parse a scrape, keeping `families`. Never raises: bad lines are counted in `bad_lines`."""
     out = ParsedScrape()
     gpus = out.gpus
+    other: set[str] = set()           # names of families not kept, already seen well formed
+    by_labels: dict[str, ExporterGpu] = {}
     for line in text.splitlines():
         if not line or line[0] == "#":
             continue
-        line = line.strip()
-        if not line or line[0] == "#":
-            continue
+        if line[0] in " \t" or line[-1] in " \t":
+            line = line.strip()
+            if not line or line[0] == "#":
+                continue
         brace = line.find("{")
         space = line.find(" ")
         end = brace if brace >= 0 and (space < 0 or brace < space) else space
         name = line[:end] if end >= 0 else line
         if name not in families:
             # Other families are not parsed (speed); only lines that cannot be samples at all count as bad.
+            if name in other and end == brace:
+                continue
             if not _NAME.fullmatch(name) or end < 0 or (end == space and not _is_value(line[space:])):
                 _bad(out, line, keep_examples)
+            elif end == brace:
+                other.add(name)
             continue
+        g: ExporterGpu | None = None
+        seg = ""
         try:
             if end == brace:
-                labels, after = parse_labels(line, brace + 1)
+                close = line.rfind("}")
+                seg = line[brace + 1:close] if close > brace else ""
+                g = by_labels.get(seg) if seg else None   # the same GPU's labels repeat in every family
+                if g is not None:
+                    labels, after = {}, close + 1
+                else:
+                    got = fast_labels(line, brace)
+                    labels, after = got if got is not None else parse_labels(line, brace + 1)
             else:
                 labels, after = {}, end
             tokens = line[after:].split()
@@ -156,20 +185,23 @@ def parse(text: str, families: frozenset[str] = NEEDED, keep_examples: int = 3) 
         except ValueError:
             _bad(out, line, keep_examples)
             continue
-        uuid = labels.get("UUID") or labels.get("uuid") or None
-        gi = _int(labels.get("GPU_I_ID"))
-        key = (uuid, gi) if uuid else (f"gpu{labels.get('gpu', '?')}", gi)
-        g = gpus.get(key)
         if g is None:
-            g = gpus[key] = ExporterGpu(
-                _int(labels.get("gpu")), uuid, gi, labels.get("GPU_I_PROFILE") or None,
-                labels.get("modelName") or None, labels.get("Hostname") or labels.get("hostname") or None)
-        pod = labels.get("pod", labels.get("pod_name", ""))
-        if pod:
-            who = (labels.get("namespace", labels.get("pod_namespace", "")), pod,
-                   labels.get("container", labels.get("container_name", "")))
-            if who not in g.pods:
-                g.pods.append(who)
+            uuid = labels.get("UUID") or labels.get("uuid") or None
+            gi = _int(labels.get("GPU_I_ID"))
+            key = (uuid, gi) if uuid else (f"gpu{labels.get('gpu', '?')}", gi)
+            g = gpus.get(key)
+            if g is None:
+                g = gpus[key] = ExporterGpu(
+                    _int(labels.get("gpu")), uuid, gi, labels.get("GPU_I_PROFILE") or None,
+                    labels.get("modelName") or None, labels.get("Hostname") or labels.get("hostname") or None)
+            pod = labels.get("pod", labels.get("pod_name", ""))
+            if pod:
+                who = (labels.get("namespace", labels.get("pod_namespace", "")), pod,
+                       labels.get("container", labels.get("container_name", "")))
+                if who not in g.pods:
+                    g.pods.append(who)
+            if seg:
+                by_labels[seg] = g
         g.values[name] = value
         out.samples += 1
     return out
