@@ -95,6 +95,17 @@ def default_kubeconfig() -> str:
     return str(Path.home() / ".kube" / "config")
 
 
+def _read_yaml(path: str) -> dict[str, Any]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.load(f, Loader=loader)  # noqa: S506 - a safe loader
+    if not isinstance(doc, dict):
+        raise ConfigError(f"kubeconfig {path}: not a kubeconfig (expected a mapping)")
+    return doc
+
+
 def list_contexts(kubeconfig: str | None = None) -> tuple[list[str], str | None]:
     """Context names and the current one, for `:ctx` completion."""
     from kubernetes.config import kube_config
@@ -112,13 +123,21 @@ def load_kubeconfig(kubeconfig: str | None = None, context: str | None = None) -
     from kubernetes.config import kube_config
     from kubernetes.config.config_exception import ConfigException
 
-    path = kubeconfig or default_kubeconfig()
-    if not Path(path).exists():
+    path = kubeconfig or os.environ.get("KUBECONFIG") or default_kubeconfig()
+    files = [p for p in path.split(os.pathsep) if p]
+    if not any(Path(p).exists() for p in files):
         raise ConfigError(f"kubeconfig {path} not found (set KUBECONFIG or pass --kubeconfig, or use --demo)")
     cfg = Configuration()
     try:
-        loader = kube_config._get_kube_config_loader(filename=path, active_context=context,
-                                                     persist_config=False)
+        if len(files) == 1:
+            # One file: parse it with libyaml when present (the loaders' pure-Python parse takes seconds on
+            # a kubeconfig with hundreds of contexts); relative paths resolve against the file's folder.
+            loader = kube_config.KubeConfigLoader(
+                config_dict=_read_yaml(files[0]), active_context=context,
+                config_base_path=os.path.dirname(os.path.abspath(files[0])))
+        else:  # KUBECONFIG with several files: the official merger decides precedence
+            loader = kube_config._get_kube_config_loader(filename=path, active_context=context,
+                                                         persist_config=False)
         loader.load_and_set(cfg)
         ctx = loader.current_context
     except ConfigException as e:

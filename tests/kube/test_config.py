@@ -127,3 +127,29 @@ def test_load_without_any_config_says_what_to_do(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(ConfigError, match="--demo"):
         load()
+
+
+def test_kubeconfig_env_with_several_files_is_merged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = tmp_path / "a.yaml"
+    first.write_text(textwrap.dedent("""
+    apiVersion: v1
+    kind: Config
+    clusters: [{name: c1, cluster: {server: "http://127.0.0.1:1111"}}]
+    users: [{name: u1, user: {token: t1}}]
+    contexts: [{name: one, context: {cluster: c1, user: u1}}]
+    current-context: one
+    """))
+    second = tmp_path / "b.yaml"
+    second.write_text(textwrap.dedent("""
+    apiVersion: v1
+    kind: Config
+    clusters: [{name: c2, cluster: {server: "http://127.0.0.1:2222"}}]
+    users: [{name: u2, user: {token: t2}}]
+    contexts: [{name: two, context: {cluster: c2, user: u2}}]
+    current-context: two
+    """))
+    import os
+    monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{second}")
+    assert load(context="one").token == "t1"
+    assert load(context="two").token == "t2"
+    assert load().context in ("one", "two")
