@@ -17,12 +17,13 @@ import orjson
 from console.kube import config
 from console.kube.client import Res
 from console.kube.connection import CORE_RESOURCES, KAI_RESOURCES
+from console.kube.informer import PAGE_SIZE
 from console.snapshot_cmd import _models
 
 from .common import SimProcess, kubectl, median
 
 
-async def read_and_parse(kubeconfig: str, page: int = 5000) -> tuple[float, int]:
+async def read_and_parse(kubeconfig: str, page: int = PAGE_SIZE) -> tuple[float, int]:
     """The floor: GET every list the console makes (same pages) and orjson-parse it, nothing else."""
     creds = config.load(kubeconfig, None)
     resources: list[Res] = [r for r in CORE_RESOURCES + KAI_RESOURCES if _models(r)]

@@ -19,6 +19,10 @@ from .errors import ApiError
 
 Obj = dict[str, Any]
 
+# Items per list page: small enough that one page of pods stays a few MB in memory, large enough that
+# a 60,000-pod list takes tens of requests, not hundreds.
+PAGE_SIZE = 1000
+
 
 class Sink(Protocol):
     """What informers feed: the console's cluster store (or a test double)."""
@@ -65,7 +69,7 @@ class Health:
 
 class Informer:
     def __init__(self, client: KubeClient, res: Res, sink: Sink, *, namespace: str | None = None,
-                 kind: str | None = None, label_selector: str | None = None, page_size: int = 1000,
+                 kind: str | None = None, label_selector: str | None = None, page_size: int = PAGE_SIZE,
                  watch_timeout: tuple[int, int] = (240, 360), backoff_max: float = 30.0,
                  rng: random.Random | None = None) -> None:
         self.client = client
