@@ -332,8 +332,13 @@ class DcgmExporterSampler:
                 return NodeGpus(t.node, (), f"exporter {t.label}: {type(e).__name__}: {e}".rstrip(": "), t.label)
             except ApiError as e:
                 return NodeGpus(t.node, (), f"exporter {t.label}: {e}", t.label)
+            except Exception as e:  # whatever one node does, the others are still sampled
+                return NodeGpus(t.node, (), f"exporter {t.label}: {type(e).__name__}: {e}", t.label)
         parsed = parse(text) if len(text) < 512_000 else await asyncio.to_thread(parse, text)
-        gpus = tuple(join_groups(to_sample(g, t.node), self.groups) for g in parsed.gpus.values())
+        try:
+            gpus = tuple(join_groups(to_sample(g, t.node), self.groups) for g in parsed.gpus.values())
+        except Exception as e:
+            return NodeGpus(t.node, (), f"exporter {t.label}: unusable answer: {type(e).__name__}: {e}", t.label)
         error = None
         if not gpus:
             error = f"exporter {t.label}: no GPU metrics in the answer"

@@ -36,9 +36,9 @@ Key = tuple[str | None, int | None]   # (UUID, GPU_I_ID)
 
 
 def dcgm_value(token: str) -> float | None:
-    """A sample's value; None for DCGM sentinels and NaN. Raises ValueError when it is not a number."""
+    """A sample's value; None for DCGM sentinels, NaN and infinities. Raises ValueError for non-numbers."""
     v = float(token)
-    if math.isnan(v):
+    if not math.isfinite(v):
         return None
     if token.isdigit() and len(token) >= 10:
         n = int(token)

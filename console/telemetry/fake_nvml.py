@@ -106,6 +106,18 @@ def demo_scenario(pods: Sequence[str] = (), seed: int = 0) -> LocalScenario:
     ])
 
 
+def demo_sampler(pod_uids: Sequence[str], proc_root: str | Path, *, node: str = "local", seed: int = 0,
+                 interval_s: float = 1.0) -> Any:
+    """The demo's "local GPUs": an NvmlSampler on `demo_scenario(pod_uids)`, its processes' cgroup files
+    laid down under `proc_root`, so processes map to those pods through the production code path."""
+    from .cgroup import PodUidResolver
+    from .nvml import NvmlSampler
+
+    fake = FakeNvml(demo_scenario(pod_uids, seed))
+    fake.write_proc(proc_root)
+    return NvmlSampler(fake, node=node, interval_s=interval_s, pod_of_pid=PodUidResolver(proc_root))
+
+
 def _uuid(seed: int, i: int) -> str:
     return "GPU-" + str(uuidlib.UUID(int=random.Random(f"fake-nvml/{seed}/{i}").getrandbits(128)))
 

@@ -206,3 +206,21 @@ def test_reservation_pod_is_replaced_by_the_pods_sharing_its_gpu() -> None:
     assert [p.name for p in join_groups(g2, idx).pods] == ["multi"]
     whole = GpuSample("n", 2, "GPU-3", pods=(PodRef("team", "trainer-0"),))
     assert join_groups(whole, idx) is whole
+
+
+async def test_a_bug_on_one_node_is_that_nodes_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "odd":
+            raise RuntimeError("proxy plugin exploded")
+        if request.url.host == "inf":
+            return httpx.Response(200, text='DCGM_FI_DEV_XID_ERRORS{gpu="0",UUID="GPU-i"} -Inf\n'
+                                            'DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-i"} +Inf\n')
+        return httpx.Response(200, text=scrape_text(request.url.host))
+
+    targets = [Target(n, url=f"http://{n}/metrics") for n in ("odd", "inf", "fine")]
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        snap = await DcgmExporterSampler(targets=targets, http=http).sample()
+    assert snap.failing_nodes == ["odd"] and "proxy plugin exploded" in snap.nodes["odd"].error
+    (g,) = snap.nodes["inf"].gpus
+    assert g.last_xid is None and g.util_pct is None
+    assert len(snap.nodes["fine"].gpus) == 2

@@ -250,3 +250,13 @@ def test_snapshot_protocol_shape() -> None:
     snap = Snapshot("nvml", 1.0)
     assert snap.gpus() == [] and snap.failing_nodes == [] and "0 GPUs" in state_line(snap)
     assert state_line(None) == "starting"
+
+
+async def test_demo_sampler_maps_processes_to_the_given_pods(tmp_path: Path) -> None:
+    from console.telemetry.fake_nvml import demo_sampler
+    s = demo_sampler([POD_A, POD_B], tmp_path / "proc", node="head-node", interval_s=0)
+    snap = await s.sample()
+    g0, g1 = snap.nodes["head-node"].gpus
+    assert [p.uid for p in g0.pods] == [POD_A] and [p.uid for p in g1.pods] == [POD_B]
+    assert g0.util_pct > g1.util_pct
+    await s.close()
