@@ -101,6 +101,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._cache: dict[Key, Strip] = {}
         self._layout: list[tuple[int, int]] = []
         self._layout_width = -1
+        self._styles: tuple[Style, Style, Style, Style, Style] | None = None
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.empty_message = ""
@@ -166,10 +167,16 @@ class VirtualTable(ScrollView, can_focus=True):
             return
         index = max(0, min(len(self.order) - 1, index))
         old_key = self._cursor_key
+        old_row = self._cursor
+        top = int(self.scroll_offset.y)
         self._cursor = index
         self._cursor_key = self.order[index]
         self._scroll_to_cursor(center)
-        self.refresh()
+        if int(self.scroll_offset.y) == top:
+            self.refresh_lines(old_row + 1)  # virtual line of row r is r + 1 (line 0 is the header)
+            self.refresh_lines(index + 1)
+        else:
+            self.refresh()
         if self._cursor_key != old_key:
             self.post_message(self.CursorMoved(self, self._cursor_key))
 
@@ -213,6 +220,17 @@ class VirtualTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+        self._styles = None
+
+    def _style_set(self) -> tuple[Style, Style, Style, Style, Style]:
+        """Base, header, sorted header, cursor overlay, empty-message styles; resolved once per style change
+        (resolving them walks the DOM, which per line would cost more than the line)."""
+        if self._styles is None:
+            cur = self.get_component_rich_style("vtable--cursor")
+            self._styles = (self.rich_style, self.get_component_rich_style("vtable--header"),
+                            self.get_component_rich_style("vtable--sorted"), Style(bgcolor=cur.bgcolor, bold=True),
+                            self.get_component_rich_style("vtable--empty"))
+        return self._styles
 
     def _ensure_layout(self) -> list[tuple[int, int]]:
         width = self.scrollable_content_region.width or self.size.width
@@ -226,30 +244,35 @@ class VirtualTable(ScrollView, can_focus=True):
         segs: list[Segment] = []
         total = 0
         console = self.app.console
+        columns = self.columns
         for n, (i, w) in enumerate(self._layout):
             if n:
-                segs.append(Segment(" ", base))
+                segs.append(Segment(" "))
                 total += 1
-            col = self.columns[i]
+            col = columns[i]
             cell = cells[i] if i < len(cells) else ""
-            text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
-            text.truncate(w, overflow="ellipsis")
-            pad = w - text.cell_len
-            if pad > 0:
-                if col.align == "right":
-                    text.pad_left(pad)
-                else:
-                    text.pad_right(pad)
-            for seg in text.render(console):
-                if base is not None:
-                    seg = Segment(seg.text, base + seg.style if seg.style else base)
-                segs.append(seg)
+            if isinstance(cell, str) and cell.isascii() and cell.isprintable():
+                # Fast path for plain cells: no Text object, no measuring.
+                if len(cell) > w:
+                    cell = cell[:w - 1] + "…" if w > 1 else cell[:w]
+                segs.append(Segment(cell.rjust(w) if col.align == "right" else cell.ljust(w)))
+            else:
+                text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+                text.truncate(w, overflow="ellipsis")
+                pad = w - text.cell_len
+                if pad > 0:
+                    if col.align == "right":
+                        text.pad_left(pad)
+                    else:
+                        text.pad_right(pad)
+                segs.extend(text.render(console))
             total += w
+        if base is not None:
+            segs = list(Segment.apply_style(segs, style=base))
         return Strip(segs, total)
 
     def _header_strip(self) -> Strip:
-        style = self.get_component_rich_style("vtable--header")
-        sorted_style = self.get_component_rich_style("vtable--sorted")
+        _, style, sorted_style, _, _ = self._style_set()
         cells: list[Text] = []
         for col in self.columns:
             title = col.title
@@ -262,17 +285,17 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         self._ensure_layout()
-        width = self.scrollable_content_region.width or self.size.width
+        base, header, _, cursor, empty = self._style_set()
+        width = self._layout_width
         if y == 0:
-            return self._header_strip().extend_cell_length(width, self.get_component_rich_style("vtable--header"))
+            return self._header_strip().extend_cell_length(width, header)
         row = int(self.scroll_offset.y) + y - 1
         if not self.order:
             if y == 2 and self.empty_message:
-                st = self.get_component_rich_style("vtable--empty")
-                return Strip([Segment(("  " + self.empty_message)[:width], st)]).extend_cell_length(width)
-            return Strip.blank(width, self.rich_style)
+                return Strip([Segment(("  " + self.empty_message)[:width], empty)]).extend_cell_length(width)
+            return Strip.blank(width, base)
         if row < 0 or row >= len(self.order):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         key = self.order[row]
         strip = self._cache.get(key)
         if strip is None:
@@ -280,11 +303,9 @@ class VirtualTable(ScrollView, can_focus=True):
                 cells = self.render_cells(key)
             except Exception as e:  # a row that cannot render must not take the table down
                 cells = [Text(f"<cannot render row: {type(e).__name__}: {e}>")]
-            strip = self._cells_strip(cells, self.rich_style).extend_cell_length(width, self.rich_style)
+            strip = self._cells_strip(cells, base).extend_cell_length(width, base)
             self._cache[key] = strip
         if row == self._cursor:
             # Background only, laid over the cells, so coloured bars stay readable on the cursor row.
-            cur = self.get_component_rich_style("vtable--cursor")
-            strip = Strip(list(Segment.apply_style(list(strip), post_style=Style(bgcolor=cur.bgcolor, bold=True))),
-                          strip.cell_length)
+            strip = Strip(list(Segment.apply_style(list(strip), post_style=cursor)), strip.cell_length)
         return strip
