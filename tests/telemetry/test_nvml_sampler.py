@@ -260,3 +260,9 @@ async def test_demo_sampler_maps_processes_to_the_given_pods(tmp_path: Path) -> 
     assert [p.uid for p in g0.pods] == [POD_A] and [p.uid for p in g1.pods] == [POD_B]
     assert g0.util_pct > g1.util_pct
     await s.close()
+
+
+async def test_gpu_is_lost_from_any_call(fake: FakeNvml, tmp_path: Path, clock: Clock) -> None:
+    fake.fail("nvmlDeviceGetUtilizationRates", pynvml.NVML_ERROR_GPU_IS_LOST, device=0, times=1)
+    g0, g1 = (await sampler(fake, tmp_path, clock).sample()).gpus()
+    assert g0.lost and g0.mem_used_mib is None and not g1.lost
