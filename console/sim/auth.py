@@ -1,7 +1,9 @@
 """Users of the simulated cluster: bearer tokens, RBAC decisions, self-subject reviews, kubeconfig.
 
-Three kinds of user, matching how Run:ai clusters are used: `admin` (cluster-admin), `viewer`
-(read-only everywhere) and one user per project (write in the project's namespace, read everywhere).
+Four kinds of user, matching how Run:ai clusters are used: `admin` (cluster-admin), `viewer`
+(read-only everywhere), one user per project (write in the project's namespace, read everywhere), and one
+`researcher-<project>` per project, confined to the project's namespaces (plus read access to nodes, queues
+and priority classes), as researchers are on clusters that keep projects apart.
 Projects are leaf Queues; they can appear at any time, so rights are computed at request time from
 the store rather than fixed at start-up. Tokens are derived from the cluster's seed, so a kubeconfig
 written by one process works against a server started from the same seed.
@@ -26,12 +28,15 @@ READ_VERBS = frozenset({"get", "list", "watch"})
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 REVIEWS = frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews"})
 PROJECT_LABEL = "runai/queue"
+RESEARCHER_PREFIX = "researcher-"
+# Cluster-scoped resources a confined researcher may still read: what the scheduler shows every project.
+RESEARCHER_CLUSTER_READS = frozenset({"nodes", "queues", "priorityclasses"})
 
 
 @dataclass(frozen=True, slots=True)
 class User:
     name: str
-    kind: str  # "admin", "viewer" or "project"
+    kind: str  # "admin", "viewer", "project" or "researcher"
     project: str = ""
 
     @property
@@ -72,7 +77,8 @@ class Users:
         return sorted(q["metadata"]["name"] for q in queues if q["metadata"]["name"] not in parents)
 
     def names(self) -> list[str]:
-        return [ADMIN, VIEWER] + [p for p in self.projects() if p not in (ADMIN, VIEWER)]
+        projects = [p for p in self.projects() if p not in (ADMIN, VIEWER)]
+        return [ADMIN, VIEWER] + projects + [RESEARCHER_PREFIX + p for p in projects]
 
     def token(self, name: str) -> str:
         mac = hmac.new(self._secret, name.encode(), hashlib.sha256).hexdigest()[:32]
@@ -89,8 +95,11 @@ class Users:
             return User(ADMIN, "admin")
         if name == VIEWER:
             return User(VIEWER, "viewer")
-        if name in self.projects():
+        projects = self.projects()
+        if name in projects:
             return User(name, "project", name)
+        if name.startswith(RESEARCHER_PREFIX) and name[len(RESEARCHER_PREFIX):] in projects:
+            return User(name, "researcher", name[len(RESEARCHER_PREFIX):])
         return None
 
     def user(self, name: str) -> User:
@@ -117,6 +126,13 @@ class Users:
         if a.group == "authorization.k8s.io" and a.resource in REVIEWS:
             ok = a.verb == "create"
             return ok, "every user may ask what it may do" if ok else "reviews can only be created"
+        if user.kind == "researcher" and a.verb in READ_VERBS:
+            if a.namespace and a.namespace in self.project_namespaces(user.project):
+                return True, f"{user.name} may read in its project's namespace {a.namespace}"
+            if not a.namespace and a.resource in RESEARCHER_CLUSTER_READS:
+                return True, f"{user.name} may read {a.resource}"
+            where = f"namespace {a.namespace}" if a.namespace else "the cluster scope"
+            return False, f"{user.name} may read only in its project's namespaces, not in {where}"
         if a.verb in READ_VERBS:
             return True, f"{user.name} may read every resource"
         if user.kind == "viewer":
@@ -134,8 +150,12 @@ class Users:
             rules = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
             non = [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
         else:
+            own = namespace in self.project_namespaces(user.project) if user.project else False
+            if user.kind == "researcher" and not own:
+                read = {"verbs": sorted(READ_VERBS), "apiGroups": ["", "scheduling.run.ai", "scheduling.k8s.io"],
+                        "resources": sorted(RESEARCHER_CLUSTER_READS)}
             rules = [review, read]
-            if user.kind == "project" and namespace in self.project_namespaces(user.project):
+            if user.kind in ("project", "researcher") and own:
                 rules.append({"verbs": sorted(WRITE_VERBS), "apiGroups": ["*"], "resources": ["*"]})
             non = [{"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz",
                                                           "/livez", "/readyz", "/version", "/version/",
@@ -188,8 +208,9 @@ def write_kubeconfig(path: str | os.PathLike[str], server_url: str, users: Users
     for name in users.names():
         ctx = f"sim-{name}"
         ns = "default"
-        if name not in (ADMIN, VIEWER):
-            ns = sorted(users.project_namespaces(name))[0]
+        project = users.user(name).project
+        if project:
+            ns = sorted(users.project_namespaces(project))[0]
         token = users.token(name)
         cluster = ctx if plain else "gpuconsole-sim"
         if plain:

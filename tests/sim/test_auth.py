@@ -14,7 +14,8 @@ from tests.conftest import PROJECT_NS
 
 def test_users_are_admin_viewer_and_leaf_queues(sim_cluster) -> None:
     users = Users(sim_cluster)
-    assert users.names() == ["admin", "viewer", "team-a"]  # dept-1 is a parent, not a project
+    # dept-1 is a parent, not a project; each project also has a confined researcher
+    assert users.names() == ["admin", "viewer", "team-a", "researcher-team-a"]
 
 
 def test_tokens_are_stable_per_seed_and_forgeries_fail(sim_cluster) -> None:
@@ -90,11 +91,12 @@ def test_kubeconfig_has_every_context_and_is_private(sim_cluster, tmp_path) -> N
     users = Users(sim_cluster)
     path = tmp_path / "sub" / "kc.yaml"
     names = write_kubeconfig(path, "http://127.0.0.1:1234", users)
-    assert names == ["sim-admin", "sim-viewer", "sim-team-a"]
+    assert names == ["sim-admin", "sim-viewer", "sim-team-a", "sim-researcher-team-a"]
     doc = yaml.safe_load(path.read_text())
     assert doc["current-context"] == "sim-admin"
     ctx = {c["name"]: c["context"] for c in doc["contexts"]}
     assert ctx["sim-team-a"]["namespace"] == PROJECT_NS
+    assert ctx["sim-researcher-team-a"]["namespace"] == PROJECT_NS
     tokens = {u["name"]: u["user"]["token"] for u in doc["users"]}
     assert users.authenticate(tokens["sim-viewer"]).name == "viewer"
     servers = {c["name"]: c["cluster"]["server"] for c in doc["clusters"]}
@@ -138,3 +140,20 @@ def test_decode_rejects_garbage() -> None:
         decode_review_protobuf(b"{}")
     with pytest.raises(ValueError):
         decode_review_protobuf(b"k8s\x00" + b"\x0a\x50abc")  # length beyond the end
+
+
+def test_researcher_is_confined_to_its_project(sim_cluster) -> None:
+    users = Users(sim_cluster)
+    r = users.user("researcher-team-a")
+    assert r.kind == "researcher" and r.project == "team-a"
+    assert users.allowed(r, Attributes("list", resource="pods", namespace=PROJECT_NS))[0]
+    assert users.allowed(r, Attributes("create", resource="pods", namespace=PROJECT_NS))[0]
+    ok, why = users.allowed(r, Attributes("list", resource="pods"))
+    assert not ok and "only in its project's namespaces" in why
+    assert not users.allowed(r, Attributes("get", resource="pods", namespace="default"))[0]
+    assert users.allowed(r, Attributes("list", resource="nodes"))[0]
+    assert users.allowed(r, Attributes("list", group="scheduling.run.ai", resource="queues"))[0]
+    assert not users.allowed(r, Attributes("list", resource="namespaces"))[0]
+    rules = users.rules(r, "default")["resourceRules"]
+    assert all("pods" not in rule["resources"] and "*" not in rule["resources"] for rule in rules
+               if "list" in rule["verbs"])
