@@ -102,3 +102,20 @@ async def test_snapshot_of_unreachable_cluster_is_a_clear_error(tmp_path: Path) 
     with pytest.raises(ApiError) as e:
         await asyncio.wait_for(take(str(kc), None), 60)
     assert e.value.unreachable
+
+
+async def test_viewer_and_confined_researcher_each_get_a_model(demo) -> None:
+    cluster, kubeconfig = demo
+    viewer = await take(kubeconfig, "sim-viewer")
+    assert viewer["hidden"] == [] and viewer["workloads"] and viewer["gpus"]
+
+    ns = "runai-chat-serving"
+    snap = await take(kubeconfig, "sim-researcher-chat-serving")
+    assert snap["workloads"], "the researcher sees its own project's workloads"
+    assert {w["namespace"] for w in snap["workloads"]} == {ns}
+    assert len(snap["nodes"]) == len(viewer["nodes"]), "nodes stay readable"
+    hidden = " ".join(snap["hidden"])
+    assert "pods: only namespaces runai-chat-serving are readable" in hidden
+    assert "deployments.apps" in hidden
+    text = render(snap, "table")
+    assert "hidden: pods: only namespaces runai-chat-serving are readable" in text
