@@ -314,7 +314,7 @@ class ClusterConsole(App[None]):
         p = self.pane(view)
         p.catch_up()
         if self.prompt_mode == "":
-            p.table.focus()
+            self.screen.set_focus(p.table)  # at once: keys typed right after the switch go to this pane
         self.update_header()
 
     def show_view(self, view: str) -> None:
@@ -421,7 +421,7 @@ class ClusterConsole(App[None]):
         self.prompt_mode = ""
         inp.remove_class("-visible")
         self.query_one("#prompt-hints", Static).remove_class("-visible")
-        self.pane().table.focus()
+        self.screen.set_focus(self.pane().table)
         self.update_header()
 
     def _hints(self, value: str, error: str = "") -> None:

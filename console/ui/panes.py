@@ -327,7 +327,7 @@ class GpusPane(PaneModel):
         Column("model", "MODEL", 22, priority=2),
         Column("bar", "SHARES", 20, priority=0, sortable=False),
         Column("free", "FREE", 6, "right", priority=0),
-        Column("holders", "HOLDERS", 30, priority=1, flex=True, sortable=False),
+        Column("holders", "HOLDERS", 20, priority=1, flex=True, sortable=False),
     ]
 
     def _node_names(self) -> list[str]:
@@ -397,16 +397,23 @@ class GpusPane(PaneModel):
         return ups, rem
 
     def _holder_text(self, g: GpuRow, limit: int = 4) -> Text:
+        """Holders grouped by workload ("reranker 3×0.25"), each with its bar colour."""
         p = self.ctx.palette
+        groups: dict[tuple[str, str], list[float | None]] = {}
+        for h in g.holders:
+            groups.setdefault((h.namespace, h.workload or h.pod), []).append(h.share)
         t = Text()
-        for i, h in enumerate(g.holders[:limit]):
+        for i, ((ns, who), shares) in enumerate(list(groups.items())[:limit]):
             if i:
                 t.append("  ")
-            who = h.workload or h.pod
-            t.append("■ ", p.holder(f"{h.namespace}/{who}"))
-            t.append(f"{who} {fmt_gpu(h.share) if h.share is not None else '?'}")
-        if len(g.holders) > limit:
-            t.append(f"  +{len(g.holders) - limit}", p.muted)
+            t.append("■ ", p.holder(f"{ns}/{who}"))
+            one = fmt_gpu(shares[0]) if shares[0] is not None else "?"
+            same = all(x == shares[0] for x in shares)
+            amount = (f"{len(shares)}×{one}" if len(shares) > 1 else one) if same else \
+                "+".join(fmt_gpu(x) if x is not None else "?" for x in shares)
+            t.append(f"{who} {amount}")
+        if len(groups) > limit:
+            t.append(f"  +{len(groups) - limit}", p.muted)
         return t
 
     def cells(self, key: Key) -> list[Text | str]:
@@ -821,11 +828,11 @@ class EventsPane(PaneModel):
     resources = ("events",)
     columns = [
         Column("age", "AGE", 5, "right", priority=0),
-        Column("category", "WHAT", 10, priority=1),
+        Column("category", "WHAT", 10, priority=3),
         Column("reason", "REASON", 17, priority=0),
-        Column("object", "OBJECT", 40, priority=1),
+        Column("object", "OBJECT", 30, priority=1),
         Column("count", "#", 4, "right", priority=4),
-        Column("message", "MESSAGE", 40, priority=0, flex=True, sortable=False),
+        Column("message", "MESSAGE", 20, priority=0, flex=True, sortable=False),
     ]
 
     def _value(self, k: Any) -> Any:
