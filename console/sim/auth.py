@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+# The protobuf body readers live in .protobuf; these names stay importable from here.
+from .protobuf import PROTOBUF_MAGIC, decode_eviction_protobuf, decode_review_protobuf  # noqa: F401
 from .resources import NAMESPACES, QUEUES
 
 ADMIN = "admin"
@@ -242,94 +244,3 @@ def write_kubeconfig(path: str | os.PathLike[str], server_url: str, users: Users
             os.unlink(tmp)
         raise
     return [c["name"] for c in contexts]
-
-
-# ------------------------------------------------------------------------------------------ protobuf reviews
-# kubectl's typed clients (`kubectl auth can-i`) POST reviews as Kubernetes protobuf: the magic
-# `k8s\0`, then a runtime.Unknown {1: typeMeta{1: apiVersion, 2: kind}, 2: raw object}. Only the few
-# string fields of the review specs matter, so a small wire-format reader is enough.
-PROTOBUF_MAGIC = b"k8s\x00"
-_RESOURCE_ATTR_FIELDS = {1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource", 6: "subresource",
-                         7: "name"}
-_NON_RESOURCE_FIELDS = {1: "path", 2: "verb"}
-
-
-def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
-    """(field number, wire type, value) for every field of one message; raises ValueError when malformed."""
-    out, i, n = [], 0, len(buf)
-
-    def varint() -> int:
-        nonlocal i
-        shift = result = 0
-        while True:
-            if i >= n or shift > 63:
-                raise ValueError("truncated varint")
-            b = buf[i]
-            i += 1
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-
-    while i < n:
-        key = varint()
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            out.append((num, wt, varint()))
-        elif wt == 2:
-            ln = varint()
-            if i + ln > n:
-                raise ValueError("truncated field")
-            out.append((num, wt, buf[i:i + ln]))
-            i += ln
-        elif wt == 1:
-            i += 8
-        elif wt == 5:
-            i += 4
-        else:
-            raise ValueError(f"unsupported wire type {wt}")
-    return out
-
-
-def _strings(buf: bytes, names: dict[int, str]) -> dict[str, str]:
-    return {names[f]: v.decode() for f, wt, v in _fields(buf) if wt == 2 and f in names}
-
-
-def decode_review_protobuf(raw: bytes) -> dict[str, Any]:
-    """A SelfSubjectAccessReview / SelfSubjectRulesReview protobuf body as the equivalent JSON dict."""
-    if not raw.startswith(PROTOBUF_MAGIC):
-        raise ValueError("not a Kubernetes protobuf body (missing the k8s magic prefix)")
-    outer = dict((f, v) for f, wt, v in _fields(raw[len(PROTOBUF_MAGIC):]) if wt == 2)
-    tm = _strings(outer.get(1, b""), {1: "apiVersion", 2: "kind"})
-    obj = dict((f, v) for f, wt, v in _fields(outer.get(2, b"")) if wt == 2)
-    spec_fields = dict((f, v) for f, wt, v in _fields(obj.get(2, b"")) if wt == 2)
-    spec: dict[str, Any] = {}
-    if tm.get("kind") == "SelfSubjectRulesReview":
-        spec = _strings(obj.get(2, b""), {1: "namespace"})
-    else:
-        if 1 in spec_fields:
-            spec["resourceAttributes"] = _strings(spec_fields[1], _RESOURCE_ATTR_FIELDS)
-        if 2 in spec_fields:
-            spec["nonResourceAttributes"] = _strings(spec_fields[2], _NON_RESOURCE_FIELDS)
-    return {"apiVersion": tm.get("apiVersion", "authorization.k8s.io/v1"), "kind": tm.get("kind", ""),
-            "metadata": {}, "spec": spec}
-
-
-def decode_eviction_protobuf(raw: bytes) -> dict[str, Any]:
-    """A policy/v1 Eviction protobuf body (what `kubectl drain` sends) as the equivalent JSON dict."""
-    if not raw.startswith(PROTOBUF_MAGIC):
-        raise ValueError("not a Kubernetes protobuf body (missing the k8s magic prefix)")
-    outer = dict((f, v) for f, wt, v in _fields(raw[len(PROTOBUF_MAGIC):]) if wt == 2)
-    tm = _strings(outer.get(1, b""), {1: "apiVersion", 2: "kind"})
-    obj = dict((f, v) for f, wt, v in _fields(outer.get(2, b"")) if wt == 2)
-    meta = _strings(obj.get(1, b""), {1: "name", 3: "namespace"})
-    opts: dict[str, Any] = {}
-    for f, wt, v in _fields(obj.get(2, b"")):
-        if f == 1 and wt == 0:
-            opts["gracePeriodSeconds"] = v
-        elif f == 4 and wt == 2:
-            opts["propagationPolicy"] = v.decode()
-        elif f == 5 and wt == 2:
-            opts.setdefault("dryRun", []).append(v.decode())
-    return {"apiVersion": tm.get("apiVersion", "policy/v1"), "kind": tm.get("kind", "Eviction"),
-            "metadata": meta, "deleteOptions": opts}

@@ -22,8 +22,8 @@ import orjson
 import yaml
 from aiohttp import web
 
-from . import discovery, patch as patching, pdb as pdbs, tables
-from .auth import Attributes, User, Users, decode_eviction_protobuf, decode_review_protobuf
+from . import discovery, patch as patching, pdb as pdbs, protobuf, tables
+from .auth import Attributes, User, Users
 from .cluster import SimCluster
 from .errors import ApiError, bad_request, conflict, forbidden, method_not_allowed, unauthorized
 from .resources import PODS, ResourceType, lookup
@@ -388,13 +388,7 @@ class ApiServer:
     # ------------------------------------------------------------------ writes
     async def _create(self, request: web.Request, user: User, r: Route) -> web.Response:
         rt = r.rt
-        if rt.group == "authorization.k8s.io" and "protobuf" in request.content_type:
-            try:
-                body = decode_review_protobuf(await request.read())
-            except (ValueError, UnicodeDecodeError) as e:
-                raise bad_request(f"the body of the request is not a valid protobuf review: {e}") from None
-        else:
-            body = _as_object(await self._body(request))
+        body = _as_object(await self._body(request))
         if rt.key == "selfsubjectaccessreviews.authorization.k8s.io":
             try:
                 return _json(self.users.access_review(user, body), 201)
@@ -590,13 +584,7 @@ class ApiServer:
 
     # ------------------------------------------------------------------ eviction, binding
     async def _evict(self, request: web.Request, r: Route) -> web.Response:
-        if "protobuf" in request.content_type:
-            try:
-                body = decode_eviction_protobuf(await request.read())
-            except (ValueError, UnicodeDecodeError) as e:
-                raise bad_request(f"the body of the request is not a valid protobuf Eviction: {e}") from None
-        else:
-            body = _as_object(await self._body(request), "Eviction")
+        body = _as_object(await self._body(request), "Eviction")
         bname = (body.get("metadata") or {}).get("name")
         if bname and bname != r.name:
             raise bad_request(f"name in URL does not match name in Eviction object ({r.name} != {bname})")
@@ -713,9 +701,13 @@ def split_token_prefix(path: str) -> tuple[str, str | None]:
 
 def _decode(raw: bytes, ctype: str) -> Any:
     ct = (ctype or JSON).split(";")[0].strip().lower()
-    if "protobuf" in ct:
-        raise ApiError(415, f"the body of the request was in an unknown format - accepted media types include: "
-                            f"application/json, application/yaml", "UnsupportedMediaType")
+    if "protobuf" in ct:  # kubectl's typed clients; answers stay JSON, which they accept
+        try:
+            return protobuf.decode(raw)
+        except protobuf.UnsupportedKind as e:
+            raise ApiError(415, str(e), "UnsupportedMediaType") from None
+        except protobuf.ProtobufError as e:
+            raise bad_request(f"the body of the request is not valid Kubernetes protobuf: {e}") from None
     if "yaml" in ct:
         try:
             return yaml.safe_load(raw)
