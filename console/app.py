@@ -245,6 +245,9 @@ class ClusterConsole(App[None]):
                 self._gpu_totals = _totals(s)
             if ev_ups or ev_rem:
                 self.pane("events").absorb(ev_ups, ev_rem)
+            active = self.pane()
+            if active.model.ages and self.flushes % int(5 * self.config.refresh_hz) == 0:
+                active.table.invalidate()  # ages on screen move on even when the rows do not change
             self.update_header()
 
     def _update_pane_states(self) -> None:

@@ -30,6 +30,7 @@ class Pane(Vertical):
         self._reorder = True
         self.active = False
         self.state_message = ""
+        self._summary: str | None = None  # recomputed only after the rows changed (it walks every row)
 
     def compose(self) -> ComposeResult:
         yield Static(self.model.title, classes="pane-title")
@@ -47,6 +48,8 @@ class Pane(Vertical):
     # ------------------------------------------------------------------ data
     def absorb(self, upserts: Iterable[Hashable], removed: Iterable[Hashable]) -> None:
         changed, reorder = self.model.absorb(upserts, removed)
+        if changed:
+            self._summary = None
         self._stale |= changed
         self._reorder = self._reorder or reorder
         if self.active:
@@ -63,6 +66,7 @@ class Pane(Vertical):
         self.refresh_chrome()
 
     def rebuild(self) -> None:
+        self._summary = None
         self._reorder = True
         self._stale = set()
         self.table.invalidate()
@@ -80,10 +84,12 @@ class Pane(Vertical):
             title.append(f" · /{self.typed}")
         sort = f" · sort {m.sort}{' ▼' if m.reverse else ''}"
         title.append(sort)
-        try:
-            summary = m.summary()
-        except Exception:
-            summary = ""
+        if self._summary is None:
+            try:
+                self._summary = m.summary()
+            except Exception as e:  # a summary must never break the pane
+                self._summary = f"({type(e).__name__})"
+        summary = self._summary
         if summary:
             title.append(f" · {summary}", style="dim")
         self.query_one(".pane-title", Static).update(title)

@@ -8,6 +8,7 @@ re-renders the changed visible rows and nothing else.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -76,8 +77,9 @@ def age(ts: float | None, now: float) -> str:
     return f"{s // 86400}d"
 
 
-def _t(s: Any, style: Style | None = None) -> Text:
-    return Text(str(s), style=style or "")
+@functools.lru_cache(maxsize=65536)
+def _created(ts: str) -> float | None:
+    return parse_time(ts)
 
 
 POD_REF = ("", "pods", "Pod")
@@ -85,6 +87,7 @@ POD_REF = ("", "pods", "Pod")
 
 class PaneModel:
     name = ""
+    ages = False                              # rows show ages, so rendered rows go stale with time
     title = ""
     columns: list[Column] = []
     fields: tuple[str, ...] = ()
@@ -530,6 +533,7 @@ STATUS_ORDER = {PENDING: 0, "Partially running": 1, "Failed": 2, RUNNING: 3}
 class WorkloadsPane(PaneModel):
     name = "workloads"
     title = "Workloads"
+    ages = True
     default_sort = "name"
     fields = ("project", "namespace", "type", "status", "kind", "workload", "node")
     resources = ("pods", "deployments.apps", "jobs.batch")
@@ -670,7 +674,7 @@ class WorkloadsPane(PaneModel):
         per = r.gpu_request if r.gpu_per_replica is None else fmt_gpu(r.gpu_per_replica)
         if r.gpu_request and r.gpu_request != per and r.gpu_per_replica is not None and "MiB" in r.gpu_request:
             per = r.gpu_request
-        created = parse_time(r.created) if r.created else None
+        created = _created(r.created) if r.created else None
         return [name, r.project or "-", Text(r.type, p.muted), Text(f"{r.replicas_ready}/{desired}", ready_style),
                 per or "-", gpu, Text(r.status, status_style), Text(r.service or "", p.info),
                 age(created, self.ctx.now()), Text(r.pending_reason or "", p.warn)]
@@ -823,6 +827,7 @@ class NodesPane(PaneModel):
 class EventsPane(PaneModel):
     name = "events"
     title = "Events"
+    ages = True
     default_sort = "age"
     fields = ("reason", "type", "namespace", "kind", "category", "object")
     resources = ("events",)
