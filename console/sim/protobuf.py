@@ -10,7 +10,9 @@ The tables are transcribed from the upstream `generated.proto` files (k8s.io/api
 `"<number> <jsonName>[!][:<type>]"`; the type is `str` when left out, else `int`, `bool`, `bytes`
 (base64 in JSON), `time` (meta/v1 Time), `qty` (resource.Quantity), `ios` (IntOrString), a table name
 (a nested message), `^Table` (an embedded Go struct, inlined into its parent in JSON), `[T]` (repeated)
-or `{T}` (map from string to T). Field numbers that are not in a table are skipped.
+or `{T}` (map from string to T). Field numbers that are not in a table are skipped; left out on purpose
+are the in-tree cloud and network volume plugins (nfs, gcePersistentDisk, ...), ephemeral volumes,
+ephemeralContainers, StatefulSet volumeClaimTemplates, managedFields and every status.
 
 Zero values: Go's marshaller writes every non-pointer scalar even when zero, while JSON clients omit
 zeros (`omitempty`). So a zero scalar is dropped, except for the pointer fields where zero is a value
