@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from console.kube import client as k
 from console.kube.errors import ApiError
 
-from .errors import ActionError, explain_api_error
+from .errors import ActionError, explain_api_error, outcome_unknown
 from .manifests import MANAGED_BY, MANAGED_BY_LABEL
 from .permissions import Need
 from .plan import ActionPlan, Outcome
@@ -104,8 +104,9 @@ async def apply_delete(session: ActionSession, plan: ActionPlan) -> Outcome:
                 done.append(f"{label} (already gone)")
                 continue
             left = [i[3] for i in plan.data["items"] if i[3] not in done and i[3] != label]
-            raise ActionError([explain_api_error(e, f"deleting {label}")]
-                              + ([f"deleted before this: {', '.join(done)}"] if done else ["nothing was deleted"])
+            before = ([f"deleted before this: {', '.join(done)}"] if done else
+                      [] if outcome_unknown(e) else ["nothing was deleted"])
+            raise ActionError([explain_api_error(e, f"deleting {label}")] + before
                               + ([f"not deleted: {', '.join(left)}"] if left else [])) from None
         done.append(label)
     return Outcome(True, "deleted " + ", ".join(done), changed=done)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from console.kube import client as k
 from console.kube.errors import ApiError
 
-from .errors import ActionError, explain_api_error
+from .errors import ActionError, explain_api_error, outcome_unknown
 from .permissions import Need
 from .plan import ActionPlan, Outcome
 from .preview import pods_from_template, preview_release
@@ -85,8 +85,9 @@ async def apply_preempt(session: ActionSession, plan: ActionPlan) -> Outcome:
                 continue  # gone meanwhile: nothing left to evict
             msg = explain_pdb(e, name) if e.code == 429 else explain_api_error(e, f"evicting {name}")
             left = [n for n in plan.data["pods"] if n not in done and n != name]
-            raise ActionError([msg] + ([f"evicted before this: {', '.join(done)}"] if done else [
-                "no pod was evicted"]) + ([f"not evicted: {', '.join(left)}"] if left else [])) from None
+            before = ([f"evicted before this: {', '.join(done)}"] if done else
+                      [] if outcome_unknown(e) else ["no pod was evicted"])
+            raise ActionError([msg] + before + ([f"not evicted: {', '.join(left)}"] if left else [])) from None
         done.append(name)
     out = Outcome(True, f"preempted {wl}: evicted {len(done)} pod(s)", changed=[f"pod {wl.namespace}/{n}" for n in done])
     if plan.preview is not None:

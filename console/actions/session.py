@@ -81,7 +81,7 @@ class ActionSession:
             outcome = Outcome(True, f"{plan.action}: dry run only; nothing was sent")
         else:
             outcome = await self._send(plan)
-        self._record(plan, outcome, dry_run)
+        self.record(plan, outcome, dry_run)
         return outcome
 
     async def _send(self, plan: ActionPlan) -> Outcome:
@@ -96,7 +96,8 @@ class ActionSession:
             msg = explain_api_error(e, plan.action)
             return Outcome(False, msg, [msg])
 
-    def _record(self, plan: ActionPlan, outcome: Outcome, dry_run: bool) -> None:
+    def record(self, plan: ActionPlan, outcome: Outcome, dry_run: bool = False) -> None:
+        """Write the audit entry for a plan's outcome (also for one the operator declined)."""
         state = "dry-run" if dry_run and outcome.ok else ("ok" if outcome.ok else
                                                           "refused" if not plan.ok or "not confirmed" in
                                                           outcome.message or self.readonly else "failed")

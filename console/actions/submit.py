@@ -66,6 +66,8 @@ async def plan_submit(session: ActionSession, form: SubmitForm | None = None, ma
                 errs.append(f"project {project!r} does not exist (projects: {', '.join(facts.projects()) or 'none'})")
             else:
                 default_ns = facts.project_namespace(project)
+        else:
+            default_ns = getattr(session.client.creds, "namespace", None) or "default"
         errs += validate_objects(objs, facts, default_ns)
         if errs:
             first = objs[0] if objs and isinstance(objs[0], dict) else {}
