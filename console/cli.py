@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first sync")
     for a in ("--context", "--kubeconfig"):
         snap.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    from console.actions.cli import add_parsers as add_action_parsers
+
+    add_action_parsers(sub)
     return p
 
 
@@ -65,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from console.snapshot_cmd import run
 
         return run(args)
+    if args.command in ("submit", "scale", "preempt", "delete"):
+        from console.actions.cli import run as run_action
+
+        return run_action(args)
     if args.demo:
         from console.sim.main import run_demo
 
