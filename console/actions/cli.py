@@ -46,7 +46,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--max", dest="max_replicas", help="inference: maximum replicas")
     p.add_argument("--port", help="container port; also creates a Service")
     p.add_argument("--priority", help="priority class (default: inference / train / build)")
-    p.add_argument("--command", nargs="+", help="container command")
+    p.add_argument("--command", dest="container_command", nargs="+", metavar="ARG", help="container command")
     p.add_argument("--arg", dest="args", action="append", help="container argument (repeatable)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment (repeatable)")
     _common(p)
@@ -134,7 +134,7 @@ async def _plan(session: Any, args: argparse.Namespace) -> Any:
             docs = await asyncio.to_thread(load_file, args.file)
             return await session.plan_submit(manifests=docs, project=args.project)
         form = SubmitForm(args.type, args.name, args.project, args.image, args.gpu, args.replicas,
-                          args.min_replicas, args.max_replicas, args.port, args.priority, args.command, args.args,
+                          args.min_replicas, args.max_replicas, args.port, args.priority, args.container_command, args.args,
                           dict(item.split("=", 1) for item in args.env))
         return await session.plan_submit(form)
     if args.command == "scale":

@@ -1,0 +1,176 @@
+"""The verbs end to end: `gpuconsole submit|scale|preempt|delete` against the simulator over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from console.actions import cli as action_cli
+from console.cli import main
+from console.model.kai_read import GPU_GROUP_LABEL
+from console.sim.resources import DEPLOYMENTS, JOBS, PODS, SERVICES
+
+from .conftest import scenario, snapshot
+
+
+async def _env(make_env):
+    return await make_env(scenario([{"name": "team-a", "quota": 4}, {"name": "team-b", "quota": 2}], workloads=[
+        {"name": "serve", "project": "team-a", "kind": "inference", "gpu": 1, "replicas": 1},
+        {"name": "train", "project": "team-b", "kind": "training", "gpu": 1, "parallelism": 2}]))
+
+
+async def _run(env, capsys, *argv: str, context: str = "sim-admin") -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = await asyncio.to_thread(main, [*argv, "--context", context, "--kubeconfig", str(env.kubeconfig)])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+async def test_submit_from_flags_prints_the_manifest_and_preview_then_creates(make_env, capsys) -> None:
+    env = await _env(make_env)
+    rc, out, err = await _run(env, capsys, "submit", "inference", "chat", "-p", "team-a", "-i", "vllm/vllm-openai:v0.6.3",
+                              "--gpu", "0.5", "--min", "1", "--max", "3", "--port", "8000", "--yes")
+    assert rc == 0, err
+    assert "kind: Deployment" in out and "kind: Service" in out and "gpu-fraction: '0.5'" in out
+    assert "Preview (KAI rules on the live cluster): 1 of 1 new pod(s) would run now" in out
+    assert "created Deployment runai-team-a/chat, Service runai-team-a/chat" in out
+    dep = env.cluster.store.get(DEPLOYMENTS, "runai-team-a", "chat")
+    assert dep["metadata"]["annotations"]["sim.gpuconsole.io/autoscale"] == "1-3" and dep["spec"]["replicas"] == 1
+    assert env.cluster.store.get(SERVICES, "runai-team-a", "chat")["spec"]["ports"][0]["targetPort"] == 8000
+    assert env.audit.entries()[-1]["outcome"] == "ok"
+
+
+async def test_dry_run_sends_nothing(make_env, capsys) -> None:
+    env = await _env(make_env)
+    before = snapshot(env.cluster)
+    rc, out, err = await _run(env, capsys, "submit", "training", "sweep", "-p", "team-a", "-i", "pytorch:24",
+                              "--gpu", "2", "--replicas", "2", "--dry-run")
+    assert rc == 0, err
+    assert "kind: Job" in out and "Server dry run: Job runai-team-a/sweep accepted" in out
+    assert "dry run: nothing was sent" in out
+    assert snapshot(env.cluster) == before
+    assert env.audit.entries()[-1]["outcome"] == "dry-run"
+
+
+async def test_submit_kai_example_file_runs_on_a_shared_gpu(make_env, capsys, realworld) -> None:
+    env = await _env(make_env)
+    rc, out, err = await _run(env, capsys, "submit", "-f", str(realworld / "kai" / "gpu-sharing__gpu-sharing.yaml"),
+                              "--yes")
+    assert rc == 0, err
+    assert "created Pod default/gpu-sharing" in out
+    env.settle()
+    pod = env.cluster.store.get(PODS, "default", "gpu-sharing")
+    assert pod["status"]["phase"] == "Running" and pod["metadata"]["labels"].get(GPU_GROUP_LABEL)
+
+
+async def test_submit_kai_batch_job_file_preview_matches_what_runs(make_env, capsys, realworld) -> None:
+    env = await _env(make_env)  # 4 GPUs, 3 in use
+    path = str(realworld / "kai" / "batch__batch-job.yaml")
+    rc, out, err = await _run(env, capsys, "submit", "-f", path, "--dry-run")
+    assert rc == 0, err
+    assert "1 of 2 new pod(s) would run now, 1 would stay Pending" in out
+    assert "0/1 nodes are available: 1 Insufficient nvidia.com/gpu." in out
+    assert env.cluster.store.try_get(JOBS, "default", "batch-job") is None
+    rc, out, err = await _run(env, capsys, "submit", "-f", path, "--yes")
+    assert rc == 0, err
+    env.settle()
+    phases = sorted(p["status"]["phase"] for p in env.cluster.store.items(PODS, "default")
+                    if p["metadata"]["name"].startswith("batch-job-"))
+    assert phases == ["Pending", "Running"]
+
+
+async def test_without_a_terminal_and_without_yes_nothing_is_sent(make_env, capsys) -> None:
+    env = await _env(make_env)
+    before = snapshot(env.cluster)
+    rc, out, err = await _run(env, capsys, "delete", "runai-team-a/serve")
+    assert rc == 1 and "a destructive action needs confirmation and this is not a terminal; pass --yes" in err
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/serve", "3")
+    assert rc == 1 and "not a terminal" in err
+    assert snapshot(env.cluster) == before
+    assert [e["outcome"] for e in env.audit.entries()] == ["refused", "refused"]
+
+
+async def test_terminal_confirmation_defaults_to_no_for_destructive_verbs(make_env, capsys, monkeypatch) -> None:
+    env = await _env(make_env)
+    before = snapshot(env.cluster)
+    answers = iter(["", "y"])
+    prompts: list[str] = []
+    monkeypatch.setattr(action_cli, "_isatty", lambda: True)
+    monkeypatch.setattr(action_cli, "_ask", lambda p: (prompts.append(p), next(answers))[1])
+    rc, out, err = await _run(env, capsys, "delete", "runai-team-a/serve")
+    assert rc == 1 and "not confirmed" in err and prompts[-1].endswith("[y/N] ")
+    assert snapshot(env.cluster) == before
+    rc, out, err = await _run(env, capsys, "delete", "runai-team-a/serve")
+    assert rc == 0, err
+    assert "deleted Deployment runai-team-a/serve, Service runai-team-a/serve" in out
+    assert env.cluster.store.try_get(SERVICES, "runai-team-a", "serve") is None
+
+
+async def test_scale_step_and_typed_bulk_delete(make_env, capsys) -> None:
+    env = await _env(make_env)
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/serve", "+1", "--yes")
+    assert rc == 0, err
+    assert "spec.replicas: 1 -> 2" in out and env.cluster.store.get(DEPLOYMENTS, "runai-team-a", "serve")["spec"][
+        "replicas"] == 2
+    rc, out, err = await _run(env, capsys, "delete", "runai-team-a/serve", "runai-team-b/train", "--yes")
+    assert rc == 1 and "--confirm" in err
+    rc, out, err = await _run(env, capsys, "delete", "runai-team-a/serve", "runai-team-b/train",
+                              "--confirm", "delete 2 workloads")
+    assert rc == 0, err
+    assert env.cluster.store.try_get(JOBS, "runai-team-b", "train") is None
+
+
+async def test_viewer_is_refused_with_the_reason_on_stderr(make_env, capsys) -> None:
+    env = await _env(make_env)
+    rc, out, err = await _run(env, capsys, "preempt", "runai-team-b/train", "--yes", context="sim-viewer")
+    assert rc == 1 and "refused: sim-viewer cannot create pods/eviction in runai-team-b" in err
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/serve", "2", "--yes", context="sim-viewer")
+    assert rc == 1 and "sim-viewer cannot patch deployments/scale in runai-team-a" in err
+
+
+async def test_readonly_refuses_every_verb(make_env, capsys) -> None:
+    env = await _env(make_env)
+    before = snapshot(env.cluster)
+    for argv in (["scale", "runai-team-a/serve", "2"], ["preempt", "runai-team-b/train"],
+                 ["delete", "runai-team-a/serve"],
+                 ["submit", "inference", "x", "-p", "team-a", "-i", "nginx", "--gpu", "0.5"]):
+        rc, out, err = await _run(env, capsys, "--readonly", *argv, "--yes")
+        assert rc == 1 and "read-only (--readonly)" in err, (argv, err)
+    assert snapshot(env.cluster) == before
+
+
+async def test_bad_values_exit_1_with_every_reason(make_env, capsys) -> None:
+    env = await _env(make_env)
+    before = snapshot(env.cluster)
+    rc, out, err = await _run(env, capsys, "submit", "inference", "Bad", "-p", "ghost", "-i", "nginx", "--gpu", "1.5",
+                              "--replicas", "2.5", "--yes")
+    assert rc == 1
+    for part in ("has capital letters", "project 'ghost' does not exist", "a fraction must be between 0 and 1",
+                 "replicas must be a whole number, got 2.5"):
+        assert part in err
+    rc, out, err = await _run(env, capsys, "submit", "-f", "/nonexistent.yaml", "--yes")
+    assert rc == 1 and "/nonexistent.yaml: no such file" in err
+    assert snapshot(env.cluster) == before
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["submit"], "give -f FILE, or TYPE"),
+    (["submit", "-f", "x.yaml", "inference", "x"], "not both"),
+    (["submit", "-f", "x.yaml", "--gpu", "1"], "drop --gpu"),
+    (["submit", "inference", "x", "--env", "NOEQUALS"], "write KEY=VALUE"),
+    (["scale", "no-slash", "2"], "NAMESPACE/NAME"),
+    (["scale", "ns/x", "2.5"], "got '2.5'"),
+    (["scale", "ns/x", "two"], "got 'two'"),
+    (["preempt", "ns/widget/x"], "unknown kind 'widget'"),
+    (["delete", "ns/Bad_Name"], "is not a valid Kubernetes name"),
+])
+def test_usage_errors_exit_2_before_connecting(argv, expected, capsys) -> None:
+    assert main([*argv, "--kubeconfig", "/nonexistent"]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_argparse_rejects_an_unknown_type() -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["submit", "notebook", "x"])
+    assert e.value.code == 2
