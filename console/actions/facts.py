@@ -14,7 +14,7 @@ from console.kube import client as k
 from console.kube.client import KubeClient, Res
 from console.kube.errors import ApiError
 from console.model.podspec import (
-    GPU_MEMORY_LABEL, PRIORITY_CLASSES, QUEUE_LABEL, QUEUE_LABELS, RUNAI_QUEUE_LABEL, labels_of,
+    GPU_MEMORY_LABEL, PRIORITY_CLASSES, PROJECT_LABEL, QUEUE_LABEL, QUEUE_LABELS, RUNAI_QUEUE_LABEL, labels_of,
 )
 
 Obj = dict[str, Any]
@@ -91,10 +91,12 @@ class ClusterFacts:
             return out
         for scope in (namespace, None):
             objs = [o for what in ("deployments", "jobs", "statefulsets") for o in self.items(what, scope)]
-            objs += [p for p in self.items("pods", scope) if not p.get("metadata", {}).get("ownerReferences")]
+            objs += self.items("pods", scope)  # Run:ai's own kinds (RunaiJob, ...) show through their pods
             v = votes(objs)
             if v:
                 return max(v, key=lambda key: (v[key], key == QUEUE_LABEL))
+            if any(labels_of(o).get(PROJECT_LABEL) for o in objs):
+                return RUNAI_QUEUE_LABEL  # Run:ai workloads that carry only `project`: the older generation
         return QUEUE_LABEL
 
     # ------------------------------------------------------------ GPUs and priorities
@@ -109,6 +111,11 @@ class ClusterFacts:
             if v and (best is None or v > best):
                 best = v
         return best
+
+    def priority_class_objects(self) -> list[Obj]:
+        """PriorityClass objects; KAI's shipped ones when the cluster lists none to us (none readable)."""
+        return self.items("priorityclasses") or [{"metadata": {"name": n}, "value": v}
+                                                 for n, v in PRIORITY_CLASSES.items()]
 
     def priority_classes(self) -> dict[str, int]:
         """The cluster's PriorityClasses by name; KAI's table when the cluster lists none."""

@@ -199,9 +199,10 @@ class _Planner:
         self.facts = facts
         skip = skip_pods or set()
         pods = [p for p in facts.items("pods") if _pod_key(p) not in skip]
+        pcs = facts.priority_class_objects()
         self.state: ClusterState = state_from_objects(facts.items("nodes"), pods, facts.items("queues"),
-                                                      facts.items("podgroups"), facts.items("priorityclasses"))
-        self.priority = priority_lookup(facts.items("priorityclasses"))
+                                                      facts.items("podgroups"), pcs)
+        self.priority = priority_lookup(pcs)
         self.min_mem = _min_gpu_memory(facts)
         self.jobs: dict[str, PendingJob] = {}
         pgs = {(str((g.get("metadata") or {}).get("namespace")), str((g.get("metadata") or {}).get("name"))): g

@@ -41,7 +41,7 @@ def preemptibility(facts: ClusterFacts, wl: Workload, pod: Obj) -> tuple[bool, s
     pg = facts.get("podgroups", md.get("namespace"), pgname) if pgname else None
     pgspec = (pg or {}).get("spec") or {}
     cls = pgspec.get("priorityClassName") or priority_class_of(pod, wl.obj) or default_priority_class(wl.kind)
-    value = priority_lookup(facts.items("priorityclasses"))(cls)
+    value = priority_lookup(facts.priority_class_objects())(cls)
     pre = is_preemptible(value, labels_of(pod), pgspec.get("preemptibility"))
     if pgspec.get("preemptibility") in ("preemptible", "non-preemptible"):
         why = f"its PodGroup says {pgspec['preemptibility']}"
