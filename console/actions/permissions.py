@@ -36,10 +36,11 @@ class Verdict:
 
 ALLOWED = Verdict(True)
 
-# By action, what it needs on a workload of a given resource (filled per target by `needs_for`).
+
 def needs_for(action: str, res: Res | None = None, extra: tuple[Res, ...] = ()) -> list[Need]:
+    """What an action needs on a workload of resource `res` (Deployments by default)."""
     if action == "submit":
-        return [Need("create", r) for r in ((res,) if res else ()) + extra]
+        return [Need("create", r) for r in (res or k.DEPLOYMENTS,) + extra]
     if action == "scale":
         return [Need("patch", res or k.DEPLOYMENTS, "scale")]
     if action == "preempt":

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.kube.client import KubeClient
+from console.kube.client import KubeClient, Res
 from console.kube.errors import ApiError
 
 from . import facts as facts_mod
 from .audit import AuditLog
 from .errors import ActionError, explain_api_error
 from .facts import ClusterFacts
-from .permissions import Need, Verdict, check
+from .permissions import MUTATING_ACTIONS, Need, Verdict, check, needs_for
 from .plan import ActionPlan, Outcome
 
 
@@ -39,6 +39,15 @@ class ActionSession:
 
     async def may(self, action: str, needs: list[Need], namespace: str | None) -> Verdict:
         return await check(self.client, self.user, needs, namespace, self.readonly, action)
+
+    async def offer(self, action: str, namespace: str, res: Res | None = None) -> Verdict:
+        """Whether to offer `action` on a workload of `res` in `namespace`; a refusal carries the reason
+        a disabled key shows."""
+        return await self.may(action, needs_for(action, res), namespace)
+
+    async def offers(self, namespace: str, res: Res | None = None) -> dict[str, Verdict]:
+        """Every action's verdict for one namespace (and workload resource), for a pane's key hints."""
+        return {a: await self.offer(a, namespace, res) for a in MUTATING_ACTIONS}
 
     # ------------------------------------------------------------ plans
     async def plan_submit(self, form: Any = None, manifests: list[dict] | None = None,

@@ -284,3 +284,21 @@ async def test_stalled_cluster_times_out_and_says_the_outcome_is_unknown(make_en
         assert snapshot(env.cluster) == before  # still held by the stall: nothing applied yet
     finally:
         env.cluster.extras["faults"].resume()
+
+
+async def test_offers_per_context_say_why_an_action_is_disabled(make_env) -> None:
+    from console.kube.client import JOBS
+    env = await _env(make_env)
+    admin = await (await env.session()).offers("runai-team-a")
+    assert all(v.allowed for v in admin.values()) and set(admin) == {"submit", "scale", "preempt", "delete"}
+    viewer = await (await env.session("sim-viewer")).offers("runai-team-a", JOBS)
+    assert {a: v.reason for a, v in viewer.items()} == {
+        "submit": "sim-viewer cannot create jobs in runai-team-a",
+        "scale": "sim-viewer cannot patch jobs/scale in runai-team-a",
+        "preempt": "sim-viewer cannot create pods/eviction in runai-team-a",
+        "delete": "sim-viewer cannot delete jobs in runai-team-a"}
+    team_b = await (await env.session("sim-team-b")).offers("runai-team-a")
+    assert not any(v.allowed for v in team_b.values())
+    assert all(v.allowed for v in (await (await env.session("sim-team-b")).offers("runai-team-b")).values())
+    ro = await (await env.session(readonly=True)).offers("runai-team-a")
+    assert all(not v.allowed and "read-only" in v.reason for v in ro.values())
