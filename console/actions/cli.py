@@ -118,7 +118,8 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
         extra = [f for f in ("image", "gpu", "replicas", "min_replicas", "max_replicas", "port", "priority")
                  if getattr(args, f) is not None]
         if extra:
-            return f"with -f FILE the manifest says it all; drop --{', --'.join(e.replace('_replicas', '') for e in extra)}"
+            flags = ", --".join(e.replace("_replicas", "") for e in extra)
+            return f"with -f FILE the manifest says it all; drop --{flags}"
     for item in args.env:
         if "=" not in item:
             return f"--env {item!r}: write KEY=VALUE"
@@ -134,7 +135,8 @@ async def _plan(session: Any, args: argparse.Namespace) -> Any:
             docs = await asyncio.to_thread(load_file, args.file)
             return await session.plan_submit(manifests=docs, project=args.project)
         form = SubmitForm(args.type, args.name, args.project, args.image, args.gpu, args.replicas,
-                          args.min_replicas, args.max_replicas, args.port, args.priority, args.container_command, args.args,
+                          args.min_replicas, args.max_replicas, args.port, args.priority, args.container_command,
+                          args.args,
                           dict(item.split("=", 1) for item in args.env))
         return await session.plan_submit(form)
     if args.command == "scale":
@@ -170,8 +172,9 @@ async def _run(args: argparse.Namespace, creds: Any, out: TextIO, err: TextIO) -
             confirm = getattr(args, "confirm", None)
             if confirm is None:
                 if not _isatty():
-                    return await _refuse_async(session, plan, err, f"needs the typed confirmation {plan.confirm_phrase!r}: "
-                                                      "not a terminal, so pass --confirm with that text")
+                    why = (f"needs the typed confirmation {plan.confirm_phrase!r}: not a terminal, so pass "
+                           "--confirm with that text")
+                    return await _refuse_async(session, plan, err, why)
                 confirm = await asyncio.to_thread(_ask, f"Type {plan.confirm_phrase!r} to go ahead: ")
             if confirm.strip() != plan.confirm_phrase:
                 return await _refused(session, plan, err, confirm)

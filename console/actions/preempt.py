@@ -89,7 +89,8 @@ async def apply_preempt(session: ActionSession, plan: ActionPlan) -> Outcome:
                       [] if outcome_unknown(e) else ["no pod was evicted"])
             raise ActionError([msg] + before + ([f"not evicted: {', '.join(left)}"] if left else [])) from None
         done.append(name)
-    out = Outcome(True, f"preempted {wl}: evicted {len(done)} pod(s)", changed=[f"pod {wl.namespace}/{n}" for n in done])
+    out = Outcome(True, f"preempted {wl}: evicted {len(done)} pod(s)",
+                  changed=[f"pod {wl.namespace}/{n}" for n in done])
     if plan.preview is not None:
         out.details = plan.preview.lines()
     return out

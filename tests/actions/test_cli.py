@@ -29,8 +29,9 @@ async def _run(env, capsys, *argv: str, context: str = "sim-admin") -> tuple[int
 
 async def test_submit_from_flags_prints_the_manifest_and_preview_then_creates(make_env, capsys) -> None:
     env = await _env(make_env)
-    rc, out, err = await _run(env, capsys, "submit", "inference", "chat", "-p", "team-a", "-i", "vllm/vllm-openai:v0.6.3",
-                              "--gpu", "0.5", "--min", "1", "--max", "3", "--port", "8000", "--yes")
+    rc, out, err = await _run(env, capsys, "submit", "inference", "chat", "-p", "team-a", "-i",
+                              "vllm/vllm-openai:v0.6.3", "--gpu", "0.5", "--min", "1", "--max", "3", "--port", "8000",
+                              "--yes")
     assert rc == 0, err
     assert "kind: Deployment" in out and "kind: Service" in out and "gpu-fraction: '0.5'" in out
     assert "Preview (KAI rules on the live cluster): 1 of 1 new pod(s) would run now" in out
@@ -174,3 +175,11 @@ def test_argparse_rejects_an_unknown_type() -> None:
     with pytest.raises(SystemExit) as e:
         main(["submit", "notebook", "x"])
     assert e.value.code == 2
+
+
+async def test_unreachable_cluster_exits_1_saying_so(make_env, capsys) -> None:
+    env = await _env(make_env)
+    await env.server.stop()
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/serve", "3", "--yes")
+    assert rc == 1 and "the cluster is unreachable" in err
+    assert env.audit.entries()[-1]["outcome"] == "refused"
