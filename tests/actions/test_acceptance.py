@@ -141,6 +141,9 @@ async def test_preempting_training_evicts_with_disruption_target_and_new_pods_wa
     assert new[0]["status"]["phase"] == "Pending" and not new[0]["spec"].get("nodeName")
     second = _pods(env.cluster, "runai-team-a", "second-")
     assert second[0]["status"]["phase"] == "Running"
+    entry = env.audit.entries()[-1]
+    assert (entry["action"], entry["target"], entry["outcome"]) == ("preempt", "Job runai-team-a/first", "ok")
+    assert entry["dry_run"] == "eviction of 1 pod(s) accepted"
 
 
 def _job_like(env, name: str) -> dict:
