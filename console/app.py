@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher
 from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, Static
@@ -219,6 +220,8 @@ class ClusterConsole(App[None]):
     def flush(self) -> None:
         """Drain the model and apply keyed changes to the panes in one batch."""
         s = self.session
+        if not self._mounted_panes():
+            return  # starting up or shutting down: nothing to draw on
         if s is None:
             self.update_header()
             return
@@ -249,6 +252,13 @@ class ClusterConsole(App[None]):
             if active.model.ages and self.flushes % int(5 * self.config.refresh_hz) == 0:
                 active.table.invalidate()  # ages on screen move on even when the rows do not change
             self.update_header()
+
+    def _mounted_panes(self) -> bool:
+        try:
+            self.query_one("#events", Pane)
+            return True
+        except NoMatches:
+            return False
 
     def _update_pane_states(self) -> None:
         s = self.session
@@ -294,9 +304,11 @@ class ClusterConsole(App[None]):
             extra=extra)
 
     def update_header(self) -> None:
+        if not self._mounted_panes():
+            return
         try:
             header = self.query_one(ClusterHeader)
-        except Exception:
+        except NoMatches:
             return
         header.show(self.header_data(), self.ctx.palette)
         self._update_pane_states()

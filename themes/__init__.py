@@ -61,6 +61,7 @@ THEMES: tuple[Theme, ...] = (
             "holder-1": "ansi_blue", "holder-2": "ansi_magenta", "holder-3": "ansi_cyan", "holder-4": "ansi_green",
             "holder-5": "ansi_yellow", "holder-6": "ansi_bright_blue", "holder-7": "ansi_red",
             "holder-8": "ansi_bright_magenta", "gpu-free": "ansi_bright_black", "quota-over": "ansi_yellow",
+            "ansi-background": "ansi_black", "ansi-foreground": "ansi_white",
             "text-muted": "ansi_bright_black",
             "block-cursor-background": "ansi_blue", "block-cursor-foreground": "ansi_bright_white",
             "block-cursor-blurred-background": "ansi_bright_black", "border": "ansi_blue",

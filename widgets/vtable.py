@@ -102,6 +102,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._layout: list[tuple[int, int]] = []
         self._layout_width = -1
         self._styles: tuple[Style, Style, Style, Style, Style] | None = None
+        self._base_style: Style | None = None
         self.sort_column: str | None = None
         self.sort_reverse = False
         self.empty_message = ""
@@ -213,23 +214,26 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ rendering
     def on_resize(self) -> None:
-        self._layout_width = -1
-        self._cache.clear()
+        # Rendered rows stay valid unless the width changed (`_ensure_layout` checks that): a pane that is
+        # hidden and shown again keeps its cache.
         self.virtual_size = Size(self.size.width, len(self.order) + 1)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._cache.clear()
-        self._styles = None
+        self._styles = None  # focus changes restyle the cursor only; cells are dropped if the base changed
 
     def _style_set(self) -> tuple[Style, Style, Style, Style, Style]:
         """Base, header, sorted header, cursor overlay, empty-message styles; resolved once per style change
         (resolving them walks the DOM, which per line would cost more than the line)."""
         if self._styles is None:
+            old_base = self._base_style
             cur = self.get_component_rich_style("vtable--cursor")
             self._styles = (self.rich_style, self.get_component_rich_style("vtable--header"),
                             self.get_component_rich_style("vtable--sorted"), Style(bgcolor=cur.bgcolor, bold=True),
                             self.get_component_rich_style("vtable--empty"))
+            self._base_style = self._styles[0]
+            if old_base is not None and old_base != self._base_style:
+                self._cache.clear()
         return self._styles
 
     def _ensure_layout(self) -> list[tuple[int, int]]:

@@ -62,6 +62,7 @@ async def test_dropped_watches_show_reconnecting_then_recover(demo_env) -> None:
         faults.drop_watches()
         await until(pilot, lambda: any(r.state == "reconnecting" for r in app.query_one("#header").data.resources),
                     what="reconnecting shown")
+        app.flush()
         assert "reconnecting" in app.pane("projects").state_message
         assert len(app.pane("projects").table) > 0, "the last known rows stay"
         faults.resume()
