@@ -607,8 +607,9 @@ class ClusterConsole(App[None]):
                     continue
                 keys = keymap.get(b.id, b.key) if b.id else b.key
                 rows.append((section, _keys(keys), b.description, b.id or ""))
-        rows.append(("Console", "ctrl+p", "Command palette: every view and action", "(textual)"))
-        rows.append(("Console", "ctrl+q", "Quit", "(textual)"))
+            if section == "Console":
+                rows.append(("Console", "ctrl+p", "Command palette: every view and action", "(textual)"))
+                rows.append(("Console", "ctrl+q", "Quit", "(textual)"))
         return rows
 
 
