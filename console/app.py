@@ -129,6 +129,15 @@ class ClusterConsole(App[None]):
         self.set_interval(1 / max(0.5, self.config.refresh_hz), self.flush, name="flush")
         self.update_header()
         self.connect()
+        self.load_contexts()
+
+    @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
+    def load_contexts(self) -> None:
+        """Context names for `:ctx` completion; reading the kubeconfig blocks, so it runs in a thread."""
+        try:
+            self._context_names = list(self.list_contexts())
+        except Exception:
+            self._context_names = []
 
     def _theme_changed(self, _theme: object) -> None:
         self.ctx.palette = Palette.from_variables(self.get_css_variables())
@@ -422,11 +431,6 @@ class ClusterConsole(App[None]):
         self._hints(value)
 
     def _contexts(self) -> list[str]:
-        if not self._context_names:
-            try:
-                self._context_names = list(self.list_contexts())
-            except Exception:
-                self._context_names = []
         return self._context_names
 
     def close_prompt(self, cancel: bool = False) -> None:
