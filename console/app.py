@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher
 from textual.suggester import SuggestFromList
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 import themes
@@ -30,6 +30,7 @@ from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
 from console.ui.session import Session
 from widgets.header import ClusterHeader, HeaderData, ResourceState
+from widgets.keyhints import KeyHints
 from widgets.palette import Palette
 
 VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events")
@@ -109,10 +110,10 @@ class ClusterConsole(App[None]):
         with ContentSwitcher(initial=self.view, id="panes"):
             for name in VIEW_ORDER:
                 yield Pane(PANES[name](self.ctx), id=name)
-        yield Static("", id="crumbs")
         yield Static("", id="prompt-hints")
         yield Input(id="prompt", placeholder="")
-        yield Footer()
+        yield Static("", id="crumbs")
+        yield KeyHints(id="keys")
 
     @property
     def readonly(self) -> bool:
@@ -328,6 +329,33 @@ class ClusterConsole(App[None]):
         p = self.pane()
         crumbs.append(self.view + (f" › {p.drill.crumb}" if p.drill else ""))
         self.query_one("#crumbs", Static).update("  ›  ".join(f"<{c}>" for c in crumbs))
+        self.query_one(KeyHints).show(self.key_hints(), key_style=str(self.ctx.palette.accent))
+
+    def key_hints(self) -> list[tuple[str, str]]:
+        """The keys that work in this view (as remapped), for the footer line."""
+        keymap = getattr(self, "_keymap", {})
+
+        def k(bid: str, default: str) -> str:
+            return _keys(keymap.get(bid, default)).split(", ")[0]
+
+        if self.prompt_mode:
+            return [("enter", "apply"), ("esc", "cancel")] + ([("tab", "complete")] if self.prompt_mode == ":" else [])
+        drill = {"projects": "workloads", "gpus": "drill", "workloads": "expand", "nodes": "GPUs", "events": ""}
+        out = [(k("app.command", ":"), "command"), (k("app.filter", "/"), "filter")]
+        if drill.get(self.view):
+            out.append((k("row.drill", "enter"), drill[self.view]))
+        if self.nav or self.pane().typed:
+            out.append((k("app.back", "escape"), "back"))
+        out += [(k("row.describe", "d"), "describe"), (k("row.yaml", "y"), "yaml")]
+        if self.view in ("gpus", "workloads", "events"):
+            out.append((k("row.logs", "l"), "logs"))
+        if self.view != "events":
+            out.append((k("row.events", "e"), "events"))
+        out += [(k("table.sort", "o"), "sort"), ("1-5", "views"), (k("app.help", "question_mark"), "help"),
+                ("^p", "palette"), (k("app.quit", "q"), "quit")]
+        if self.conn_state == "unreachable":
+            out.insert(0, (k("app.retry", "r"), "retry now"))
+        return out
 
     # ------------------------------------------------------------------ views and navigation
     def _activate(self, view: str) -> None:
@@ -426,7 +454,8 @@ class ClusterConsole(App[None]):
             inp.placeholder = "filter: text, -l key=value, or field:value (" + ", ".join(self.pane().model.fields) + ")"
         inp.value = value
         inp.add_class("-visible")
-        inp.focus()
+        self.screen.set_focus(inp)  # at once: what is typed right after `:` belongs to the prompt
+        self.update_header()
         inp.cursor_position = len(value)
         self._hints(value)
 

@@ -60,10 +60,10 @@ async def test_dropped_watches_show_reconnecting_then_recover(demo_env) -> None:
         faults = demo_env.cluster.extras["faults"]
         faults.stall(30)
         faults.drop_watches()
-        await until(pilot, lambda: any(r.state == "reconnecting" for r in app.query_one("#header").data.resources),
-                    what="reconnecting shown")
-        app.flush()
-        assert "reconnecting" in app.pane("projects").state_message
+        await until(pilot, lambda: "reconnecting" in app.pane("projects").state_message,
+                    what="reconnecting shown on the pane")
+        assert any(r.state == "reconnecting" for r in app.query_one("#header").data.resources)
+        assert "↻" in str(app.query_one("#header").render())
         assert len(app.pane("projects").table) > 0, "the last known rows stay"
         faults.resume()
         await until(pilot, lambda: all(h.connected for h in app.session.health), timeout=20, what="watches back")
