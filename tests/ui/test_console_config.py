@@ -55,6 +55,13 @@ async def test_keys_remapped_by_binding_id() -> None:
         assert isinstance(app.screen, TextScreen)
         await app.workers.wait_for_complete()
         assert app.screen.content.startswith("Name:")
+        await pilot.press("escape")
+        from widgets.keyhints import KeyHints
+        hints = dict(app.query_one(KeyHints).items)
+        assert hints.get("D") == "describe" and "d" not in hints
+        assert "l" not in hints, "nodes have no logs"
+        await pilot.press("3")
+        assert dict(app.query_one(KeyHints).items).get("l") == "logs"
         rows = {r[3]: r[1] for r in app.help_rows()}
         assert rows["row.describe"] == "D" and rows["view.gpus"] == "2, X"
 
