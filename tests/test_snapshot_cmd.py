@@ -70,6 +70,9 @@ async def test_snapshot_matches_queues_and_groups_inference(demo) -> None:
     assert any("NonPreemptibleOverQuota" in w["pending_reason"] or "quota" in w["pending_reason"].lower()
                for w in pending)
 
+    exporter = next(w for w in snap["workloads"] if w["name"] == "nvidia-dcgm-exporter")
+    assert (exporter["kind"], exporter["type"], exporter["preemptible"]) == ("DaemonSet", "system", False)
+
     text = render(snap, "table")
     assert "PROJECTS" in text and "GPUS" in text and "WORKLOADS" in text and "NODES" in text
     assert orjson.loads(render(snap, "json", "projects"))["projects"][0]["name"]

@@ -53,6 +53,9 @@ PRIORITY_CLASSES: dict[str, int] = {
     "medium-high": 90,
     "high": 125,
     "very-high": 150,
+    # Kubernetes' own classes for cluster services (dcgm-exporter, device plugins): never preempted.
+    "system-cluster-critical": 2000000000,
+    "system-node-critical": 2000001000,
 }
 DEFAULT_PRIORITY = 50
 NON_PREEMPTIBLE_MIN = 100

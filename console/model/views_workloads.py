@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .cluster_store import ClusterStore, WKey
 
 INFERENCE, TRAINING, BUILD, INTERACTIVE = "inference", "training", "build", "interactive"
+SYSTEM = "system"  # cluster services (DaemonSets, system-* priority classes): shown, never counted as work
 
 BUILD_CLASSES = frozenset({"build", "build-preemptible"})
 INTERACTIVE_CLASSES = frozenset({"interactive", "interactive-preemptible"})
@@ -67,6 +68,8 @@ class WorkloadRow:
 
 def workload_type(kind: str, priority_class: str | None, runai_kind: str | None) -> str:
     """Build / interactive when the priority class says so; else Run:ai's workload kind; else by owner kind."""
+    if kind == "DaemonSet" or (priority_class or "").startswith("system-"):
+        return SYSTEM
     if priority_class in BUILD_CLASSES:
         return BUILD
     if priority_class in INTERACTIVE_CLASSES:
