@@ -18,6 +18,8 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same cluster")
     p.add_argument("--kubeconfig-out", metavar="FILE", help="write a kubeconfig with sim-admin, sim-viewer and "
                    "one sim-<project> context per project")
+    p.add_argument("--exit-with-parent", action="store_true", help="stop when the process that started the "
+                   "simulator exits (used by --demo, so no simulator outlives its console)")
     p.add_argument("--static", action="store_true", help="do not run the demo's moving load (jobs arriving, "
                    "inference scaling)")
     knobs = p.add_argument_group("large scenario knobs")

@@ -44,7 +44,7 @@ class DemoCluster:
 
     def start(self) -> "DemoCluster":
         cmd = [sys.executable, "-m", "console.cli", "sim", "--port", "0", "--kubeconfig-out", self.kubeconfig,
-               "--scenario", self.scenario, "--seed", str(self.seed)]
+               "--scenario", self.scenario, "--seed", str(self.seed), "--exit-with-parent"]
         if self.static:
             cmd.append("--static")
         log = open(self.log_path, "w")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import resource
 import signal
 import sys
@@ -63,10 +64,23 @@ async def serve(args: argparse.Namespace, kubeconfig_out: str | None, announce: 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    watcher = None
+    if getattr(args, "exit_with_parent", False):
+        watcher = loop.create_task(_exit_with_parent(os.getppid(), stop))
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     await server.stop()
     await cluster.stop()
     return 0
+
+
+async def _exit_with_parent(parent: int, stop: asyncio.Event, every: float = 0.5) -> None:
+    """Stop when the process that started us is gone, however it went (even SIGKILL): it is re-parented."""
+    while os.getppid() == parent:
+        await asyncio.sleep(every)
+    print("gpuconsole sim: parent process exited; stopping", file=sys.stderr)
+    stop.set()
 
 
 def run_sim(args: argparse.Namespace) -> int:
