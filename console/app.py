@@ -97,7 +97,6 @@ class ClusterConsole(App[None]):
         self._gpu_totals = (0.0, 0.0)
         self._context_names: list[str] = []
         self.flushes = 0
-        self._heap_frozen = False
         chosen = theme or self.config.theme or themes.DEFAULT_THEME
         self.theme = chosen
         if self.config.keys:
@@ -177,7 +176,23 @@ class ClusterConsole(App[None]):
             self._set_session(session, live=True)
             self.conn_state, self.conn_message = ("connected", "") if session.live else ("offline", "snapshot")
             self.update_header()
+            self.settle_heap(session)
             return
+
+    @work(exclusive=True, group="heap", exit_on_error=False)
+    async def settle_heap(self, session: Session) -> None:
+        """No cyclic GC while the first sync builds the model, then freeze it out of later collections.
+
+        The synced model is hundreds of thousands of long-lived objects: every full collection would rescan
+        them (pauses of 100–400 ms on the large scenario, in whichever thread triggers it).
+        """
+        gc.disable()
+        try:
+            await session.wait_synced(600)
+        finally:
+            gc.collect()
+            gc.freeze()
+            gc.enable()
 
     def _set_session(self, session: Session, live: bool) -> None:
         old = self.session
@@ -187,6 +202,7 @@ class ClusterConsole(App[None]):
             self.session = session
             self.ctx.store = session.store
             self.ctx.events = session.events
+            self.ctx.lock = session.lock
             for name in VIEW_ORDER:
                 self.pane(name).rebuild()
         if old is not None and old is not session and live:
@@ -235,15 +251,21 @@ class ClusterConsole(App[None]):
         if s is None:
             self.update_header()
             return
+        # The informers' thread holds the lock while it applies a change (a first sync of a large cluster
+        # holds it for seconds): skip this tick rather than wait, so keys and frames keep flowing.
+        if not s.lock.acquire(blocking=False):
+            self.update_header()
+            return
+        try:
+            self._flush_locked(s)
+        finally:
+            s.lock.release()
+
+    def _flush_locked(self, s: Session) -> None:
         delta = s.store.drain()
         ev_ups, ev_rem = s.events.drain()
         self.flushes += 1
-        if not self._heap_frozen and s.live and s.health and all(h.synced for h in s.health):
-            # The synced model is hundreds of thousands of long-lived objects; left to the cyclic GC they
-            # are rescanned on every full collection (pauses of 100+ ms on the large scenario).
-            self._heap_frozen = True
-            gc.collect()
-            gc.freeze()
+
         with self.batch_update():
             if delta.projects:
                 self.pane("projects").absorb(delta.projects.upserts, delta.projects.removed)
@@ -581,7 +603,8 @@ class ClusterConsole(App[None]):
 
         async def load() -> str:
             obj = await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name)
-            events = session.events.for_object(ref.kind, ref.namespace or "", ref.name)
+            with session.lock:
+                events = session.events.for_object(ref.kind, ref.namespace or "", ref.name)
             return describe_text(obj, events, self.ctx.now())
 
         self.push_screen(TextScreen(f"describe {ref.label}", load))

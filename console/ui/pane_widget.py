@@ -58,7 +58,9 @@ class Pane(Vertical):
     def catch_up(self, force: bool = False) -> None:
         table = self.table
         if self._reorder or force:
-            table.set_order(self.model.order())
+            with self.model.ctx.lock:  # the order walks the model, which the informers' thread writes
+                keys = self.model.order()
+            table.set_order(keys)
             self._reorder = False
         if self._stale:
             table.invalidate(self._stale)
@@ -86,7 +88,8 @@ class Pane(Vertical):
         title.append(sort)
         if self._summary is None:
             try:
-                self._summary = m.summary()
+                with m.ctx.lock:
+                    self._summary = m.summary()
             except Exception as e:  # a summary must never break the pane
                 self._summary = f"({type(e).__name__})"
         summary = self._summary

@@ -9,6 +9,7 @@ re-renders the changed visible rows and nothing else.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class PaneContext:
     events: EventBuffer
     palette: Palette = field(default_factory=Palette)
     now: Callable[[], float] = time.time
+    lock: Any = field(default_factory=threading.RLock)   # the session's: held while walking the model
 
 
 def age(ts: float | None, now: float) -> str:
@@ -504,7 +506,7 @@ class GpusPane(PaneModel):
         if g is None:
             return None
         if g.reservation_pod:
-            for pk in self.ctx.store.pods_by_node.get(g.node, ()):
+            for pk in tuple(self.ctx.store.pods_by_node.get(g.node, ())):
                 if pk[1] == g.reservation_pod:
                     return ObjRef("", "pods", "Pod", pk[0], pk[1])
         if g.holders:
@@ -605,7 +607,8 @@ class WorkloadsPane(PaneModel):
         return r is not None and self._row_matches(key, r)  # type: ignore[arg-type]
 
     def pods(self, k: tuple[str, str, str]) -> list[PodRec]:
-        return sorted(self.ctx.store.pods_of(self.ctx.store.pods_by_workload.get(k, ())), key=lambda p: p.name)
+        keys = tuple(self.ctx.store.pods_by_workload.get(k, ()))  # a copy: the informers' thread may add
+        return sorted(self.ctx.store.pods_of(keys), key=lambda p: p.name)
 
     def _order(self) -> list[Key]:
         rows = self.ctx.store.workloads.rows

@@ -7,6 +7,8 @@ open. `StaticSession` holds a model filled in advance (no API), for snapshot tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +50,11 @@ class Session:
         self.events = EventBuffer()
         self.info = ClusterInfo()
         self.client: KubeClient | None = None
+        # Held by whoever writes the model (the informers' thread) or walks it (the UI's flush and re-sorts).
+        self.lock = threading.RLock()
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        return True
 
     @property
     def health(self) -> list[Health]:
@@ -76,8 +83,29 @@ class Session:
         pass
 
 
+class _LockedSink:
+    """The informers' writes, each under the session lock, so the UI never walks a half-applied change."""
+
+    def __init__(self, sink: Any, lock: threading.RLock) -> None:
+        self.sink = sink
+        self.lock = lock
+
+    def apply(self, kind: str, event_type: str, obj: dict[str, Any]) -> Any:
+        with self.lock:
+            return self.sink.apply(kind, event_type, obj)
+
+    def replace(self, kind: str, objs: list[dict[str, Any]], namespace: str | None = None) -> Any:
+        with self.lock:
+            return self.sink.replace(kind, objs, namespace)
+
+
 class LiveSession(Session):
-    """A kubeconfig context, connected with the console's informers."""
+    """A kubeconfig context, connected with the console's informers.
+
+    The informers, their parsing and the model updates run on an event loop in a thread of their own:
+    the first sync of a large cluster is seconds of pure Python, and on the UI's loop it would freeze
+    the screen. The UI keeps its own client for what it fetches on demand (describe, YAML, logs).
+    """
 
     def __init__(self, kubeconfig: str | None, context: str | None, *, max_retries: int = 3) -> None:
         super().__init__()
@@ -86,7 +114,10 @@ class LiveSession(Session):
         self.max_retries = max_retries
         self.conn: Connection | None = None
         self.events_conn: Connection | None = None
+        self.informer_client: KubeClient | None = None
         self.info = ClusterInfo(context=context or "")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def health(self) -> list[Health]:
@@ -96,12 +127,22 @@ class LiveSession(Session):
                 out.extend(c.health)
         return out
 
+    def api_rate(self) -> float:
+        return sum(c.stats.rate_per_min() for c in (self.client, self.informer_client) if c is not None)
+
+    def open_watches(self) -> int:
+        return sum(c.stats.open_watches for c in (self.client, self.informer_client) if c is not None)
+
     def res(self, group: str, plural: str, kind: str) -> Res:
         surface = self.conn.surface if self.conn else None
         version = DEFAULT_VERSIONS.get(group, "v1")
         if surface is not None and group in surface.groups and surface.groups[group]:
             version = surface.groups[group][0]
         return Res(group, version, plural, plural not in CLUSTER_SCOPED, kind)
+
+    def _in_cluster_loop(self, coro: Any) -> Any:
+        assert self._loop is not None
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
     async def open(self) -> None:
         """Load credentials (in a thread: exec plugins block), discover, start informers.
@@ -110,19 +151,44 @@ class LiveSession(Session):
         """
         creds = await asyncio.to_thread(config.load, self.kubeconfig, self.context)
         self.info = ClusterInfo(context=creds.context, cluster=creds.cluster, user=creds.user, server=creds.server)
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="gpuconsole-informers", daemon=True)
+        self._thread.start()
+        try:
+            await self._in_cluster_loop(self._open_informers(creds))
+        except BaseException:
+            await self._stop_thread()
+            raise
+        self.client = KubeClient(creds, max_retries=self.max_retries)
+
+    async def _open_informers(self, creds: config.Credentials) -> None:
         client = KubeClient(creds, max_retries=self.max_retries)
         try:
-            conn = Connection(client, self.store, accept=_models, default_namespace=creds.namespace)
+            conn = Connection(client, _LockedSink(self.store, self.lock), accept=_models,
+                              default_namespace=creds.namespace)
             await conn.open()
-            events = Connection(client, self.events, resources=(k.EVENTS,), default_namespace=creds.namespace)
+            events = Connection(client, _LockedSink(self.events, self.lock), resources=(k.EVENTS,),
+                                default_namespace=creds.namespace)
             await events.open()
         except BaseException:
             await client.aclose()
             raise
-        self.client, self.conn, self.events_conn = client, conn, events
+        self.informer_client, self.conn, self.events_conn = client, conn, events
         self.info.server_version = conn.surface.server_version
         self.info.kai = conn.surface.has_kai
         self.info.hidden = list(conn.plan.hidden) + list(events.plan.hidden)
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        """Every informer has listed once (awaited on the informers' loop)."""
+        if self._loop is None or self.conn is None or self.events_conn is None:
+            return False
+        conn, events = self.conn, self.events_conn
+
+        async def both() -> bool:
+            return await conn.wait_synced(timeout) and await events.wait_synced(timeout)
+
+        return bool(await self._in_cluster_loop(both()))
 
     async def fetch(self, group: str, plural: str, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
         if self.client is None:
@@ -130,13 +196,32 @@ class LiveSession(Session):
         res = self.res(group, plural, kind)
         return await self.client.get(res, name, namespace if res.namespaced else None)
 
-    async def close(self) -> None:
+    async def _close_informers(self) -> None:
         for c in (self.events_conn, self.conn):
             if c is not None:
                 await c.close()
+        if self.informer_client is not None:
+            await self.informer_client.aclose()
+
+    async def _stop_thread(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 10)
+        if not loop.is_running():
+            loop.close()
+
+    async def close(self) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._in_cluster_loop(self._close_informers()), 10)
+            await self._stop_thread()
         if self.client is not None:
             await self.client.aclose()
-        self.client = self.conn = self.events_conn = None
+        self.client = self.informer_client = self.conn = self.events_conn = None
 
 
 class StaticSession(Session):

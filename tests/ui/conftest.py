@@ -71,9 +71,7 @@ async def synced(app: ClusterConsole, pilot: object, timeout: float = 30.0) -> N
     async def ready() -> None:
         while app.session is None or not app.session.live:
             await pilot.pause(0.01)  # type: ignore[attr-defined]
-        conn = app.session.conn  # type: ignore[attr-defined]
-        assert await conn.wait_synced(timeout), "the console did not sync"
-        assert await app.session.events_conn.wait_synced(timeout)  # type: ignore[attr-defined]
+        assert await app.session.wait_synced(timeout), "the console did not sync"
     await asyncio.wait_for(ready(), timeout)
     app.flush()
     await pilot.pause()  # type: ignore[attr-defined]
