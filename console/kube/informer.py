@@ -50,6 +50,12 @@ class Health:
     relists: int = 0
     resumes: int = 0
     resource_version: str = ""
+    waiting_since: float = 0.0  # monotonic time a watch was asked for and not yet accepted; 0 = none
+    grace: float = 2.0  # a watch not accepted within this long counts as reconnecting
+
+    @property
+    def watch_stalled(self) -> bool:
+        return bool(self.waiting_since) and time.monotonic() - self.waiting_since > self.grace
 
     @property
     def state(self) -> str:
@@ -59,7 +65,9 @@ class Health:
             return "forbidden"
         if not self.synced:
             return "syncing"
-        return "synced" if self.connected else "reconnecting"
+        # Between a list and its watch, or a watch and its resumption, the resource stays "synced"
+        # unless the server takes longer than the grace to accept: no false alarm on every rotation.
+        return "synced" if self.connected and not self.watch_stalled else "reconnecting"
 
     def age(self, now: float | None = None) -> float | None:
         if not self.last_event:
@@ -71,7 +79,7 @@ class Informer:
     def __init__(self, client: KubeClient, res: Res, sink: Sink, *, namespace: str | None = None,
                  kind: str | None = None, label_selector: str | None = None, page_size: int = PAGE_SIZE,
                  watch_timeout: tuple[int, int] = (240, 360), backoff_max: float = 30.0,
-                 rng: random.Random | None = None) -> None:
+                 stall_grace: float = 2.0, rng: random.Random | None = None) -> None:
         self.client = client
         self.res = res
         self.sink = sink
@@ -81,7 +89,7 @@ class Informer:
         self.page_size = page_size
         self.watch_timeout = watch_timeout
         self.backoff_max = backoff_max
-        self.health = Health(self.kind, namespace)
+        self.health = Health(self.kind, namespace, grace=stall_grace)
         self.synced = asyncio.Event()
         self._rng = rng or random.Random()
         self._task: asyncio.Task | None = None
@@ -140,7 +148,7 @@ class Informer:
                 if rv is None:
                     rv = await self._relist()
                 lo, hi = self.watch_timeout
-                self.health.connected = False  # until the server accepts the watch (`_opened`)
+                self.health.waiting_since = time.monotonic()  # until the server accepts it (`_opened`)
                 async for etype, obj in self.client.watch(
                         self.res, self.namespace, resource_version=rv, label_selector=self.label_selector,
                         timeout_seconds=self._rng.randint(lo, hi), bookmarks=True, on_open=self._opened):
@@ -153,10 +161,9 @@ class Informer:
                         rv = new_rv
                         self.health.resource_version = rv
                     failures = 0
-                # The server ended the watch (timeout or drop): resume where we were. Until the server
-                # accepts the new watch we are not connected, which matters when it has stopped answering.
+                # The server ended the watch (timeout or drop): resume where we were. If the server does
+                # not accept the new watch within the grace, the resource shows as reconnecting.
                 self.health.resumes += 1
-                self.health.connected = False
             except asyncio.CancelledError:
                 self.health.connected = False
                 raise
@@ -186,6 +193,7 @@ class Informer:
 
     def _opened(self) -> None:
         self.health.connected = True
+        self.health.waiting_since = 0.0
 
     def _delay(self, failures: int, hint: float | None) -> float:
         if hint:

@@ -66,7 +66,8 @@ async def test_dropped_watches_show_reconnecting_then_recover(demo_env) -> None:
         assert "↻" in str(app.query_one("#header").render())
         assert len(app.pane("projects").table) > 0, "the last known rows stay"
         faults.resume()
-        await until(pilot, lambda: all(h.connected for h in app.session.health), timeout=20, what="watches back")
+        await until(pilot, lambda: all(h.state == "synced" for h in app.session.health), timeout=20,
+                    what="watches back")
         app.flush()
         assert app.pane("projects").state_message == ""
 
