@@ -31,6 +31,7 @@ async def serve(args: argparse.Namespace, kubeconfig_out: str | None, announce: 
     from .scenarios import ScenarioError
     from .server import start_server
 
+    parent = os.getppid()  # before anything slow: the parent may be gone by the time we serve
     t0 = time.perf_counter()
     try:
         cluster = make_cluster(args.scenario, seed=args.seed, dynamic=not args.static, **_knobs(args))
@@ -66,7 +67,7 @@ async def serve(args: argparse.Namespace, kubeconfig_out: str | None, announce: 
             loop.add_signal_handler(sig, stop.set)
     watcher = None
     if getattr(args, "exit_with_parent", False):
-        watcher = loop.create_task(_exit_with_parent(os.getppid(), stop))
+        watcher = loop.create_task(_exit_with_parent(parent, stop))
     await stop.wait()
     if watcher is not None:
         watcher.cancel()
