@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 import themes
 from console.config import Config
+from console.ui.actions import ConsoleActions
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
 from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
@@ -68,6 +69,11 @@ class ClusterConsole(App[None]):
         Binding("4", "view('nodes')", "Nodes", id="view.nodes", show=False),
         Binding("5", "view('events')", "Events view", id="view.events", show=False),
         Binding("r", "retry", "Retry", id="app.retry", show=False),
+        Binding("n", "submit", "Submit a workload", id="action.submit"),
+        Binding("s", "scale", "Scale (+/- in the dialog)", id="action.scale"),
+        Binding("p", "preempt", "Preempt (evict its pods)", id="action.preempt"),
+        Binding("ctrl+d", "delete", "Delete (marked rows, else this one)", id="action.delete"),
+        Binding("space", "mark", "Mark row for bulk delete", id="row.mark", priority=True),
         Binding("tab", "complete", "Complete", id="prompt.complete", show=False, priority=True),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -97,6 +103,7 @@ class ClusterConsole(App[None]):
         self._gpu_totals = (0.0, 0.0)
         self._context_names: list[str] = []
         self.flushes = 0
+        self.actions = ConsoleActions(self)
         chosen = theme or self.config.theme or themes.DEFAULT_THEME
         self.theme = chosen
         if self.config.keys:
@@ -125,6 +132,8 @@ class ClusterConsole(App[None]):
     def on_mount(self) -> None:
         self.ctx.palette = Palette.from_variables(self.get_css_variables())
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        wl = self.pane("workloads").table
+        wl.render_cells = self.actions.decorate(wl.render_cells)
         self._activate(self.view)
         self.set_interval(1 / max(0.5, self.config.refresh_hz), self.flush, name="flush")
         self.update_header()
@@ -275,6 +284,7 @@ class ClusterConsole(App[None]):
                                                       delta.nodes.upserts, delta.nodes.removed))
             if delta.workloads:
                 self.pane("workloads").absorb(delta.workloads.upserts, delta.workloads.removed)
+                self.actions.watch_pending()
             if delta.nodes:
                 self.pane("nodes").absorb(delta.nodes.upserts, delta.nodes.removed)
                 self._gpu_totals = _totals(s)
@@ -373,6 +383,7 @@ class ClusterConsole(App[None]):
             out.append((k("row.logs", "l"), "logs"))
         if self.view != "events":
             out.append((k("row.events", "e"), "events"))
+        out += self.actions.hints(k)
         out += [(k("table.sort", "o"), "sort"), ("1-5", "views"), (k("app.help", "question_mark"), "help"),
                 ("^p", "palette"), (k("app.quit", "q"), "quit")]
         if self.conn_state == "unreachable":
@@ -646,6 +657,33 @@ class ClusterConsole(App[None]):
 
         self.push_screen(LogScreen(f"logs {ns}/{name}", stream))
 
+    # ------------------------------------------------------------------ action keys
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Space marks only on the workloads pane with no prompt or dialog open; elsewhere it pages."""
+        if action == "mark":
+            return self.view == "workloads" and not self.prompt_mode and self.screen is self.screen_stack[0]
+        return True
+
+    def on_virtual_table_cursor_moved(self, event: object) -> None:
+        """A row in another namespace: ask what may be done there (the footer follows on the next flush)."""
+        if self.view == "workloads":
+            self.actions.verdict("submit")
+
+    def action_submit(self) -> None:
+        self.actions.submit()
+
+    def action_scale(self) -> None:
+        self.actions.scale()
+
+    def action_preempt(self) -> None:
+        self.actions.preempt()
+
+    def action_delete(self) -> None:
+        self.actions.delete()
+
+    def action_mark(self) -> None:
+        self.actions.toggle_mark()
+
     def action_help(self) -> None:
         from console.ui.screens import HelpScreen
 
@@ -662,7 +700,11 @@ class ClusterConsole(App[None]):
                 if not isinstance(b, Binding) or b.id == "prompt.complete":
                     continue
                 keys = keymap.get(b.id, b.key) if b.id else b.key
-                rows.append((section, _keys(keys), b.description, b.id or ""))
+                desc = b.description
+                why = self.actions.reason(b.id[7:]) if b.id and b.id.startswith("action.") else None
+                if why:
+                    desc += f" (disabled: {why})"
+                rows.append((section, _keys(keys), desc, b.id or ""))
             if section == "Console":
                 rows.append(("Console", "ctrl+p", "Command palette: every view and action", "(textual)"))
                 rows.append(("Console", "ctrl+q", "Quit", "(textual)"))

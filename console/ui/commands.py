@@ -88,6 +88,16 @@ class ConsoleCommands(Provider):
             ("Help", "every key", app.action_help),
         ):
             out.append((name, desc, action))
+        for name, act, desc, fn in (
+            ("Submit a workload", "submit", "form or YAML; shows manifest, dry run and KAI preview", app.action_submit),
+            ("Scale selected workload", "scale", "set replicas (+/- step); preview before sending", app.action_scale),
+            ("Preempt selected workload", "preempt", "evict its pods through the Eviction API", app.action_preempt),
+            ("Delete selected or marked workloads", "delete", "with dependents; marked rows need a typed phrase",
+             app.action_delete),
+        ):
+            why = app.actions.reason(act)
+            out.append((name, f"disabled: {why}" if why else desc, fn))
+        out.append(("Mark row for bulk delete", "toggle the mark on the workload under the cursor", app.action_mark))
         return out
 
     async def discover(self) -> Hits:
