@@ -93,3 +93,20 @@ async def sim_server(sim_cluster: SimCluster, tmp_path: Path) -> AsyncIterator[S
         yield SimServer(srv.url, sim_cluster, srv, tokens, kubeconfig)
     finally:
         await srv.stop()
+
+
+@pytest_asyncio.fixture
+async def demo(tmp_path: Path) -> AsyncIterator[tuple[SimCluster, str]]:
+    """The seeded demo cluster, settled on a manual clock, served over loopback: (cluster, kubeconfig path)."""
+    from console.sim.build import make_cluster
+    from console.sim.server import start_server
+
+    cluster = make_cluster("demo", seed=42, manual_clock=True)
+    cluster.settle()
+    srv = await start_server(cluster)
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(kubeconfig, srv.url, Users(cluster))
+    try:
+        yield cluster, str(kubeconfig)
+    finally:
+        await srv.stop()

@@ -10,25 +10,9 @@ import orjson
 import pytest
 
 from console.model.quantity import parse_quantity
-from console.sim.auth import Users, write_kubeconfig
-from console.sim.build import make_cluster
 from console.sim.resources import DEPLOYMENTS, QUEUES
-from console.sim.server import start_server
 from console.snapshot_cmd import take
 from console.snapshot_format import render
-
-
-@pytest.fixture
-async def demo(tmp_path: Path):
-    cluster = make_cluster("demo", seed=42, manual_clock=True)
-    cluster.settle()
-    srv = await start_server(cluster)
-    kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, srv.url, Users(cluster))
-    try:
-        yield cluster, str(kubeconfig)
-    finally:
-        await srv.stop()
 
 
 def _gpu(q: dict, field: str) -> float:

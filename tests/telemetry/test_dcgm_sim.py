@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from console.kube import config
 from console.kube.client import KubeClient
 from console.kube.connection import Connection
 from console.model.cluster_store import ClusterStore, canonical_kind
 from console.model.telemetry_view import StoreGroupIndex, TelemetryView, match_rows
-from console.sim.auth import Users, write_kubeconfig
-from console.sim.build import make_cluster
 from console.sim.resources import PODS
-from console.sim.server import start_server
 from console.snapshot_cmd import take
 from console.snapshot_format import render
 from console.telemetry.dcgm import DcgmExporterSampler
 from console.telemetry.dcgm_parse import parse
-
-
-@pytest.fixture
-async def demo(tmp_path: Path):
-    cluster = make_cluster("demo", seed=42, manual_clock=True)
-    cluster.settle()
-    srv = await start_server(cluster)
-    kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, srv.url, Users(cluster))
-    try:
-        yield cluster, str(kubeconfig)
-    finally:
-        await srv.stop()
 
 
 async def synced(kubeconfig: str, client: KubeClient) -> ClusterStore:
