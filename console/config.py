@@ -11,6 +11,7 @@ any problem is refused whole, so a typo never half-applies.
     keys:                      # binding id: key(s), comma separated
       view.gpus: "2,G"
       row.logs: "L"
+      action.delete: "ctrl+x"  # actions: action.submit, action.scale, action.preempt, action.delete, row.mark
     contexts:
       prod:
         readonly: true

@@ -146,10 +146,10 @@ class ConsoleActions:
         defaults = {"submit": "n", "scale": "s", "preempt": "p", "delete": "ctrl+d"}
         for a in MUTATING_ACTIONS:
             r = self.reason(a)
-            out.append((key(f"action.{a}", defaults[a]), LABELS[a] + ("✗" if r else "")))
+            out.append((_short(key(f"action.{a}", defaults[a])), LABELS[a] + ("✗" if r else "")))
             why = why or r
         if self.app.view == "workloads":
-            out.append((key("row.mark", "space"), f"mark ({len(self.marked)})" if self.marked else "mark"))
+            out.append((_short(key("row.mark", "space")), f"mark ({len(self.marked)})" if self.marked else "mark"))
         if why:
             out.append(("✗", why))
         return out
@@ -370,3 +370,8 @@ class ConsoleActions:
 
         self.app.push_screen(DeleteDialog(targets, plan_for, self._sender(session, after),
                                           self._decline(session)), self._done)
+
+
+def _short(key: str) -> str:
+    """`ctrl+d` as the footer writes it (`^d`, like `^p`), so the line keeps room for every key."""
+    return key.replace("ctrl+", "^")

@@ -270,7 +270,7 @@ async def test_viewer_sees_every_action_disabled_with_its_reason(demo_env) -> No
         assert app.actions.reason("scale") == "sim-viewer cannot patch deployments/scale in runai-chat-serving"
         assert "sim-viewer cannot" in app.actions.reason("submit")
         hints = dict(app.query_one("#keys").items)
-        assert hints["s"] == "scale✗" and hints["n"] == "submit✗" and hints["ctrl+d"] == "delete✗"
+        assert hints["s"] == "scale✗" and hints["n"] == "submit✗" and hints["^d"] == "delete✗"
         assert "sim-viewer cannot" in hints["✗"]
         help_desc = {r[3]: r[2] for r in app.help_rows()}
         assert "disabled: sim-viewer cannot patch deployments/scale" in help_desc["action.scale"]
@@ -316,3 +316,25 @@ async def test_action_keys_remap_by_binding_id(demo_env) -> None:
         await pilot.press("escape")
         rows = {r[3]: r[1] for r in app.help_rows()}
         assert rows["action.scale"] == "S" and rows["row.mark"] == "m"
+
+
+async def test_preempting_non_preemptible_inference_needs_force_and_the_phrase(demo_env) -> None:
+    app = demo_env.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await synced(app, pilot)
+        await at_workload(app, pilot, "vit-demo")
+        before = listing(demo_env.cluster)
+        await pilot.press("p")
+        dialog = await planned(app, pilot)
+        assert "is not preemptible" in plan_shown(dialog) and dialog.query_one("#confirm", Button).disabled
+        assert dialog.query_one("#force", Button).display
+        await press(pilot, "#force")
+        dialog = await planned(app, pilot)
+        assert dialog.force and dialog.plan.confirm_phrase == "preempt vit-demo"
+        assert "To go ahead, type: preempt vit-demo" in plan_shown(dialog)
+        assert dialog.query_one("#action-phrase").display and not dialog.query_one("#force", Button).display
+        await press(pilot, "#confirm")
+        await until(pilot, lambda: "type exactly" in dialog.message, what="the missing phrase refused")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ActionDialog)
+        assert listing(demo_env.cluster) == before
