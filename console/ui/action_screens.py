@@ -267,11 +267,15 @@ FORM_FIELDS = (  # id, label, placeholder
     ("max", "max replicas", "inference: maximum (optional)"),
     ("port", "port", "container port; also creates a Service (optional)"),
     ("priority", "priority class", "default: inference / train / build"),
+    ("command", "command", "container command, shell words (optional)"),
+    ("args", "args", "container args, shell words (optional)"),
+    ("env", "env", "KEY=VALUE KEY2=VALUE2 (optional)"),
 )
 
 
 class SubmitDialog(ActionDialog):
-    """A workload from a form (type, name, project, image, GPU, replicas, port, priority) or pasted YAML.
+    """A workload from a form (type, name, project, image, GPU, replicas, port, priority, command, args, env)
+    or pasted YAML.
 
     `Check` plans what is in the form; any edit makes that plan stale, and Submit checks a stale form
     first, so what is sent is always what was shown.

@@ -9,6 +9,7 @@ marker until the watch reports the state the action asked for: nothing on screen
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,13 +53,35 @@ def target_of(key: Hashable) -> str | None:
     return None
 
 
+def _words(field: str, text: str) -> list[str] | None:
+    try:
+        words = shlex.split(text)
+    except ValueError as e:
+        raise ValueError(f"{field}: {e} (quote words as a shell would)") from None
+    return words or None
+
+
+def _env(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in shlex.split(text.replace(",", " ")) if text.strip() else []:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"env: write KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
 def form_of(values: dict[str, Any]) -> SubmitForm:
-    """The dialog's fields as the actions layer's form; empty optional fields are absent, not zero."""
+    """The dialog's fields as the actions layer's form; empty optional fields are absent, not zero.
+
+    Raises ValueError naming the field when command, args or env cannot be read.
+    """
     def opt(k: str) -> Any:
         return values.get(k) or None
     return SubmitForm(str(values.get("type") or "inference"), values.get("name", ""), values.get("project", ""),
                       values.get("image", ""), opt("gpu"), opt("replicas"), opt("min"), opt("max"), opt("port"),
-                      opt("priority"))
+                      opt("priority"), _words("command", values.get("command", "")),
+                      _words("args", values.get("args", "")), _env(values.get("env", "")))
 
 
 class ConsoleActions:
@@ -266,7 +289,11 @@ class ConsoleActions:
         project = self._project_here()
 
         async def plan_form(values: dict[str, Any]) -> ActionPlan:
-            return await session.plan_submit(form=form_of(values))
+            try:
+                form = form_of(values)
+            except ValueError as e:  # command, args or env that cannot be read: a problem, not a crash
+                return ActionPlan("submit", "the form", problems=[str(e)])
+            return await session.plan_submit(form=form)
 
         async def plan_yaml(text: str, project: str) -> ActionPlan:
             try:

@@ -338,3 +338,18 @@ async def test_preempting_non_preemptible_inference_needs_force_and_the_phrase(d
         await pilot.press("escape")
         assert not isinstance(app.screen, ActionDialog)
         assert listing(demo_env.cluster) == before
+
+
+def test_form_reads_command_args_and_env() -> None:
+    from console.ui.actions import form_of
+
+    form = form_of({"type": "training", "name": "t", "project": "vision", "image": "pytorch", "gpu": "2",
+                    "command": "python -m train", "args": "--epochs 3 --name 'a b'", "env": "A=1, B=two"})
+    assert form.command == ["python", "-m", "train"]
+    assert form.args == ["--epochs", "3", "--name", "a b"]
+    assert form.env == {"A": "1", "B": "two"}
+    assert form_of({"name": "x"}).command is None and form_of({"name": "x"}).env == {}
+    with pytest.raises(ValueError, match="env: write KEY=VALUE"):
+        form_of({"env": "NOVALUE"})
+    with pytest.raises(ValueError, match="command"):
+        form_of({"command": "python 'unclosed"})
