@@ -18,6 +18,7 @@ from .errors import ActionError, explain_api_error
 from .facts import ClusterFacts
 from .permissions import MUTATING_ACTIONS, Need, Verdict, check, needs_for
 from .plan import ActionPlan, Outcome
+from .targets import UsageError
 
 
 class ActionSession:
@@ -76,6 +77,8 @@ class ActionSession:
             return ActionPlan(action, "?", problems=e.problems)
         except ApiError as e:
             return ActionPlan(action, "?", problems=[explain_api_error(e, f"{action}: reading the cluster")])
+        except UsageError as e:  # a target or count that cannot be read: a problem to show, not an exception
+            return ActionPlan(action, "?", problems=[str(e)])
 
     # ------------------------------------------------------------ apply
     async def apply(self, plan: ActionPlan, confirm: str | None = None, dry_run: bool = False) -> Outcome:

@@ -207,3 +207,14 @@ def test_preview_reads_real_run_ai_objects(realworld) -> None:
     assert workload_of(facts, pod) == ("RunaiJob", "runai-pa", run_ai_job)
     assert [(v.workload, v.action, v.pods) for v in pv.victims] == [
         (f"RunaiJob runai-pa/{run_ai_job}", "Preempt", ("runai-pa/frac-1-0-0",))]
+
+
+async def test_session_turns_an_unreadable_target_into_a_plan_problem() -> None:
+    from console.actions.session import ActionSession
+
+    async def bad() -> None:
+        parse_ref("not a target")
+
+    session = ActionSession.__new__(ActionSession)  # _planned needs no connection
+    plan = await session._planned("scale", bad())
+    assert not plan.ok and plan.problems and "not a target" in plan.problems[0]
