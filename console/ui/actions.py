@@ -105,12 +105,22 @@ class ConsoleActions:
             return None
         ident = (id(s), self.app.readonly)
         if self._session is None or self._session_for != ident:
-            self._session = ActionSession(s.client, context=s.info.context, user=s.info.user,
+            # With a live session, actions use the informers' client and run on their loop (see `_run`).
+            client = getattr(s, "informer_client", None) if hasattr(s, "off_ui") else None
+            self._session = ActionSession(client or s.client, context=s.info.context, user=s.info.user,
                                           readonly=self.app.readonly)
             self._session_for = ident
             self.verdicts.clear()
             self.asking.clear()
         return self._session
+
+    async def _run(self, coro: Any) -> Any:
+        """Await an ActionSession call off the UI loop when the session can (plans parse whole lists)."""
+        s = self.app.session
+        if s is not None and hasattr(s, "off_ui") and getattr(s, "informer_client", None) is not None \
+                and self._session is not None and self._session.client is s.informer_client:
+            return await s.off_ui(coro)
+        return await coro
 
     def namespace(self) -> str:
         """Where the row under the cursor lives (the connection's default namespace off a workload row)."""
@@ -146,7 +156,7 @@ class ConsoleActions:
 
         async def run() -> None:
             try:
-                self.verdicts[namespace] = await session.offers(namespace)
+                self.verdicts[namespace] = await self._run(session.offers(namespace))
             finally:
                 self.asking.discard(namespace)
             if session is self._session:
@@ -267,7 +277,7 @@ class ConsoleActions:
 
     def _sender(self, session: ActionSession, after: Callable[[ActionPlan, Outcome], None]) -> Any:
         async def send(plan: ActionPlan, phrase: str | None) -> Outcome:
-            outcome = await session.apply(plan, confirm=phrase)
+            outcome = await self._run(session.apply(plan, confirm=phrase))
             if outcome.ok:
                 after(plan, outcome)
             return outcome
@@ -293,14 +303,14 @@ class ConsoleActions:
                 form = form_of(values)
             except ValueError as e:  # command, args or env that cannot be read: a problem, not a crash
                 return ActionPlan("submit", "the form", problems=[str(e)])
-            return await session.plan_submit(form=form)
+            return await self._run(session.plan_submit(form=form))
 
         async def plan_yaml(text: str, project: str) -> ActionPlan:
             try:
                 docs = parse_documents(text, "editor")
             except ActionError as e:
                 return ActionPlan("submit", "manifests from the editor", problems=e.problems)
-            return await session.plan_submit(manifests=docs, project=project or None)
+            return await self._run(session.plan_submit(manifests=docs, project=project or None))
 
         def after(plan: ActionPlan, _o: Outcome) -> None:
             for obj in plan.manifests:
@@ -338,7 +348,7 @@ class ConsoleActions:
         current = row.replicas_desired if row.replicas_desired is not None else row.pods
 
         async def plan_for(count: int) -> ActionPlan:
-            return await session.plan_scale(target, str(count))
+            return await self._run(session.plan_scale(target, str(count)))
 
         def after(plan: ActionPlan, _o: Outcome) -> None:
             n = plan.data.get("replicas")
@@ -357,7 +367,7 @@ class ConsoleActions:
         key, target = here
 
         async def plan_for(force: bool) -> ActionPlan:
-            return await session.plan_preempt(target, force)
+            return await self._run(session.plan_preempt(target, force))
 
         def after(plan: ActionPlan, _o: Outcome) -> None:
             evicted = set(plan.data.get("pods") or ())
@@ -387,7 +397,7 @@ class ConsoleActions:
         targets = [t for t in (target_of(k) for k in keys) if t]
 
         async def plan_for() -> ActionPlan:
-            return await session.plan_delete(targets)
+            return await self._run(session.plan_delete(targets))
 
         def after(_plan: ActionPlan, _o: Outcome) -> None:
             for k in keys:

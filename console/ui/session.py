@@ -144,6 +144,14 @@ class LiveSession(Session):
         assert self._loop is not None
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
+    def off_ui(self, coro: Any) -> Any:
+        """Run a coroutine that uses `informer_client` on the informers' loop, awaitable from the UI.
+
+        Action plans read and parse whole resource lists: on a large cluster that is seconds of CPU that
+        must not run on the UI's loop.
+        """
+        return self._in_cluster_loop(coro)
+
     async def open(self) -> None:
         """Load credentials (in a thread: exec plugins block), discover, start informers.
 
