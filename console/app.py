@@ -30,6 +30,8 @@ from console.ui.commands import Command, CommandError, ConsoleCommands, completi
 from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
 from console.ui.session import Session
+from console.ui.telemetry_feed import SamplerFactory, TelemetryFeed, TickResult, dcgm_sampler
+from console.telemetry.idle import IdlePolicy
 from widgets.header import ClusterHeader, HeaderData, ResourceState
 from widgets.keyhints import KeyHints
 from widgets.palette import Palette
@@ -69,6 +71,8 @@ class ClusterConsole(App[None]):
         Binding("4", "view('nodes')", "Nodes", id="view.nodes", show=False),
         Binding("5", "view('events')", "Events view", id="view.events", show=False),
         Binding("r", "retry", "Retry", id="app.retry", show=False),
+        Binding("i", "idle_jump", "Idle GPU: its workload (else the next idle GPU)", id="gpu.idle"),
+        Binding("t", "gpu_history", "GPU history plots", id="gpu.history"),
         Binding("n", "submit", "Submit a workload", id="action.submit"),
         Binding("s", "scale", "Scale (+/- in the dialog)", id="action.scale"),
         Binding("p", "preempt", "Preempt (evict its pods)", id="action.preempt"),
@@ -80,8 +84,15 @@ class ClusterConsole(App[None]):
 
     def __init__(self, factory: SessionFactory, *, context: str | None = None, config: Config | None = None,
                  readonly: bool = False, theme: str | None = None, now: Callable[[], float] = time.time,
-                 contexts: Callable[[], list[str]] | None = None, retry_base: float = 2.0) -> None:
+                 contexts: Callable[[], list[str]] | None = None, retry_base: float = 2.0,
+                 sampler_factory: SamplerFactory = dcgm_sampler, idle_policy: IdlePolicy | None = None,
+                 telemetry_auto: bool = True) -> None:
         super().__init__()
+        self.sampler_factory = sampler_factory
+        self.idle_policy = idle_policy or IdlePolicy()
+        self.telemetry_auto = telemetry_auto   # False: ticks are driven by the caller (tests)
+        self.feed: TelemetryFeed | None = None
+        self._tel_task: asyncio.Task[None] | None = None
         for t in themes.THEMES:
             self.register_theme(t)
         self.config = config or Config()
@@ -186,6 +197,8 @@ class ClusterConsole(App[None]):
             self.conn_state, self.conn_message = ("connected", "") if session.live else ("offline", "snapshot")
             self.update_header()
             self.settle_heap(session)
+            if self.feed is not None and self.telemetry_auto:
+                self.telemetry_loop()
             return
 
     @work(exclusive=True, group="heap", exit_on_error=False)
@@ -212,6 +225,13 @@ class ClusterConsole(App[None]):
             self.ctx.store = session.store
             self.ctx.events = session.events
             self.ctx.lock = session.lock
+            old_feed = self.feed
+            # Telemetry needs the informers' loop to sample on: offline snapshots have none.
+            self.feed = TelemetryFeed(session, self.sampler_factory, self.idle_policy) \
+                if hasattr(session, "off_ui") and live else None
+            self.ctx.telemetry = self.feed
+            if old_feed is not None:
+                self.run_worker(_close_feed(old_feed), group="close", exit_on_error=False)
             for name in VIEW_ORDER:
                 self.pane(name).rebuild()
         if old is not None and old is not session and live:
@@ -236,11 +256,106 @@ class ClusterConsole(App[None]):
         else:
             self.notify("connected; informers reconnect on their own", timeout=3)
 
+    # ------------------------------------------------------------------ GPU telemetry
+    def telemetry_loop(self) -> None:
+        """Start sampling for this session (replacing the last session's loop).
+
+        A plain task rather than a Textual worker: it lives as long as the session, and workers are
+        what dialogs and tests await to see that a piece of work has finished.
+        """
+        if self._tel_task is not None:
+            self._tel_task.cancel()
+        self._tel_task = asyncio.create_task(self._telemetry_run(), name="gpu-telemetry")
+
+    async def _telemetry_run(self) -> None:
+        """Sample at the exporters' cadence for as long as this session lasts; a failed tick is a state."""
+        feed = self.feed
+        while feed is not None and feed is self.feed:
+            try:
+                await self.telemetry_tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a sampler bug must not end sampling, nor the console
+                self.notify(f"GPU telemetry: {_one_line(e)}", severity="error", timeout=5)
+            await asyncio.sleep(max(1.0, feed.interval_s))
+
+    async def telemetry_tick(self) -> TickResult | None:
+        """One sample on the informers' loop (scraping and joining stay off the UI), then onto the panes."""
+        feed, s = self.feed, self.session
+        if feed is None or s is None:
+            return None
+        res: TickResult = await s.off_ui(feed.tick())  # type: ignore[attr-defined]
+        if feed is self.feed and res.fresh and self._mounted_panes():
+            self._apply_telemetry(feed, res)
+        return res
+
+    def _apply_telemetry(self, feed: TelemetryFeed, res: TickResult) -> None:
+        gpus = {("gpu", n, i) for n, i in feed.view.rows} | {("gpu", n, i) for n, i in res.gpus}
+        nodes = {("node", k[1]) for k in gpus}   # every sparkline moved on, and the nodes' sums with them
+        with self.batch_update():
+            self.pane("gpus").absorb(gpus | nodes, ())
+            if res.workloads:
+                want = res.workloads
+                with self.ctx.lock:
+                    keys = [k for k in self.ctx.store.workloads.rows if (k[0], k[2]) in want]
+                self.pane("workloads").absorb(keys, ())
+            if res.projects:
+                self.pane("projects").absorb(res.projects, ())
+            self.update_header()
+
+    def action_idle_jump(self) -> None:
+        """On an idle-allocated GPU: its workload. Elsewhere: the next idle-allocated GPU."""
+        if self.view != "gpus":
+            self._activate("gpus")
+        p = self.pane("gpus")
+        model = p.model
+        key = p.table.cursor_key
+        wl = model.idle_workload(key) if key is not None else None  # type: ignore[attr-defined]
+        if wl is None:
+            idle = [k for k in model.idle_keys() if k in p.table._index]  # type: ignore[attr-defined]
+            if not idle:
+                pol = self.idle_policy
+                self.notify(f"no idle-allocated GPUs here (allocated, under {pol.threshold_pct:g}% for "
+                            f"{pol.hold_s / 60:g} min)", timeout=3)
+                return
+            rows = sorted(idle, key=lambda k: p.table._index[k])
+            cur = p.table.cursor_row
+            nxt = next((k for k in rows if p.table._index[k] > cur), rows[0])
+            p.table.move_to_key(nxt)
+            return
+        ns, name = wl
+        with self.ctx.lock:
+            target = next((k for k in self.ctx.store.workloads.rows if k[0] == ns and k[2] == name), None)
+        g = key
+        self._push_and_go(Drill("workloads", "workload", (name,), f"idle {g[1]}#{g[2]}"))  # type: ignore[index]
+        if target is not None:
+            self.pane("workloads").table.move_to_key(target)
+
+    def action_gpu_history(self) -> None:
+        p = self.pane()
+        key = p.table.cursor_key
+        if self.view != "gpus" or not isinstance(key, tuple) or key[0] != "gpu":
+            self.notify("history plots are for a GPU row on the GPUs pane", timeout=2)
+            return
+        self._open_gpu_detail((key[1], key[2]))
+
+    def _open_gpu_detail(self, gkey: tuple[str, int]) -> None:
+        from console.ui.gpu_detail import GpuDetailScreen
+
+        store = self.ctx.store
+        self.push_screen(GpuDetailScreen(self.feed, gkey, lambda: store.gpus.rows.get(gkey)))
+
     async def action_quit(self) -> None:
         await self._close()
         self.exit()
 
     async def _close(self) -> None:
+        task, self._tel_task = self._tel_task, None
+        if task is not None:
+            task.cancel()
+        feed, self.feed = self.feed, None
+        if feed is not None:
+            await _close_feed(feed)
         s, self.session = self.session, None
         if s is not None:
             try:
@@ -337,13 +452,14 @@ class ClusterConsole(App[None]):
         extra: tuple[str, ...] = ()
         if s is not None and info is not None and info.hidden:
             extra = (f"{len(info.hidden)} hidden",)
+        tel, tel_bad = self.feed.state() if self.feed is not None else ("", False)
         return HeaderData(
             context=(info.context if info and info.context else self.context or ""),
             cluster=info.cluster if info else "", user=info.user if info else "",
             server_version=info.server_version if info else "", readonly=self.readonly,
             connection=self.conn_state, message=self.conn_message, resources=states, gpus_allocated=alloc,
             gpus_capacity=cap, api_per_min=s.api_rate() if s else 0.0, watches=s.open_watches() if s else 0,
-            extra=extra)
+            extra=extra, telemetry=tel, telemetry_bad=tel_bad)
 
     def update_header(self) -> None:
         if not self._mounted_panes():
@@ -381,6 +497,8 @@ class ClusterConsole(App[None]):
         out += [(k("row.describe", "d"), "describe"), (k("row.yaml", "y"), "yaml")]
         if self.view in ("gpus", "workloads", "events"):
             out.append((k("row.logs", "l"), "logs"))
+        if self.view == "gpus" and self.feed is not None:
+            out += [(k("gpu.idle", "i"), "idle→workload"), (k("gpu.history", "t"), "history")]
         if self.view != "events":
             out.append((k("row.events", "e"), "events"))
         out += self.actions.hints(k)
@@ -417,6 +535,9 @@ class ClusterConsole(App[None]):
             p.rebuild()
             return
         target = p.model.drill(key)
+        if target is None and self.view == "gpus" and isinstance(key, tuple) and key[0] == "gpu":
+            self._open_gpu_detail((key[1], key[2]))   # a free GPU: nothing to drill into, so its history
+            return
         if target is None:
             self.notify("nothing to drill into here", timeout=2)
             return
@@ -709,6 +830,14 @@ class ClusterConsole(App[None]):
                 rows.append(("Console", "ctrl+p", "Command palette: every view and action", "(textual)"))
                 rows.append(("Console", "ctrl+q", "Quit", "(textual)"))
         return rows
+
+
+async def _close_feed(feed: TelemetryFeed) -> None:
+    """Close a sampler on the loop its HTTP client was opened on (the session's informers' loop)."""
+    try:
+        await asyncio.wait_for(feed.session.off_ui(feed.close()), 5)
+    except Exception:
+        pass
 
 
 def _keys(keys: str) -> str:

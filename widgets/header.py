@@ -43,6 +43,8 @@ class HeaderData:
     api_per_min: float = 0.0
     watches: int = 0
     extra: tuple[str, ...] = field(default=())
+    telemetry: str = ""                 # the GPU sampler's state, e.g. "dcgm 14/14 nodes · 5s"
+    telemetry_bad: bool = False         # a node's exporter fails, GPUs are lost, or no sampler works
 
 
 def merge_states(states: Sequence[ResourceState]) -> list[ResourceState]:
@@ -74,6 +76,9 @@ def render_header(d: HeaderData, p: Palette) -> Text:
     t.append(f" · API {d.api_per_min:.0f}/min · watches {d.watches}", p.muted)
     for e in d.extra:
         t.append(f" · {e}", p.muted)
+    if d.telemetry:
+        t.append(" · ")
+        t.append(d.telemetry, p.warn if d.telemetry_bad else p.muted)
     t.append("\n")
     states = merge_states(d.resources)
     if not states:

@@ -26,6 +26,7 @@ from console.model.views_workloads import PENDING, RUNNING, WorkloadRow, request
 from console.ui.filter import Filter
 from widgets.bars import fmt_gpu, quota_bar, share_bar
 from widgets.palette import Palette
+from widgets.sparkline import sparkline
 from widgets.vtable import Column
 
 Key = Hashable
@@ -63,6 +64,30 @@ class PaneContext:
     palette: Palette = field(default_factory=Palette)
     now: Callable[[], float] = time.time
     lock: Any = field(default_factory=threading.RLock)   # the session's: held while walking the model
+    telemetry: Any = None                                # the session's TelemetryFeed, once it samples
+
+
+IDLE_MARK = "◌"
+SPARK_WIDTH = 12
+
+
+def idle_text(n: int, style: Style) -> Text:
+    """The marker a workload or project gets for its idle-allocated GPUs."""
+    return Text(f" {IDLE_MARK}{n} idle", style) if n else Text("")
+
+
+def fmt_mem(used: float | None, total: float | None) -> str:
+    """Memory in GiB as used/total; '-' parts when unknown."""
+    u = "-" if used is None else f"{used / 1024:.1f}"
+    t = "-" if total is None else f"{total / 1024:.0f}"
+    return f"{u}/{t}"
+
+
+def fmt_duration(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = int(s)
+    return f"{s}s" if s < 120 else (f"{s // 60}m" if s < 7200 else f"{s // 3600}h")
 
 
 def age(ts: float | None, now: float) -> str:
@@ -254,6 +279,9 @@ class ProjectsPane(PaneModel):
         name.append(r.name, p.bold if r.children else Style())
         if r.queue_missing:
             name.append(" (no queue)", p.warn)
+        tel = self.ctx.telemetry
+        if tel is not None:
+            name.append(idle_text(tel.idle_projects.get(r.name, 0), p.warn))
         quota = r.quota_gpu if r.quota_gpu is not None and r.quota_gpu >= 0 else None
         over = r.allocated_gpu - (quota or 0.0)
         bar = quota_bar(r.allocated_gpu, r.quota_gpu, r.limit_gpu, 20, ok=p.ok, over=p.over, unused=p.free,
@@ -329,9 +357,14 @@ class GpusPane(PaneModel):
     resources = ("nodes", "pods")
     columns = [
         Column("name", "NODE / GPU", 26, priority=0),
-        Column("model", "MODEL", 22, priority=2),
+        Column("model", "MODEL", 22, priority=4),
         Column("bar", "SHARES", 20, priority=0, sortable=False),
         Column("free", "FREE", 6, "right", priority=0),
+        Column("util", "UTIL", 5, "right", priority=0, sortable=False),
+        Column("spark", "UTIL HISTORY", SPARK_WIDTH, priority=1, sortable=False),
+        Column("mem", "MEM GiB", 10, "right", priority=1, sortable=False),
+        Column("temp", "TEMP", 5, "right", priority=3, sortable=False),
+        Column("power", "POWER", 5, "right", priority=3, sortable=False),
         Column("holders", "HOLDERS", 20, priority=1, flex=True, sortable=False),
     ]
 
@@ -439,11 +472,14 @@ class GpusPane(PaneModel):
             bar = share_bar(share, 20, p.free) if cap else Text("")
             free = Text(f"{nr.gpu_free}/{cap}" if nr and cap is not None else "-", p.bold)
             shared = f"{nr.gpu_shared} shared" if nr and nr.gpu_shared else ""
-            return [name, Text(nr.gpu_product or "-" if nr else "-", p.muted), bar, free, Text(shared, p.muted)]
+            return [name, Text(nr.gpu_product or "-" if nr else "-", p.muted), bar, free,
+                    *self._node_telemetry(n), Text(shared, p.muted)]
         g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
         if g is None:
-            return ["", "", "", "", ""]
-        label = Text(f"  #{g.index} ", p.muted)
+            return [""] * len(self.columns)
+        tel = self._tel(g.key)
+        label = Text(f"{IDLE_MARK} " if tel is not None and tel.idle else "  ", p.warn)
+        label.append(f"#{g.index} ", p.muted)
         label.append((g.uuid[:12] + "…") if g.uuid else ("whole" if g.use == "whole" else
                                                           ("shared" if g.use == "shared" else "free")),
                      p.muted if not g.uuid else Style())
@@ -456,7 +492,69 @@ class GpusPane(PaneModel):
         if g.fragmented:
             free.append("⚠", p.warn)
         model = Text("MIG" if g.mig else "", p.muted)
-        return [label, model, bar, free, self._holder_text(g)]
+        return [label, model, bar, free, *self._gpu_telemetry(g, tel), self._holder_text(g)]
+
+    # --- telemetry columns: UTIL, UTIL HISTORY, MEM, TEMP, POWER
+    def _tel(self, key: tuple[str, int]) -> Any:
+        feed = self.ctx.telemetry
+        return feed.view.rows.get(key) if feed is not None else None
+
+    def _gpu_telemetry(self, g: GpuRow, tel: Any) -> list[Text | str]:
+        p = self.ctx.palette
+        if tel is None:
+            return ["", "", Text(fmt_mem(None, g.memory_mib), p.muted) if g.memory_mib else "", "", ""]
+        if tel.lost:
+            return [Text("lost", p.bad), "", "", "", ""]
+        if tel.util_pct is None:
+            util = Text("?", p.bad if tel.error else p.muted)
+        else:
+            util = Text(f"{tel.util_pct:.0f}%", p.warn + Style(bold=True) if tel.idle else Style())
+        series = self.ctx.telemetry.view.history.series(tel.sample_key) if tel.sample_key else []
+        spark = Text(sparkline(series, SPARK_WIDTH), p.warn if tel.idle else p.info)
+        total = tel.mem_total_mib if tel.mem_total_mib is not None else g.memory_mib
+        mem = Text(fmt_mem(tel.mem_used_mib, total), Style() if tel.mem_used_mib is not None else p.muted)
+        temp = "" if tel.temp_c is None else f"{tel.temp_c:.0f}°C"
+        power = "" if tel.power_w is None else f"{tel.power_w:.0f}W"
+        return [util, spark, mem, temp, power]
+
+    def _node_telemetry(self, n: str) -> list[Text | str]:
+        """A node's line: mean utilisation and memory summed over its GPUs, or why it has none."""
+        p = self.ctx.palette
+        feed = self.ctx.telemetry
+        if feed is None or feed.snapshot is None:
+            return ["", "", "", "", ""]
+        ng = feed.snapshot.nodes.get(n)
+        if ng is not None and ng.error:
+            return [Text("ERR", p.bad), Text("no data", p.bad), "", "", ""]
+        rows = [t for i in range(self.ctx.store.gpus.count.get(n, 0)) if (t := feed.view.rows.get((n, i)))]
+        utils = [t.util_pct for t in rows if t.util_pct is not None]
+        used = [t.mem_used_mib for t in rows if t.mem_used_mib is not None]
+        total = [t.mem_total_mib for t in rows if t.mem_total_mib is not None]
+        power = [t.power_w for t in rows if t.power_w is not None]
+        idle = sum(1 for t in rows if t.idle)
+        return [Text(f"{sum(utils) / len(utils):.0f}%" if utils else "-", p.muted),
+                Text(f"{IDLE_MARK}{idle} idle" if idle else "", p.warn),
+                Text(fmt_mem(sum(used) if used else None, sum(total) if total else None), p.muted),
+                "", Text(f"{sum(power):.0f}W" if power else "", p.muted)]
+
+    def idle_keys(self) -> list[Key]:
+        """The pane's keys of idle-allocated GPUs, longest idle first (the `i` key's jump list)."""
+        feed = self.ctx.telemetry
+        if feed is None:
+            return []
+        return [("gpu", t.key[0], t.key[1]) for t in feed.view.idle_rows()]
+
+    def idle_workload(self, key: Key) -> tuple[str, str] | None:
+        """(namespace, workload name) holding an idle-allocated GPU row; None when the row is not idle."""
+        k = key  # type: ignore[assignment]
+        if not isinstance(k, tuple) or k[0] != "gpu":  # type: ignore[index]
+            return None
+        tel = self._tel((k[1], k[2]))  # type: ignore[index]
+        g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
+        if tel is None or not tel.idle or g is None or not g.holders:
+            return None
+        h = g.holders[0]
+        return (h.namespace, h.workload or h.pod)
 
     def detail(self, key: Key | None) -> Text:
         if key is None:
@@ -486,6 +584,17 @@ class GpusPane(PaneModel):
         t.append(f" · free {fmt_gpu(g.free_share) if g.free_share is not None else '?'}")
         if g.fragmented:
             t.append(" · fragmented: no waiting request fits this sliver", p.warn)
+        tel = self._tel(g.key)
+        if tel is not None:
+            if tel.idle:
+                feed = self.ctx.telemetry
+                t.append(f" · {IDLE_MARK} idle-allocated for {fmt_duration(tel.idle_for_s)} (under "
+                         f"{feed.policy.threshold_pct:g}% utilisation) · i: its workload", p.warn)
+            if tel.error:
+                t.append(f" · telemetry: {tel.error}", p.bad)
+            elif tel.power_limit_w:
+                t.append(f" · power limit {tel.power_limit_w:.0f}W", p.muted)
+        t.append(" · t: history", p.muted)
         return t
 
     def drill(self, key: Key) -> Drill | None:
@@ -667,6 +776,9 @@ class WorkloadsPane(PaneModel):
         name.append(f"{r.name}")
         if r.preemptible:
             name.append(" ⇣", p.muted)
+        tel = self.ctx.telemetry
+        if tel is not None:
+            name.append(idle_text(tel.idle_workloads.get((r.namespace, r.name), 0), p.warn))
         status_style = {RUNNING: p.ok, PENDING: p.warn, "Partially running": p.warn, "Failed": p.bad}.get(
             r.status, p.muted)
         desired = "?" if r.replicas_desired is None else str(r.replicas_desired)
