@@ -89,13 +89,13 @@ class ClusterConsole(App[None]):
                  telemetry_auto: bool = True) -> None:
         super().__init__()
         self.sampler_factory = sampler_factory
-        self.idle_policy = idle_policy or IdlePolicy()
         self.telemetry_auto = telemetry_auto   # False: ticks are driven by the caller (tests)
         self.feed: TelemetryFeed | None = None
         self._tel_task: asyncio.Task[None] | None = None
         for t in themes.THEMES:
             self.register_theme(t)
         self.config = config or Config()
+        self.idle_policy = idle_policy or IdlePolicy(self.config.idle_threshold_pct, self.config.idle_minutes * 60)
         self.factory = factory
         self.context = context
         self.readonly_flag = readonly

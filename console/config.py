@@ -8,6 +8,8 @@ any problem is refused whole, so a typo never half-applies.
     refresh_hz: 4
     default_view: gpus
     readonly: false
+    idle_threshold_pct: 5      # an allocated GPU under this utilisation ...
+    idle_minutes: 10           # ... for this long is flagged idle-allocated
     keys:                      # binding id: key(s), comma separated
       view.gpus: "2,G"
       row.logs: "L"
@@ -29,7 +31,8 @@ import yaml
 
 VIEWS = ("projects", "gpus", "workloads", "nodes", "events")
 REFRESH_MIN, REFRESH_MAX = 1.0, 10.0
-TOP_KEYS = ("theme", "refresh_hz", "default_view", "readonly", "keys", "contexts")
+TOP_KEYS = ("theme", "refresh_hz", "default_view", "readonly", "idle_threshold_pct", "idle_minutes", "keys",
+            "contexts")
 CONTEXT_KEYS = ("readonly",)
 # Keys a remap may not take: tmux and screen prefixes (k9s #1598) would make the binding unreachable.
 RESERVED_KEYS = frozenset({"ctrl+b", "ctrl+a"})
@@ -50,6 +53,8 @@ class Config:
     refresh_hz: float = 4.0
     default_view: str = "projects"
     readonly: bool = False
+    idle_threshold_pct: float = 5.0
+    idle_minutes: float = 10.0
     keys: dict[str, str] = field(default_factory=dict)
     readonly_contexts: set[str] = field(default_factory=set)
     path: str | None = None
@@ -110,6 +115,15 @@ def parse(data: Any, path: str = "<config>", *, binding_ids: Iterable[str] | Non
             cfg.default_view = v
     if "readonly" in data:
         cfg.readonly = _bool(data["readonly"], "readonly", problems)
+    for key, lo, hi in (("idle_threshold_pct", 0.0, 100.0), ("idle_minutes", 0.0, 24 * 60.0)):
+        if key in data:
+            v = data[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                problems.append(f"{key}: must be a number, not {v!r}")
+            elif not lo <= v <= hi:
+                problems.append(f"{key}: {v} is outside {lo:g}..{hi:g}")
+            else:
+                setattr(cfg, key, float(v))
     keys = data.get("keys")
     if keys is not None:
         ids = set(binding_ids) if binding_ids is not None else None

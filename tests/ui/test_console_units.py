@@ -185,3 +185,17 @@ def test_age_and_header_text() -> None:
                          Palette()).plain
     assert "ctx prod" in text and "read-only" in text and "GPUs 94/96" in text
     assert "pods⊘" in text and "nodes↻12s" in text and "watches 11" in text
+
+
+def test_config_idle_settings_reach_the_idle_policy() -> None:
+    from console.app import ClusterConsole
+    from console.config import ConfigError, parse
+
+    cfg = parse({"idle_threshold_pct": 10, "idle_minutes": 2.5})
+    assert (cfg.idle_threshold_pct, cfg.idle_minutes) == (10.0, 2.5)
+    app = ClusterConsole(lambda ctx: None, config=cfg)
+    assert (app.idle_policy.threshold_pct, app.idle_policy.hold_s) == (10.0, 150.0)
+    with pytest.raises(ConfigError) as e:
+        parse({"idle_threshold_pct": 150, "idle_minutes": "soon"})
+    assert any(p.startswith("idle_threshold_pct: 150 is outside") for p in e.value.problems)
+    assert any(p.startswith("idle_minutes: must be a number") for p in e.value.problems)
