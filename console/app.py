@@ -12,6 +12,7 @@ import asyncio
 import gc
 import time
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 from textual import on, work
@@ -723,8 +724,8 @@ class ClusterConsole(App[None]):
         key = p.table.cursor_key
         return p.model.target(key) if key is not None else None
 
-    def action_describe(self) -> None:
-        from console.ui.describe import describe_text
+    def _fetched_text(self, title: str, render: Callable[[Any, Any, dict], str], yaml_syntax: bool = False) -> None:
+        """A text screen for the object under the cursor, fetched fresh when the screen opens."""
         from console.ui.screens import TextScreen
 
         ref = self._target()
@@ -734,28 +735,25 @@ class ClusterConsole(App[None]):
         session = self.session
 
         async def load() -> str:
-            obj = await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name)
+            return render(session, ref, await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name))
+
+        self.push_screen(TextScreen(title.format(label=ref.label), load, yaml_syntax=yaml_syntax))
+
+    def action_describe(self) -> None:
+        from console.ui.describe import describe_text
+
+        def render(session: Any, ref: Any, obj: dict) -> str:
             with session.lock:
                 events = session.events.for_object(ref.kind, ref.namespace or "", ref.name)
             return describe_text(obj, events, self.ctx.now())
 
-        self.push_screen(TextScreen(f"describe {ref.label}", load))
+        self._fetched_text("describe {label}", render)
 
     def action_yaml(self) -> None:
         from console.ui.describe import yaml_text
-        from console.ui.screens import TextScreen
 
-        ref = self._target()
-        if ref is None or self.session is None:
-            self.notify("no object under the cursor", timeout=2)
-            return
-        session = self.session
-
-        async def load() -> str:
-            return yaml_text(await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name))
-
-        self.push_screen(TextScreen(f"YAML {ref.label} (fetched {time.strftime('%H:%M:%S')})", load,
-                                    yaml_syntax=True))
+        self._fetched_text(f"YAML {{label}} (fetched {time.strftime('%H:%M:%S')})",
+                           lambda session, ref, obj: yaml_text(obj), yaml_syntax=True)
 
     def action_logs(self) -> None:
         from console.ui.screens import LogScreen

@@ -285,18 +285,24 @@ def preview_new(facts: ClusterFacts, pods: list[Obj], owner: Obj | None, per_pod
     planner = _Planner(facts)
     keys, jobs = planner.add_new(pods, owner if owner and owner.get("kind") != "Pod" else None, per_pod)
     plan = planner.run()
+    out = Preview(pods=_verdicts(planner, plan, keys, jobs, "waits behind an earlier pod of its group"))
+    out.victims = planner.victims(plan, set(jobs))
+    return out
+
+
+def _verdicts(planner: "_Planner", plan: Any, keys: list[str], jobs: list[str], waiting: str) -> list[PodVerdict]:
+    """Per new pod: where it would run, or the pending reason of its job (`waiting` when it has none)."""
     placed = {pl.pod: pl for pl in plan.placements}
-    out = Preview()
+    out: list[PodVerdict] = []
     for key in keys:
         pl = placed.get(key)
         if pl is not None:
-            out.pods.append(PodVerdict(key, True, pl.node, bool(pl.groups), bool(pl.new_groups)))
+            out.append(PodVerdict(key, True, pl.node, bool(pl.groups), bool(pl.new_groups)))
             continue
         job = next((j for j in jobs if key in {p.key for p in planner.jobs[j].pods}), "")
         why = plan.pending.get(job)
-        out.pods.append(PodVerdict(key, False, reason=why.reason if why else kai_alloc.UNSCHEDULABLE,
-                                   message=why.message if why else "waits behind an earlier pod of its group"))
-    out.victims = planner.victims(plan, set(jobs))
+        out.append(PodVerdict(key, False, reason=why.reason if why else kai_alloc.UNSCHEDULABLE,
+                              message=why.message if why else waiting))
     return out
 
 
@@ -307,17 +313,7 @@ def preview_release(facts: ClusterFacts, pod_keys: set[str], replacements: list[
     per_pod = owner is None or owner.get("kind") == "Deployment"
     keys, jobs = planner.add_new(replacements, owner, per_pod) if replacements else ([], [])
     plan = planner.run()
-    placed = {pl.pod: pl for pl in plan.placements}
-    out = Preview()
-    for key in keys:
-        pl = placed.get(key)
-        if pl is not None:
-            out.pods.append(PodVerdict(key, True, pl.node, bool(pl.groups), bool(pl.new_groups)))
-        else:
-            job = next((j for j in jobs if key in {p.key for p in planner.jobs[j].pods}), "")
-            why = plan.pending.get(job)
-            out.pods.append(PodVerdict(key, False, reason=why.reason if why else kai_alloc.UNSCHEDULABLE,
-                                       message=why.message if why else "waits"))
+    out = Preview(pods=_verdicts(planner, plan, keys, jobs, "waits"))
     by_pod = {_pod_key(p): p for p in facts.items("pods")}
     started: dict[str, int] = {}
     for pl in plan.placements:
