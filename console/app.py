@@ -12,8 +12,8 @@ import asyncio
 import gc
 import time
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
