@@ -204,6 +204,7 @@ class GpuRequest:
     total: float = 0.0
     container: str | None = None
     mps: bool = False
+    init_container: bool = False       # the GPU goes to an init container (`gpu-fraction-container-name`)
 
     @property
     def shared(self) -> bool:
@@ -223,7 +224,8 @@ class GpuRequest:
         if self.kind != "memory":
             return self
         p = self.portion_on(gpu_memory_mib)
-        return GpuRequest("memory", self.count, p, self.memory_mib, None, p * self.count, self.container, self.mps)
+        return GpuRequest("memory", self.count, p, self.memory_mib, None, p * self.count, self.container, self.mps,
+                          self.init_container)
 
 
 NO_GPU = GpuRequest()
@@ -302,11 +304,19 @@ def gpu_request(pod: Obj, gpu_memory_mib: int | None = None) -> GpuRequest:
     mps = str(ann.get(MPS, "")).lower() == "true"
     container = ann.get(GPU_CONTAINER)
 
+    in_init = False
     if container is not None:
+        # KAI's getContainerRefByName: init containers are searched first, then the regular ones
+        # (pkg/binder/common/gpusharingconfigmap, KAI @ 72de64fc; docs/gpu-sharing/gpu-sharing-init-container.yaml).
+        inits = [c.get("name") for c in _containers(pod, "initContainers")]
         names = [c.get("name") for c in _containers(pod)]
-        if container not in names:
-            raise ValueError(f"{GPU_CONTAINER} {container!r} names no container of the pod "
-                             f"(containers: {', '.join(str(n) for n in names) or 'none'})")
+        if container in inits:
+            in_init = True
+        elif container not in names:
+            listed = f"containers: {', '.join(str(n) for n in names) or 'none'}"
+            if inits:
+                listed += f"; init containers: {', '.join(str(n) for n in inits)}"
+            raise ValueError(f"{GPU_CONTAINER} {container!r} names no container of the pod ({listed})")
     elif _containers(pod):
         container = _containers(pod)[0].get("name")
 
@@ -341,7 +351,7 @@ def gpu_request(pod: Obj, gpu_memory_mib: int | None = None) -> GpuRequest:
                 from None
         if not math.isfinite(portion) or not 0 < portion < 1:
             raise ValueError(f"{GPU_FRACTION} must be between 0 and 1 (exclusive), got {frac_s}")
-        return GpuRequest("fraction", devices, portion, 0, None, portion * devices, container, mps)
+        return GpuRequest("fraction", devices, portion, 0, None, portion * devices, container, mps, in_init)
 
     if mem_s is not None:
         try:
@@ -350,7 +360,7 @@ def gpu_request(pod: Obj, gpu_memory_mib: int | None = None) -> GpuRequest:
             raise ValueError(f"{GPU_MEMORY} must be a positive integer (MiB), got {mem_s!r}") from None
         if mib <= 0:
             raise ValueError(f"{GPU_MEMORY} must be a positive integer (MiB), got {mem_s!r}")
-        req = GpuRequest("memory", devices, 0.0, mib, None, 0.0, container, mps)
+        req = GpuRequest("memory", devices, 0.0, mib, None, 0.0, container, mps, in_init)
         return req.resolved(gpu_memory_mib) if gpu_memory_mib else req
 
     if whole:

@@ -65,6 +65,22 @@ async def test_submit_kai_example_file_runs_on_a_shared_gpu(make_env, capsys, re
     assert pod["status"]["phase"] == "Running" and pod["metadata"]["labels"].get(GPU_GROUP_LABEL)
 
 
+async def test_submit_kai_init_container_fraction_previews_and_runs_as_a_fraction(make_env, capsys, realworld) -> None:
+    """KAI's example gives the half GPU to an init container: previewed, admitted and placed as a fraction."""
+    env = await _env(make_env)
+    path = str(realworld / "kai" / "gpu-sharing__gpu-sharing-init-container.yaml")
+    rc, out, err = await _run(env, capsys, "submit", "-f", path, "--dry-run")
+    assert rc == 0, err
+    assert "1 of 1 new pod(s) would run now" in out
+    assert "default/gpu-sharing-init-container: runs on node gpu-01 (a new shared GPU)" in out
+    rc, out, err = await _run(env, capsys, "submit", "-f", path, "--yes")
+    assert rc == 0, err
+    env.settle()
+    pod = env.cluster.store.get(PODS, "default", "gpu-sharing-init-container")
+    assert pod["status"]["phase"] == "Running" and pod["metadata"]["labels"].get(GPU_GROUP_LABEL)
+    assert pod["metadata"]["annotations"]["received-resource-type"] == "Fraction"
+
+
 async def test_submit_kai_batch_job_file_preview_matches_what_runs(make_env, capsys, realworld) -> None:
     env = await _env(make_env)  # 4 GPUs, 3 in use
     path = str(realworld / "kai" / "batch__batch-job.yaml")

@@ -114,6 +114,27 @@ def test_container_name_selects_gpu_container(realworld) -> None:
     assert r.container == "gpu-workload" and r.portion == 0.5
 
 
+def test_container_name_may_name_an_init_container(realworld) -> None:
+    """KAI's init-container example: the fraction goes to `gpu-init`, an init container."""
+    p = yaml.safe_load((realworld / "kai/gpu-sharing__gpu-sharing-init-container.yaml").read_text())
+    r = gpu_request(p)
+    assert (r.kind, r.portion, r.total, r.container, r.init_container) == ("fraction", 0.5, 0.5, "gpu-init", True)
+    assert validate_sharing(p) is None
+
+
+def test_init_containers_are_searched_first_as_kai_does() -> None:
+    p = pod(annotations={"gpu-fraction": "0.25", "gpu-fraction-container-name": "x"},
+            spec={"initContainers": [{"name": "x"}], "containers": [{"name": "x"}]})
+    assert gpu_request(p).init_container is True
+
+
+def test_unknown_container_names_both_lists() -> None:
+    p = pod(annotations={"gpu-fraction": "0.5", "gpu-fraction-container-name": "nope"},
+            spec={"initContainers": [{"name": "warm"}], "containers": [{"name": "main"}]})
+    with pytest.raises(ValueError, match=r"names no container of the pod \(containers: main; init containers: warm\)"):
+        gpu_request(p)
+
+
 # ---------------------------------------------------------------- priority and preemptibility
 def test_priority_class_precedence() -> None:
     owner = {"metadata": {"labels": {"priorityClassName": "inference"}}}

@@ -132,14 +132,17 @@ def test_kai_examples(realworld: Path) -> None:
     assert projects["test"]["parent"] == "default" and projects["test"]["quota_gpu"] == 1.0
     assert projects["test"]["limit_gpu"] == 1.0 and projects["default"]["quota_gpu"] == -1.0
 
-    assert len(store.pods) == 7
+    assert len(store.pods) == 8
     pods = {k[1]: p for k, p in store.pods.items()}
     mem = store.pods[("ns-gpu-memory", "gpu-sharing")]
     assert (mem.gpu.kind, mem.gpu.memory_mib) == ("memory", 2000)
     frac = store.pods[("ns-gpu-sharing", "gpu-sharing")]
     assert (frac.gpu.kind, frac.gpu.portion) == ("fraction", 0.5)
     other = pods["gpu-sharing-non-default"]
-    assert other.gpu.container == "gpu-workload"
+    assert other.gpu.container == "gpu-workload" and not other.gpu.init_container
+    init = pods["gpu-sharing-init-container"]  # the fraction goes to the init container, as KAI's example asks
+    assert (init.gpu.kind, init.gpu.portion, init.gpu.total) == ("fraction", 0.5, 0.5)
+    assert (init.gpu.container, init.gpu.init_container) == ("gpu-init", True)
     assert pods["cpu-only-pod"].gpu.kind == "none" and pods["gpu-pod"].gpu.count == 1
     assert all(p.queue == "default-queue" for p in store.pods.values())
 
@@ -151,7 +154,7 @@ def test_kai_examples(realworld: Path) -> None:
     job = wl[("ns-batch-job", "batch-job")]
     assert (job["kind"], job["replicas_desired"], job["gpu_per_replica"]) == ("Job", 2, 1.0)
     assert job["project"] == "default-queue" and job["status"] == "Pending"  # no pods yet
-    # seven pods wait in default-queue asking 1 + 1 + 1 + 0.5 + 0.5 GPUs (+ memory: GPU size unknown, + CPU)
+    # eight pods wait in default-queue asking 1 + 1 + 1 + 0.5 + 0.5 + 0.5 GPUs (+ memory: GPU size unknown, + CPU)
     dq = projects["default-queue"]
-    assert dq["requested_gpu_pods"] == 4.0 and dq["allocated_gpu_pods"] == 0.0
-    assert dq["pending_workloads"] == 8 and projects["default-parent-queue"]["pending_workloads"] == 8
+    assert dq["requested_gpu_pods"] == 4.5 and dq["allocated_gpu_pods"] == 0.0
+    assert dq["pending_workloads"] == 9 and projects["default-parent-queue"]["pending_workloads"] == 9

@@ -76,20 +76,24 @@ def test_every_kai_manifest_applies_and_is_scheduled_as_its_queue_allows(kai_clu
     assert build["spec"].get("nodeName") is None
     assert reasons(c, build)[0]["reason"] == "NonPreemptibleOverQuota"
     assert condition(build, "PodScheduled")["reason"] == "Unschedulable"
-    expected_bound = {"batch-job-0", "batch-job-1", "gpu-sharing", "gpu-sharing-non-default", "train-pod",
-                      "cpu-only-pod", "gpu-pod"}
+    expected_bound = {"batch-job-0", "batch-job-1", "gpu-sharing", "gpu-sharing-non-default",
+                      "gpu-sharing-init-container", "train-pod", "cpu-only-pod", "gpu-pod"}
     assert {k[1] for k in bound} == expected_bound
     assert len([k for k in pods if k[1] == "gpu-sharing"]) == 2  # fraction and gpu-memory examples
     # the Job's two pods share one PodGroup named after the Job
     pgs = {pods[k]["metadata"]["annotations"]["pod-group-name"] for k in pods if k[1].startswith("batch-job-")}
     assert len(pgs) == 1 and next(iter(pgs)).startswith("pg-batch-job-")
-    # the two half-GPU pods share a GPU; the 2000 MiB pod does not fit beside them and opens another
+    # three half-GPU pods (one of them for an init container) and a 2000 MiB pod pack onto two shared GPUs
     res = list(c.store.items(PODS, "kai-resource-reservation"))
     assert len(res) == 2
+    init = next(p for k, p in pods.items() if k[1] == "gpu-sharing-init-container")
+    group = init["metadata"]["labels"]["runai-gpu-group"]
+    assert any(r["metadata"]["labels"]["runai-gpu-group"] == group for r in res)
+    assert init["metadata"]["annotations"]["received-resource-type"] == "Fraction"
     q = c.store.get(QUEUES, None, "default-queue")["status"]
-    # 2 (job) + 1 (gpu-pod) + 1 (train-pod) + 0.5 + 0.5 + 2000/40900
-    assert q["allocated"]["nvidia.com/gpu"] == "5049m"
-    assert q["requested"]["nvidia.com/gpu"] == "6049m"  # plus the pending build pod
+    # 2 (job) + 1 (gpu-pod) + 1 (train-pod) + 0.5 + 0.5 + 0.5 + 2000/40900
+    assert q["allocated"]["nvidia.com/gpu"] == "5549m"
+    assert q["requested"]["nvidia.com/gpu"] == "6549m"  # plus the pending build pod
     assert c.store.get(QUEUES, None, "default-parent-queue")["status"]["childQueues"] == ["default-queue"]
     assert c.store.get(QUEUES, None, "default")["status"]["childQueues"] == ["test"]
 
