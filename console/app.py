@@ -92,6 +92,7 @@ class ClusterConsole(App[None]):
         self.sampler_factory = sampler_factory
         self.telemetry_auto = telemetry_auto   # False: ticks are driven by the caller (tests)
         self.feed: TelemetryFeed | None = None
+        self._tel_pending: TickResult | None = None   # a tick's changes, for the next flush to apply
         self._tel_task: asyncio.Task[None] | None = None
         for t in themes.THEMES:
             self.register_theme(t)
@@ -287,22 +288,22 @@ class ClusterConsole(App[None]):
             return None
         res: TickResult = await s.off_ui(feed.tick())  # type: ignore[attr-defined]
         if feed is self.feed and res.fresh and self._mounted_panes():
-            self._apply_telemetry(feed, res)
+            # Applied by the flush, which holds the model's lock (an expanded workload's pods are walked).
+            self._tel_pending = res if self._tel_pending is None else self._tel_pending.merge(res)
+            self.flush()
         return res
 
     def _apply_telemetry(self, feed: TelemetryFeed, res: TickResult) -> None:
+        """Onto the panes: every GPU row (sparklines moved on), nodes' sums, idle counts. Lock held."""
         gpus = {("gpu", n, i) for n, i in feed.view.rows} | {("gpu", n, i) for n, i in res.gpus}
-        nodes = {("node", k[1]) for k in gpus}   # every sparkline moved on, and the nodes' sums with them
-        with self.batch_update():
-            self.pane("gpus").absorb(gpus | nodes, ())
-            if res.workloads:
-                want = res.workloads
-                with self.ctx.lock:
-                    keys = [k for k in self.ctx.store.workloads.rows if (k[0], k[2]) in want]
-                self.pane("workloads").absorb(keys, ())
-            if res.projects:
-                self.pane("projects").absorb(res.projects, ())
-            self.update_header()
+        nodes = {("node", k[1]) for k in gpus}
+        self.pane("gpus").absorb(gpus | nodes, ())
+        if res.workloads:
+            want = res.workloads
+            keys = [k for k in self.ctx.store.workloads.rows if (k[0], k[2]) in want]
+            self.pane("workloads").absorb(keys, ())
+        if res.projects:
+            self.pane("projects").absorb(res.projects, ())
 
     def action_idle_jump(self) -> None:
         """On an idle-allocated GPU: its workload. Elsewhere: the next idle-allocated GPU."""
@@ -325,8 +326,8 @@ class ClusterConsole(App[None]):
             p.table.move_to_key(nxt)
             return
         ns, name = wl
-        with self.ctx.lock:
-            target = next((k for k in self.ctx.store.workloads.rows if k[0] == ns and k[2] == name), None)
+        # The workloads view is written only by the drain, on this thread: no lock to read it.
+        target = next((k for k in self.ctx.store.workloads.rows if k[0] == ns and k[2] == name), None)
         g = key
         self._push_and_go(Drill("workloads", "workload", (name,), f"idle {g[1]}#{g[2]}"))  # type: ignore[index]
         if target is not None:
@@ -390,8 +391,11 @@ class ClusterConsole(App[None]):
         delta = s.store.drain()
         ev_ups, ev_rem = s.events.drain()
         self.flushes += 1
+        tel, self._tel_pending = self._tel_pending, None
 
         with self.batch_update():
+            if tel is not None and self.feed is not None:
+                self._apply_telemetry(self.feed, tel)
             if delta.projects:
                 self.pane("projects").absorb(delta.projects.upserts, delta.projects.removed)
             if delta.gpus or delta.nodes:
@@ -407,6 +411,8 @@ class ClusterConsole(App[None]):
             if ev_ups or ev_rem:
                 self.pane("events").absorb(ev_ups, ev_rem)
             active = self.pane()
+            if active.behind:
+                active.catch_up()  # a view switch or re-sort that found the lock busy
             if active.model.ages and self.flushes % int(5 * self.config.refresh_hz) == 0:
                 active.table.invalidate()  # ages on screen move on even when the rows do not change
             self.update_header()
@@ -724,7 +730,7 @@ class ClusterConsole(App[None]):
         key = p.table.cursor_key
         return p.model.target(key) if key is not None else None
 
-    def _fetched_text(self, title: str, render: Callable[[Any, Any, dict], str], yaml_syntax: bool = False) -> None:
+    def _fetched_text(self, title: str, render: Callable[[Any, Any, dict], Any], yaml_syntax: bool = False) -> None:
         """A text screen for the object under the cursor, fetched fresh when the screen opens."""
         from console.ui.screens import TextScreen
 
@@ -735,16 +741,16 @@ class ClusterConsole(App[None]):
         session = self.session
 
         async def load() -> str:
-            return render(session, ref, await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name))
+            text = render(session, ref, await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name))
+            return await text if asyncio.iscoroutine(text) else text
 
         self.push_screen(TextScreen(title.format(label=ref.label), load, yaml_syntax=yaml_syntax))
 
     def action_describe(self) -> None:
         from console.ui.describe import describe_text
 
-        def render(session: Any, ref: Any, obj: dict) -> str:
-            with session.lock:
-                events = session.events.for_object(ref.kind, ref.namespace or "", ref.name)
+        async def render(session: Any, ref: Any, obj: dict) -> str:
+            events = await session.read(lambda: session.events.for_object(ref.kind, ref.namespace or "", ref.name))
             return describe_text(obj, events, self.ctx.now())
 
         self._fetched_text("describe {label}", render)
@@ -755,13 +761,15 @@ class ClusterConsole(App[None]):
         self._fetched_text(f"YAML {{label}} (fetched {time.strftime('%H:%M:%S')})",
                            lambda session, ref, obj: yaml_text(obj), yaml_syntax=True)
 
-    def action_logs(self) -> None:
+    async def action_logs(self) -> None:
         from console.ui.screens import LogScreen
 
         p = self.pane()
         key = p.table.cursor_key
-        pod = p.model.log_pod(key) if key is not None else None
         s = self.session
+        pod = None
+        if key is not None:   # a workload's pods are walked in the model: with its lock, off this thread
+            pod = await s.read(lambda: p.model.log_pod(key)) if s is not None else p.model.log_pod(key)
         if pod is None:
             self.notify("no pod under the cursor (expand a workload with enter)", timeout=3)
             return

@@ -104,9 +104,7 @@ class Connection:
                 self.informers.append(inf)
                 inf.start()
             if scope == []:
-                h = Informer(self.client, res, self.sink).health
-                h.forbidden = True
-                self.informers.append(_Static(h))  # type: ignore[arg-type]
+                self.informers.append(_Static(Health(res.key, forbidden=True)))  # type: ignore[arg-type]
 
     async def wait_synced(self, timeout: float | None = None) -> bool:
         waits = [i.synced.wait() for i in self.informers if isinstance(i, Informer)]

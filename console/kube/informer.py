@@ -9,6 +9,7 @@ nothing is lost or duplicated. A 403 marks the resource forbidden and stops: it 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -35,9 +36,13 @@ class Sink(Protocol):
     # for re-lists taken in page by page.
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Health:
-    """Per-resource state the header and panes show."""
+    """Per-resource state the header and panes show.
+
+    Immutable: the informer publishes a new one for each change (`Informer.health` is swapped by
+    reference), so the UI, on another thread, always reads one consistent state.
+    """
 
     kind: str
     namespace: str | None = None
@@ -89,7 +94,7 @@ class Informer:
         self.page_size = page_size
         self.watch_timeout = watch_timeout
         self.backoff_max = backoff_max
-        self.health = Health(self.kind, namespace, grace=stall_grace)
+        self.health = Health(self.kind, namespace, grace=stall_grace)  # replaced whole, never mutated
         self.synced = asyncio.Event()
         self._rng = rng or random.Random()
         self._task: asyncio.Task | None = None
@@ -115,11 +120,8 @@ class Informer:
             self.sink.replace(self.kind, items, self.namespace)
         else:
             rv = await self._relist_pages(begin)
-        self.health.relists += 1
-        self.health.synced = True
-        self.health.connected = True
-        self.health.last_event = time.monotonic()
-        self.health.resource_version = rv
+        self._set(relists=self.health.relists + 1, synced=True, connected=True, last_event=time.monotonic(),
+                  resource_version=rv)
         self.synced.set()
         return rv
 
@@ -148,52 +150,58 @@ class Informer:
                 if rv is None:
                     rv = await self._relist()
                 lo, hi = self.watch_timeout
-                self.health.waiting_since = time.monotonic()  # until the server accepts it (`_opened`)
+                self._set(waiting_since=time.monotonic())  # until the server accepts it (`_opened`)
+                last_published = 0.0
                 async for etype, obj in self.client.watch(
                         self.res, self.namespace, resource_version=rv, label_selector=self.label_selector,
                         timeout_seconds=self._rng.randint(lo, hi), bookmarks=True, on_open=self._opened):
-                    self.health.connected = True
-                    self.health.last_event = time.monotonic()
                     new_rv = (obj.get("metadata") or {}).get("resourceVersion")
                     if etype != "BOOKMARK":
                         self.sink.apply(self.kind, etype, obj)
                     if new_rv:
                         rv = new_rv
-                        self.health.resource_version = rv
+                    now = time.monotonic()
+                    # A new Health per event would be garbage at 1,000 events a second; the header shows
+                    # the age of the last event in seconds, so once every 0.1 s is as good.
+                    if now - last_published >= 0.1 or not self.health.connected:
+                        self._set(connected=True, last_event=now, resource_version=rv or "")
+                        last_published = now
                     failures = 0
                 # The server ended the watch (timeout or drop): resume where we were. If the server does
                 # not accept the new watch within the grace, the resource shows as reconnecting.
-                self.health.resumes += 1
+                self._set(resumes=self.health.resumes + 1, resource_version=rv or "",
+                          last_event=max(self.health.last_event, last_published))
             except asyncio.CancelledError:
-                self.health.connected = False
+                self._set(connected=False)
                 raise
             except ApiError as e:
-                self.health.last_error = str(e)
                 if e.code == 410:
+                    self._set(last_error=str(e))
                     rv = None  # history is gone: list again and replace
                     continue
                 if e.code == 403:
-                    self.health.forbidden = True
-                    self.health.connected = False
+                    self._set(last_error=str(e), forbidden=True, connected=False)
                     self.synced.set()
                     return
                 if e.code == 404 and not self.health.synced:
-                    self.health.absent = True
+                    self._set(last_error=str(e), absent=True)
                     self.synced.set()
                     return
-                self.health.connected = False
+                self._set(last_error=str(e), connected=False)
                 failures += 1
                 await asyncio.sleep(self._delay(failures, e.retry_after))
             except Exception as e:  # a sink bug must not kill the loop silently
-                self.health.connected = False
-                self.health.last_error = f"{type(e).__name__}: {e}"
+                self._set(connected=False, last_error=f"{type(e).__name__}: {e}")
                 failures += 1
                 rv = None
                 await asyncio.sleep(self._delay(failures, None))
 
+    def _set(self, **changes: Any) -> None:
+        """Publish a new Health: the UI thread reads `self.health` without a lock."""
+        self.health = dataclasses.replace(self.health, **changes)
+
     def _opened(self) -> None:
-        self.health.connected = True
-        self.health.waiting_since = 0.0
+        self._set(connected=True, waiting_since=0.0)
 
     def _delay(self, failures: int, hint: float | None) -> float:
         if hint:

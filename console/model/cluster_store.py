@@ -6,6 +6,9 @@ records and indexes and marks the view rows it can affect as dirty: O(1)-ish wor
 The UI calls `drain()` a few times a second; it recomputes only the dirty rows and returns what changed
 since the previous drain. `refresh()` does the same without consuming the change set (snapshots).
 
+A stored record is never changed in place: a change stores a new record under its key, so a reader on
+another thread that gets one record by key sees it whole (see `console.ui.session` for the hand-over).
+
 Per-pod facts that depend on other objects (top owner, queue, priority class, preemptibility) are
 resolved here and re-resolved when an owner, PodGroup or Queue they depend on changes.
 """
@@ -512,13 +515,14 @@ class ClusterStore:
             p = self.pods.get(key)
             if p is None:
                 continue
-            before = copy.copy(p)
+            new = copy.copy(p)  # a stored record is never changed in place (see `ClusterStore`)
+            self.resolve_into(new)
             self._unindex_pod(p)
-            self.resolve_into(p)
-            self._index_pod(p)
-            what = _what_changed(before, p)
-            self._touch_pod(before, what)
+            self.pods[key] = new
+            self._index_pod(new)
+            what = _what_changed(p, new)
             self._touch_pod(p, what)
+            self._touch_pod(new, what)
 
     # ------------------------------------------------------------------ resolution
     def owner_for_ref(self, namespace: str, ref: Ref, by_uid: dict[str, OwnerRec] | None = None

@@ -67,6 +67,13 @@ class Ring:
     def nbytes(self) -> int:
         return self.t.buffer_info()[1] * self.t.itemsize + sum(c.buffer_info()[1] * c.itemsize for c in self.cols)
 
+    def copy(self) -> "Ring":
+        r = Ring.__new__(Ring)
+        r.cap, r.head, r.size = self.cap, self.head, self.size
+        r.t = array("d", self.t)
+        r.cols = [array("f", c) for c in self.cols]
+        return r
+
 
 def sample_key(g: GpuSample) -> tuple[str, str, int | None]:
     """History key: node, UUID (or the index when the source gives none), MIG instance."""
@@ -131,6 +138,14 @@ class History:
             return []
         end = now if now is not None else ring.last_t
         return ring.times(since=None if end is None else end - self.window_s)
+
+    def copy(self) -> "History":
+        """A copy to hand to another thread: the writer goes on with its own buffers, the reader keeps a
+        consistent history (every GPU at the same tick) for as long as it holds the copy."""
+        h = History(self.window_s, self.step_s)
+        h._rings = {k: r.copy() for k, r in self._rings.items()}
+        h._pruned_at = self._pruned_at
+        return h
 
     def nbytes(self) -> int:
         """Bytes held by the buffers themselves (the bound the tests check)."""

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from console.model.cluster_store import ClusterStore
 from console.model.events import EventBuffer, EventRow, parse_time
-from console.model.records import OWNER_BY_GROUP_KIND, PodRec
+from console.model.records import OWNER_BY_GROUP_KIND, RESERVATION_NAMESPACES, PodRec
 from console.model.views_gpus import GpuRow, summary
 from console.model.views_workloads import PENDING, RUNNING, WorkloadRow, request_text
 from console.ui.filter import Filter
@@ -63,7 +63,7 @@ class PaneContext:
     events: EventBuffer
     palette: Palette = field(default_factory=Palette)
     now: Callable[[], float] = time.time
-    lock: Any = field(default_factory=threading.RLock)   # the session's: held while walking the model
+    lock: Any = field(default_factory=threading.RLock)   # the session's: the UI only tries it (see session.py)
     telemetry: Any = None                                # the session's TelemetryFeed, once it samples
 
 
@@ -272,7 +272,9 @@ class ProjectsPane(PaneModel):
 
     def cells(self, key: Key) -> list[Text | str]:
         p = self.ctx.palette
-        r = self.ctx.store.projects.rows[key]  # type: ignore[index]
+        r = self.ctx.store.projects.rows.get(key)  # type: ignore[arg-type]
+        if r is None:   # gone since this pane was last ordered (the next flush re-orders it)
+            return [""] * len(self.columns)
         depth = self._depth(r.name)
         icon = "▾ " if r.children else "• "
         name = Text("  " * depth + icon, style=p.muted)
@@ -615,9 +617,9 @@ class GpusPane(PaneModel):
         if g is None:
             return None
         if g.reservation_pod:
-            for pk in tuple(self.ctx.store.pods_by_node.get(g.node, ())):
-                if pk[1] == g.reservation_pod:
-                    return ObjRef("", "pods", "Pod", pk[0], pk[1])
+            for ns in sorted(RESERVATION_NAMESPACES):  # single records by key: no walk of the pod index
+                if self.ctx.store.pods.get((ns, g.reservation_pod)) is not None:
+                    return ObjRef("", "pods", "Pod", ns, g.reservation_pod)
         if g.holders:
             return ObjRef("", "pods", "Pod", g.holders[0].namespace, g.holders[0].pod)
         return ObjRef("", "nodes", "Node", None, g.node)
@@ -716,7 +718,8 @@ class WorkloadsPane(PaneModel):
         return r is not None and self._row_matches(key, r)  # type: ignore[arg-type]
 
     def pods(self, k: tuple[str, str, str]) -> list[PodRec]:
-        keys = tuple(self.ctx.store.pods_by_workload.get(k, ()))  # a copy: the informers' thread may add
+        """The workload's pods by name; walks the pod index, so only with the model's lock held."""
+        keys = tuple(self.ctx.store.pods_by_workload.get(k, ()))
         return sorted(self.ctx.store.pods_of(keys), key=lambda p: p.name)
 
     def _order(self) -> list[Key]:
@@ -770,7 +773,9 @@ class WorkloadsPane(PaneModel):
         if isinstance(key, tuple) and len(key) == 4:
             return self._pod_cells(key)
         p = self.ctx.palette
-        r = self.ctx.store.workloads.rows[key]  # type: ignore[index]
+        r = self.ctx.store.workloads.rows.get(key)  # type: ignore[arg-type]
+        if r is None:
+            return [""] * len(self.columns)
         mark = "▾ " if key in self.expanded else "▸ "
         name = Text(mark, p.muted)
         name.append(f"{r.name}")
@@ -898,7 +903,9 @@ class NodesPane(PaneModel):
 
     def cells(self, key: Key) -> list[Text | str]:
         p = self.ctx.palette
-        r = self.ctx.store.nodes_view.rows[key]  # type: ignore[index]
+        r = self.ctx.store.nodes_view.rows.get(key)  # type: ignore[arg-type]
+        if r is None:
+            return [""] * len(self.columns)
         cap = r.gpu_capacity
         bar = share_bar([(r.gpu_allocated / cap, p.info)], 16, p.free) if cap else Text("")
         ready = Text("Ready" if r.ready else ("NotReady" if r.ready is False else "Unknown"),
@@ -987,7 +994,9 @@ class EventsPane(PaneModel):
 
     def cells(self, key: Key) -> list[Text | str]:
         p = self.ctx.palette
-        r: EventRow = self.ctx.events.rows[key]  # type: ignore[index]
+        r: EventRow | None = self.ctx.events.rows.get(key)  # type: ignore[arg-type]
+        if r is None:
+            return [""] * len(self.columns)
         cat_style = {"preemption": p.bad, "eviction": p.warn, "warning": p.warn}.get(r.category, p.info)
         obj = f"{r.object_kind.lower()}/{r.object_namespace + '/' if r.object_namespace else ''}{r.object_name}"
         return [age(r.last, self.ctx.now()), Text(r.category, cat_style),
