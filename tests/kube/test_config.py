@@ -64,9 +64,9 @@ def test_insecure_skip_verify_is_respected(tmp_path: Path) -> None:
     assert ctx is not False and ctx.check_hostname is False
 
 
-def test_list_contexts(tmp_path: Path) -> None:
+def test_list_contexts_in_kubectl_order(tmp_path: Path) -> None:
     names, current = list_contexts(_write(tmp_path, KUBECONFIG))
-    assert names == ["sim-admin", "sim-viewer", "prod"]
+    assert names == ["prod", "sim-admin", "sim-viewer"]  # `kubectl config get-contexts` sorts by name
     assert current == "sim-admin"
 
 
@@ -152,4 +152,6 @@ def test_kubeconfig_env_with_several_files_is_merged(tmp_path: Path, monkeypatch
     monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{second}")
     assert load(context="one").token == "t1"
     assert load(context="two").token == "t2"
-    assert load().context in ("one", "two")
+    assert load().context == "one"  # the first file that sets current-context wins, as with kubectl
+    monkeypatch.setenv("KUBECONFIG", f"{second}{os.pathsep}{first}")
+    assert load().context == "two" and load().server == "http://127.0.0.1:2222"
