@@ -20,8 +20,6 @@ from console.snapshot_format import render
 from console.telemetry.once import add_to_snapshot, scrape_once
 
 
-
-
 def _models(res: Res) -> bool:
     return canonical_kind(res.key) is not None
 
@@ -45,6 +43,7 @@ async def take(kubeconfig: str | None, context: str | None, view: str = "all",
     snap = build(store, view)
     add_to_snapshot(snap, telemetry, telemetry_state)
     snap["cluster"] = {"context": creds.context, "cluster": creds.cluster, "user": creds.user,
+                       "server": creds.server, "tls": creds.tls,
                        "server_version": conn.surface.server_version,
                        "kai": conn.surface.has_kai}
     hidden = list(conn.plan.hidden)

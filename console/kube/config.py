@@ -40,7 +40,8 @@ class Credentials:
     kubeconfig: str | None = None   # the file named with --kubeconfig; None: $KUBECONFIG or ~/.kube/config
     source: str = ""                # the kubeconfig file that defined the context ("" when built by hand)
     ca_from: str = ""               # where the trusted certificate authority came from, in words
-    cert_from: str = ""             # where the client certificate and key came from, in words
+    cert_from: str = ""             # where the client certificate came from, in words
+    key_from: str = ""              # where the client key came from, in words
     in_cluster: bool = False
     _ssl: Any = field(default=None, repr=False, compare=False)
 
@@ -117,30 +118,31 @@ class Credentials:
         return f" ({self.where})" if self.where else ""
 
     def _load_client_cert(self, ctx: ssl.SSLContext) -> None:
-        what = self.cert_from or f"{self.cert_file} and {self.key_file}"
+        ctx_words = f", context {self.context}" if self.context else ""
+        origin = {"certificate": self.cert_from or str(self.cert_file), "key": self.key_from or str(self.key_file)}
         texts: dict[str, str] = {}
         for role, path in (("certificate", self.cert_file), ("key", self.key_file)):
             if not path:
-                raise ConfigError(f"user {self.user} has a client {'key' if role == 'certificate' else 'certificate'}"
-                                  f" but no client {role}{self._for()}")
+                other = "key" if role == "certificate" else "certificate"
+                raise ConfigError(f"user {self.user} has a client {other} but no client {role}{self._for()}")
             try:
                 texts[role] = Path(path).read_text(encoding="utf-8", errors="replace")
             except OSError as e:
-                raise ConfigError(f"cannot read the client {role} {path} of user {self.user}{self._for()}: "
+                raise ConfigError(f"cannot read the client {role} of user {self.user} ({origin[role]}{ctx_words}): "
                                   f"{e.strerror or e}") from None
         if "PRIVATE KEY-----" not in texts["key"]:
-            raise ConfigError(f"the client key of user {self.user} ({what}) is not a PEM private key"
-                              f"{self._for()}")
+            raise ConfigError(f"the client key of user {self.user} ({origin['key']}{ctx_words}) is not a PEM "
+                              "private key")
         if "CERTIFICATE-----" not in texts["certificate"]:
-            raise ConfigError(f"the client certificate of user {self.user} ({what}) is not a PEM certificate"
-                              f"{self._for()}")
+            raise ConfigError(f"the client certificate of user {self.user} ({origin['certificate']}{ctx_words}) "
+                              "is not a PEM certificate")
         try:
             ctx.load_cert_chain(self.cert_file, self.key_file)  # type: ignore[arg-type]
         except ssl.SSLError as e:
             why = "the key does not belong to the certificate" if "KEY_VALUES_MISMATCH" in str(e) else \
-                f"the certificate or the key cannot be read ({e.reason or e})"
-            raise ConfigError(f"cannot use the client certificate of user {self.user} ({what}): {why}"
-                              f"{self._for()}") from None
+                f"the certificate or the key cannot be read ({(e.reason or str(e)).lower().replace('_', ' ')})"
+            raise ConfigError(f"cannot use the client certificate of user {self.user} ({origin['key']}{ctx_words}):"
+                              f" {why}") from None
 
     def reload(self) -> "Credentials":
         """Load again from the same source: exec plugins and OIDC hand out fresh tokens."""
@@ -217,13 +219,45 @@ def _ca_words(cluster: str, body: dict[str, Any], src: str) -> str:
     return "the system's trusted certificate authorities"
 
 
-def _cert_words(user: str, body: dict[str, Any], src: str) -> str:
-    if body.get("client-key-data") or body.get("client-certificate-data"):
-        return f"client-certificate-data and client-key-data of user {user} in {show_path(src)}"
-    if body.get("client-key") or body.get("client-certificate"):
-        return f"client-certificate {body.get('client-certificate', '-')} and client-key " \
-               f"{body.get('client-key', '-')} of user {user}"
-    return f"the exec plugin of user {user}" if body.get("exec") else ""
+def _file_words(what: str, body: dict[str, Any], src: str) -> str:
+    """`client-key-data in ~/k.yaml` or `client-key /path/key.pem`: where one credential came from."""
+    if body.get(f"{what}-data"):
+        return f"{what}-data in {show_path(src)}"
+    if body.get(what):
+        return f"{what} {show_path(str(body[what]))}"
+    return "from the exec plugin" if body.get("exec") else ""
+
+
+def _check_files(name: str, cluster: str, cl_body: dict[str, Any], user: str, u_body: dict[str, Any]) -> None:
+    """Every file the chosen cluster and user name must be a readable file: one sentence each, not the
+    loader's `File does not exist`. The loader reads TLS files only for an https server."""
+    https = str(cl_body.get("server", "")).startswith("https")
+    refs: list[tuple[str, str, Any]] = []
+    if https and not cl_body.get("certificate-authority-data"):
+        refs.append((f"the certificate authority of cluster {cluster}", "certificate-authority",
+                     cl_body.get("certificate-authority")))
+    if https and not u_body.get("client-certificate-data"):
+        refs.append((f"the client certificate of user {user}", "client-certificate", u_body.get("client-certificate")))
+    if https and not u_body.get("client-key-data"):
+        refs.append((f"the client key of user {user}", "client-key", u_body.get("client-key")))
+    if not u_body.get("token"):
+        refs.append((f"the token file of user {user}", "tokenFile", u_body.get("tokenFile")))
+    for words, key, path in refs:
+        if not isinstance(path, str) or not path:
+            continue
+        why = ""
+        if not os.path.exists(path):
+            why = "no such file"
+        elif os.path.isdir(path):
+            why = "it is a folder"
+        else:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as e:
+                why = str(e.strerror or e).lower()
+        if why:
+            raise ConfigError(f"cannot read {words} ({key} {show_path(path)}, context {name}): {why}")
 
 
 def load_kubeconfig(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
@@ -255,6 +289,7 @@ def load_kubeconfig(kubeconfig: str | None = None, context: str | None = None) -
     if user and u is None:
         raise ConfigError(f"{where} names user {user!r}, which no kubeconfig file defines")
     user_src = m.origin[("users", user)] if user else src
+    _check_files(name, cluster, cl_body, user, (u or {}).get("user") or {})
     cfg = Configuration()
     try:
         loader = kube_config.KubeConfigLoader(config_dict=m.doc, active_context=name,
@@ -268,7 +303,8 @@ def load_kubeconfig(kubeconfig: str | None = None, context: str | None = None) -
         cfg, context=name, cluster=cluster, user=user, namespace=body.get("namespace") or "default",
         kubeconfig=kubeconfig, source=src,
         ca_from=_ca_words(cluster, cl_body, m.origin[("clusters", cluster)]),
-        cert_from=_cert_words(user, (u or {}).get("user") or {}, user_src))
+        cert_from=_file_words("client-certificate", (u or {}).get("user") or {}, user_src),
+        key_from=_file_words("client-key", (u or {}).get("user") or {}, user_src))
     if creds.ca_file or creds.cert_file or creds.key_file:
         creds.ssl_context()  # a CA or client key that cannot be used fails here, with words
     return creds
