@@ -3,8 +3,9 @@
 Retries with jittered backoff on connection errors, 429 (honouring Retry-After) and 5xx; a 401 reloads
 credentials once and sends again only when they changed; a 403 is reported at once. A TLS failure is
 final: no retry can mend a certificate, so nothing more is sent. Every failure to reach the server is an
-ApiError whose message names the server, the context and its file (`reach`). Watches are separate (`watch()`), since a dropped watch is
-resumed by the informer from its last resourceVersion rather than retried here.
+ApiError whose message names the server, the context and its file (`reach`). Watches are separate
+(`watch()`), since a dropped watch is resumed by the informer from its last resourceVersion rather than
+retried here.
 """
 
 from __future__ import annotations
@@ -200,10 +201,11 @@ class KubeClient:
         e = ApiError.from_status(code, body, method=method, path=path, retry_after=retry_after)
         return reach.unauthorized(e, self.creds) if e.code == 401 else e
 
-    def _unreachable(self, e: BaseException, method: str, path: str, read_timeout: float | None = None) -> ApiError:
+    def _unreachable(self, e: BaseException, method: str, path: str, read_timeout: float | None = None,
+                     watch: bool = False) -> ApiError:
         timeout = self.timeout if isinstance(e, (httpx.ReadTimeout, httpx.WriteTimeout)) else \
             min(self.timeout, 10.0)
-        return reach.unreachable(e, self.creds, method=method, path=path, first=not self._answered,
+        return reach.unreachable(e, self.creds, method=method, path=path, first=not self._answered, watch=watch,
                                  timeout=read_timeout if read_timeout is not None else timeout)
 
     async def request(
@@ -389,6 +391,7 @@ class KubeClient:
                 if resp.status_code >= 400:
                     await resp.aread()
                     raise self._status_error(resp.status_code, _decode(resp), "GET", path, _retry_after(resp, None))
+                self._answered = True
                 if on_open is not None:
                     on_open()
                 async for line in resp.aiter_lines():
@@ -405,6 +408,6 @@ class KubeClient:
                         raise ApiError.from_status(int(obj.get("code") or 500), obj, method="GET", path=path)
                     yield etype, obj
         except httpx.TransportError as e:
-            raise self._unreachable(e, "GET", path, read_timeout) from None
+            raise self._unreachable(e, "GET", path, read_timeout, watch=True) from None
         finally:
             self.stats.open_watches -= 1

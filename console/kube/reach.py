@@ -51,7 +51,7 @@ def _maybe_cert(creds: Any, first: bool = True) -> str:
     return f" (it may not accept the client certificate, {mine})" if mine else ""
 
 
-def _tls_cause(e: ssl.SSLError, creds: Any) -> str:
+def _tls_cause(e: ssl.SSLError, creds: Any, first: bool) -> str:
     host = _host(creds.server)
     if isinstance(e, ssl.SSLCertVerificationError):
         code = e.verify_code
@@ -67,7 +67,7 @@ def _tls_cause(e: ssl.SSLError, creds: Any) -> str:
         return f"the server's certificate failed verification: {e.verify_message}"
     reason = (e.reason or "").upper()
     if isinstance(e, ssl.SSLEOFError) or "UNEXPECTED_EOF" in reason:
-        return "the server closed the connection during the TLS handshake" + _maybe_cert(creds)
+        return "the server closed the connection during the TLS handshake" + _maybe_cert(creds, first)
     if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER_FAILURE" in reason or "PACKET_LENGTH_TOO_LONG" in reason:
         return "the server does not speak TLS on this port (is the server's URL http rather than https?)"
     if any(k in reason for k in ("UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "CERTIFICATE_UNKNOWN",
@@ -79,7 +79,7 @@ def _tls_cause(e: ssl.SSLError, creds: Any) -> str:
 
 
 def classify(exc: BaseException, creds: Any, timeout: float | None = None, first: bool = False) -> tuple[str, str]:
-    """(kind, cause in words) for a failed request; kind is one of tls, dns, refused, connect-timeout,
+    """(kind, cause in words) for a failed request; kind is one of tls, tls-eof, dns, refused, connect-timeout,
     read-timeout, dropped, unreachable. `first`: the server has not answered this client yet."""
     secs = f" within {timeout:g} s" if timeout else ""
     if isinstance(exc, httpx.ConnectTimeout):
@@ -91,7 +91,9 @@ def classify(exc: BaseException, creds: Any, timeout: float | None = None, first
     chain = list(_chain(exc))
     for e in chain:
         if isinstance(e, ssl.SSLError) and not isinstance(e, (ssl.SSLWantReadError, ssl.SSLWantWriteError)):
-            return "tls", _tls_cause(e, creds)
+            # a handshake cut short may be a restarting server: worth a retry, unlike a certificate
+            eof = isinstance(e, ssl.SSLEOFError) or "UNEXPECTED_EOF" in (e.reason or "").upper()
+            return ("tls-eof" if eof else "tls"), _tls_cause(e, creds, first)
     for e in chain:
         if isinstance(e, socket.gaierror):
             return "dns", f"the host name {_host(creds.server)} does not resolve ({e.strerror or e})"
@@ -109,19 +111,22 @@ def classify(exc: BaseException, creds: Any, timeout: float | None = None, first
 
 
 def unreachable(exc: BaseException, creds: Any, *, method: str = "", path: str = "", timeout: float | None = None,
-                doing: str = "", first: bool = False) -> ApiError:
-    """An ApiError (code 0) whose message is the whole sentence."""
+                first: bool = False, watch: bool = False) -> ApiError:
+    """An ApiError (code 0) whose message is the whole sentence; `watch`: an open watch that broke off."""
     kind, cause = classify(exc, creds, timeout, first)
     where = getattr(creds, "where", "")
     at = f"{creds.server} ({where})" if where else creds.server
-    if kind == "tls":
+    if watch and kind in ("dropped", "read-timeout"):
+        cause = cause.replace(" before answering", "")
+        msg = f"the watch of {path} on {at} broke off: {cause}"
+    elif kind in ("tls", "tls-eof"):
         msg = f"cannot connect securely to {at}: {cause}"
     elif kind == "read-timeout":
         msg = f"{at} did not answer {method} {path}: {cause}" if method else f"{at} did not answer: {cause}"
     elif kind == "dropped" and method:
-        msg = f"{at} dropped {method} {path}{doing}: {cause}"
+        msg = f"{at} dropped {method} {path}: {cause}"
     else:
-        msg = f"cannot reach {at}{doing}: {cause}"
+        msg = f"cannot reach {at}: {cause}"
     return ApiError(0, "Unreachable", msg, method=method, path=path, transport=kind)
 
 
