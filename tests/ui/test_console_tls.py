@@ -48,3 +48,23 @@ async def test_header_says_when_tls_is_not_verified(tmp_path: Path) -> None:
             assert f"ctx sim-admin · {sim.url} · TLS unverified · cluster" in _header_text(app)
     finally:
         await srv.stop()  # type: ignore[attr-defined]
+
+
+async def test_ctx_lists_contexts_in_kubectl_order(demo_env) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    app = demo_env.app()
+    said: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await synced(app, pilot)
+        app.notify = lambda message, **kw: said.append(str(message))  # type: ignore[method-assign]
+        await pilot.press("colon", *"ctx", "enter")
+    listed = next(m for m in said if m.startswith("contexts: "))[len("contexts: "):].split(", ")
+    assert "sim-cert" in listed and listed == sorted(listed)
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        out = subprocess.run([kubectl, "config", "get-contexts", "-o", "name"], capture_output=True, text=True,
+                             env={**os.environ, "KUBECONFIG": demo_env.kubeconfig}, check=True).stdout
+        assert listed == out.split()
