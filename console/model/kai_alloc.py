@@ -359,6 +359,16 @@ def _evict_for(state: ClusterState, unit: list[PodRec], job: PendingJob, add: fl
 
 
 # ---------------------------------------------------------------- the round
+def cycle_fair_shares(state: ClusterState, pending_demand: dict[str, float]) -> dict[str, float]:
+    """The fair shares a scheduling cycle starts from: each leaf's request is what it holds plus what
+    waits (proportion.go updateQueuesCurrentResourceUsage), over the GPUs of schedulable nodes."""
+    tree = state.tree
+    demand: dict[str, float] = dict(state.alloc)
+    for q, d in pending_demand.items():
+        demand[q] = demand.get(q, 0.0) + d
+    return fair_shares(tree, state.capacity(), {q: d for q, d in demand.items() if tree.is_leaf(q)})
+
+
 def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str],
          pending_demand: dict[str, float] | None = None, max_victims: int = 5000) -> Plan:
     """One scheduling round: allocate, then reclaim between queues, then preempt within a queue.
@@ -368,14 +378,11 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
     """
     out = Plan()
     tree = state.tree
-    demand: dict[str, float] = dict(state.alloc)
     if pending_demand is None:
         pending_demand = {}
         for j in jobs:
             pending_demand[j.queue] = pending_demand.get(j.queue, 0.0) + sum(p.gpus for p in j.pods)
-    for q, d in pending_demand.items():
-        demand[q] = demand.get(q, 0.0) + d
-    fair = fair_shares(tree, state.capacity(), {q: d for q, d in demand.items() if tree.is_leaf(q)})
+    fair = cycle_fair_shares(state, pending_demand)
     out.fair_share = fair
 
     def ratio(q: str) -> float:
