@@ -131,20 +131,20 @@ class _Level:
     def __init__(self, kids: list[QueueSpec], request: Mapping[str, float]) -> None:
         self.kids = kids
         self.request = {q.name: max(0.0, request.get(q.name, 0.0)) for q in kids}
+        self.cap = {q.name: q.max_allowed for q in kids}
+        # GetRequestableShare: the request, capped by the limit when there is one.
+        self.requestable = {n: min(self.cap[n], r) for n, r in self.request.items()}
         self.fair = {q.name: 0.0 for q in kids}
-
-    def requestable(self, q: QueueSpec) -> float:
-        """GetRequestableShare: the request, capped by the limit when there is one."""
-        return min(q.max_allowed, self.request[q.name])
 
     def remaining(self, q: QueueSpec) -> float:
         """getRemainingRequested: what the queue could still take."""
-        return max(0.0, self.requestable(q) - self.fair[q.name])
+        r = self.requestable[q.name] - self.fair[q.name]
+        return r if r > 0.0 else 0.0
 
     def satisfied(self, q: QueueSpec) -> bool:
         """isQueueSatisfied: its whole request, or its limit, is covered."""
-        f = self.fair[q.name]
-        return self.request[q.name] <= f + EPS or (q.max_allowed != INF and q.max_allowed <= f + EPS)
+        f = self.fair[q.name] + EPS
+        return self.request[q.name] <= f or self.cap[q.name] <= f
 
 
 def _divide(amount: float, kids: list[QueueSpec], request: Mapping[str, float]) -> dict[str, float]:
@@ -162,7 +162,7 @@ def _divide(amount: float, kids: list[QueueSpec], request: Mapping[str, float]) 
     left = amount
     for q in kids:
         deserved = amount if q.quota < 0 else q.quota
-        give = max(0.0, min(deserved, lv.requestable(q)))
+        give = max(0.0, min(deserved, lv.requestable[q.name]))
         lv.fair[q.name] += give
         left -= give
     if left <= EPS:
@@ -282,7 +282,7 @@ def saturation(allocated: float, fair: float) -> float:
 
 
 def victim_order(tree: QueueTree, fair: Mapping[str, float], alloc: Mapping[str, float],
-                 leaves: Iterable[str]) -> list[str]:
+                 leaves: Iterable[str], first_only: bool = False) -> list[str]:
     """`leaves` in the order KAI's reclaim takes victims from them.
 
     KAI walks the queue tree from the top, at each level taking the child that its queue order puts
@@ -291,7 +291,7 @@ def victim_order(tree: QueueTree, fair: Mapping[str, float], alloc: Mapping[str,
     share before one within it, then one over its quota before one within it, then lower priority
     (docs: higher priority queues are "last for reclaim"), then one holding GPUs with no allocatable
     share, then the higher share of its allocatable GPUs in use, the larger allocatable share, and
-    the newer queue.
+    the newer queue. `first_only`: just the first leaf (one walk down, no full ordering).
     """
     want = set(leaves)
     keep: set[str] = set()
@@ -318,6 +318,8 @@ def victim_order(tree: QueueTree, fair: Mapping[str, float], alloc: Mapping[str,
 
     def walk(names: list[str]) -> None:
         for n in ordered([n for n in names if n in keep and n not in seen]):
+            if first_only and out:
+                return
             seen.add(n)
             if n in want and tree.is_leaf(n):
                 out.append(n)
