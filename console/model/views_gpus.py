@@ -236,14 +236,31 @@ def compute_all(store: StoreReads) -> dict[tuple[str, int], GpuRow]:
 
 
 def summary(rows: Iterable[GpuRow]) -> dict[str, float | int]:
-    """Cluster totals for the header: GPUs, free share, and the part of it that is stranded."""
-    n = 0
+    """Cluster GPU totals, the same for the header, the GPUs pane and `gpuconsole snapshot`.
+
+    gpus: GPU rows (each node's capacity, more where pods hold more); allocated_share: the shares held,
+    summed (a GPU counts at most 1); in_use: GPUs with any holder; free_share: what is free, summed;
+    sliver_share: the free part of GPUs in use (fractions left over); fragmented_share: the slivers no
+    waiting request fits. A GPU whose shares cannot be known (MIG) adds its known shares only.
+    """
+    n = in_use = 0
     free: list[float] = []
     frag: list[float] = []
+    slivers: list[float] = []
+    alloc: list[float] = []
     for r in rows:
         n += 1
+        if r.holders:
+            in_use += 1
         if r.free_share is not None:
             free.append(r.free_share)
+            alloc.append(1.0 - r.free_share)
             if r.fragmented:
                 frag.append(r.free_share)
-    return {"gpus": n, "free_share": round(math.fsum(free), 6), "fragmented_share": round(math.fsum(frag), 6)}
+            if r.holders and r.free_share > EPS:
+                slivers.append(r.free_share)
+        else:
+            alloc.append(min(1.0, math.fsum(h.share for h in r.holders if h.share is not None)))
+    return {"gpus": n, "free_share": round(math.fsum(free), 6), "fragmented_share": round(math.fsum(frag), 6),
+            "allocated_share": round(math.fsum(alloc), 6), "in_use": in_use,
+            "sliver_share": round(math.fsum(slivers), 6)}
