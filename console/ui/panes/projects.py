@@ -10,7 +10,7 @@ from rich.text import Text
 from widgets.bars import fmt_gpu, quota_bar
 from widgets.vtable import Column
 
-from .base import Drill, Key, ObjRef, PaneModel, idle_text, num, sorted_by
+from .base import UNKNOWN, Drill, Key, ObjRef, PaneModel, idle_text, num, sorted_by
 
 
 class ProjectsPane(PaneModel):
@@ -97,10 +97,11 @@ class ProjectsPane(PaneModel):
         icon = "▾ " if r.children else "• "
         name = Text("  " * depth + icon, style=p.muted)
         name.append(r.name, p.bold if r.children else Style())
-        if r.queue_missing:
+        known = self.figures_known()
+        if r.queue_missing and known:
             name.append(" (no queue)", p.warn)
         tel = self.ctx.telemetry
-        if tel is not None:
+        if tel is not None and known:
             name.append(idle_text(tel.idle_projects.get(r.name, 0), p.warn))
         quota = r.quota_gpu if r.quota_gpu is not None and r.quota_gpu >= 0 else None
         over = r.allocated_gpu - (quota or 0.0)
@@ -160,6 +161,8 @@ class ProjectsPane(PaneModel):
         return ObjRef("", "namespaces", "Namespace", None, r.name)
 
     def summary(self) -> str:
+        if not self.figures_known():
+            return f"{UNKNOWN} projects · {UNKNOWN} over quota · {UNKNOWN} workloads pending"
         rows = self.ctx.store.projects.rows
         leaves = [r for r in rows.values() if not r.children]
         over = sum(1 for r in leaves if r.quota_gpu is not None and r.quota_gpu >= 0
