@@ -29,7 +29,6 @@ import themes
 from console.config import Config
 from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot, progress_segments
 from console.model.cluster_store import KNOWN_KINDS
-from console.model.views_gpus import summary as gpu_summary
 from console.ui.actions import ConsoleActions
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
 from console.ui.host import PaletteEntry
@@ -38,8 +37,7 @@ from console.ui.panes import PANES, Drill, PaneContext
 from console.ui.session import Session
 from console.ui.telemetry_feed import SamplerFactory, TelemetryFeed, TickResult, dcgm_sampler
 from console.telemetry.idle import IdlePolicy
-from widgets.header import ClusterHeader, HeaderData, ResourceState, SyncProgress
-from widgets.header import UNKNOWN
+from widgets.header import UNKNOWN, ClusterHeader, HeaderData, ResourceState, SyncProgress
 from widgets.keyhints import KeyHints
 from widgets.palette import Palette
 
@@ -933,7 +931,7 @@ def _gpu_figures(s: Session, sync: SyncSnapshot) -> dict[str, float | int | None
     shares held over GPUs, GPUs in use, free slivers; None for what is not known yet. The GPU count is
     the nodes' capacity once the nodes are listed, and the GPU rows once every list is complete."""
     if sync.known(KNOWN_KINDS):
-        g = gpu_summary(s.store.gpus.rows.values())
+        g = s.store.gpus.summary()
         return {"allocated": g["allocated_share"], "capacity": g["gpus"], "in_use": g["in_use"],
                 "slivers": g["sliver_share"], "stale": sync.stale(KNOWN_KINDS)}
     if sync.known({"nodes"}):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from .views_gpus import summary
-
 if TYPE_CHECKING:
     from .cluster_store import ClusterStore
 
@@ -69,7 +67,7 @@ def build(store: ClusterStore, view: str = "all") -> dict[str, Any]:
     if view in ("all", "nodes"):
         out["nodes"] = [to_dict(store.nodes_view.rows[k]) for k in sorted(store.nodes_view.rows)]
     if view == "all":
-        out["gpu_summary"] = summary(store.gpus.rows.values())
+        out["gpu_summary"] = store.gpus.summary()
         out["health"] = {k: h.as_dict() for k, h in sorted(store.health.items())}
         hidden: list[str] = []
         for k, h in sorted(store.health.items()):

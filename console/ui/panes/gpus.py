@@ -8,7 +8,7 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
-from console.model.views_gpus import GpuRow, summary
+from console.model.views_gpus import GpuRow
 from widgets.bars import fmt_gpu, share_bar
 from widgets.sparkline import sparkline
 from widgets.vtable import Column
@@ -305,7 +305,7 @@ class GpusPane(PaneModel):
     def summary(self) -> str:
         if not self.figures_known():
             return f"{UNKNOWN} GPUs · {UNKNOWN} allocated · {UNKNOWN} in use · {UNKNOWN} free"
-        s = summary(self.ctx.store.gpus.rows.values())
+        s = self.ctx.store.gpus.summary()
         text = (f"{s['gpus']} GPUs · {fmt_gpu(s['allocated_share'])} allocated · {s['in_use']} in use · "
                 f"{fmt_gpu(s['free_share'])} free ({fmt_gpu(s['sliver_share'])} in slivers)")
         if s["fragmented_share"]:
