@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import pty
+import re
 import shutil
+import struct
+import sys
+import termios
+import threading
 from pathlib import Path
 
 import orjson
 import pytest
 
 from console.model.quantity import parse_quantity
-from console.sim.resources import DEPLOYMENTS, QUEUES
+from console.sim import faults
+from console.sim.resources import DEPLOYMENTS, PODS, QUEUES
 from console.snapshot_cmd import take
 from console.snapshot_format import render
 
@@ -162,3 +171,46 @@ async def test_snapshot_talks_to_the_server_kubectl_names_for_every_order(tmp_pa
     finally:
         for _, srv in servers.values():
             await srv.stop()
+
+
+async def test_progress_on_a_terminal_stderr_only_and_none_into_a_pipe(demo) -> None:
+    """On a terminal, stderr shows the sync progress redrawn in place and wiped at the end; stdout holds the
+    result alone. When stderr is not a terminal nothing is written to it."""
+    cluster, kubeconfig = demo
+    faults.install(cluster).add_latency(0.02)  # some 85 pods in pages of 5: the lists take a while
+    cmd = [sys.executable, "-m", "console.cli", "snapshot", "--kubeconfig", kubeconfig, "-o", "json",
+           "--view", "nodes", "--page-size", "5"]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a 160x40 terminal
+    got = bytearray()
+
+    def drain() -> None:  # read the terminal while the command writes (a full pty buffer would block it)
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            got.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out, _ = await proc.communicate()
+    await asyncio.to_thread(reader.join, 10)
+    os.close(master)
+    assert proc.returncode == 0
+    assert orjson.loads(out)["nodes"], "stdout is the result, parseable as it is"
+    tty = got.decode()
+    frames = [f for f in tty.split("\r\x1b[K") if f]
+    assert frames and all(f.startswith("syncing ") and len(f) < 160 for f in frames), frames[:3]
+    pods = len(list(cluster.store.items(PODS)))
+    assert any(re.search(rf"pods \S+ \d+/{pods} ~", f) for f in frames), frames   # the server's exact count
+    assert tty.endswith("\r\x1b[K"), "the line is wiped when the sync is done"
+
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0 and err == b"" and orjson.loads(out)["nodes"]

@@ -291,6 +291,12 @@ class ApiServer:
         q = request.query
         labels, fields = _selectors(q, r.rt)
         limit = _int_param(q, "limit", 0)
+        if q.get("resourceVersion") == "0" and not q.get("continue"):
+            # kube-apiserver serves `resourceVersion=0` lists from its watch cache, which does not page:
+            # the limit is ignored and the whole list comes at once, with no continue token and so no
+            # remainingItemCount (staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go,
+            # shouldDelegateList: `hasLimit := pred.Limit > 0 && resourceVersion != "0"`).
+            limit = 0
         items, rv, token, remaining = self.store.list(r.rt, r.namespace, labels, fields, limit,
                                                       q.get("continue") or None)
         meta: Obj = {"resourceVersion": str(rv)}
