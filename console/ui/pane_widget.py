@@ -130,8 +130,17 @@ class Pane(Vertical):
         summary = self._summary
         if summary:
             title.append(f" · {summary}", style="dim")
-        self.query_one(".pane-title", Static).update(title)
+        part = self._part(".pane-title")
+        if part is None:
+            return
+        part.update(title)
         self._update_detail()
+
+    def _part(self, selector: str) -> Static | None:
+        """One of the pane's own lines, or None while they are not mounted (starting, or the App closing:
+        a worker that finishes then may still ask the pane to redraw)."""
+        found = self.query(selector)
+        return found.first(Static) if found else None
 
     def _update_detail(self) -> None:
         try:
@@ -146,7 +155,9 @@ class Pane(Vertical):
                             m.ctx.palette.muted)
         except Exception as e:
             text = Text(f"{type(e).__name__}: {e}")
-        self.query_one(".pane-detail", Static).update(text)
+        part = self._part(".pane-detail")
+        if part is not None:
+            part.update(text)
 
     def on_virtual_table_cursor_moved(self, event: VirtualTable.CursorMoved) -> None:
         self._update_detail()
@@ -154,8 +165,10 @@ class Pane(Vertical):
     def set_state(self, message: str) -> None:
         if message == self.state_message:
             return
+        st = self._part(".pane-state")
+        if st is None:
+            return
         self.state_message = message
-        st = self.query_one(".pane-state", Static)
         st.update(message)
         st.set_class(not message, "-hidden")
         self.table.empty_message = message or "nothing here"
