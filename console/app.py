@@ -13,6 +13,7 @@ import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from textual import on, work
@@ -26,14 +27,18 @@ from textual.worker import Worker, WorkerState
 
 import themes
 from console.config import Config
+from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot, progress_segments
+from console.model.cluster_store import KNOWN_KINDS
 from console.ui.actions import ConsoleActions
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
+from console.ui.host import PaletteEntry
 from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
 from console.ui.session import Session
+from console.ui.fair_share_feed import FairShareFeed, ReaderFactory, kai_reader
 from console.ui.telemetry_feed import SamplerFactory, TelemetryFeed, TickResult, dcgm_sampler
 from console.telemetry.idle import IdlePolicy
-from widgets.header import ClusterHeader, HeaderData, ResourceState
+from widgets.header import UNKNOWN, ClusterHeader, HeaderData, ResourceState, SyncProgress
 from widgets.keyhints import KeyHints
 from widgets.palette import Palette
 
@@ -87,9 +92,14 @@ class ClusterConsole(App[None]):
                  readonly: bool = False, theme: str | None = None, now: Callable[[], float] = time.time,
                  contexts: Callable[[], list[str]] | None = None, retry_base: float = 2.0,
                  sampler_factory: SamplerFactory = dcgm_sampler, idle_policy: IdlePolicy | None = None,
-                 telemetry_auto: bool = True) -> None:
+                 telemetry_auto: bool = True, kai_reader_factory: ReaderFactory = kai_reader,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        self.monotonic = monotonic              # the clock list progress is timed with (tests fix it)
         self.sampler_factory = sampler_factory
+        self.kai_reader_factory = kai_reader_factory
+        self.fs_feed: FairShareFeed | None = None
+        self._fs_task: asyncio.Task[None] | None = None
         self.telemetry_auto = telemetry_auto   # False: ticks are driven by the caller (tests)
         self.feed: TelemetryFeed | None = None
         self._tel_pending: TickResult | None = None   # a tick's changes, for the next flush to apply
@@ -113,7 +123,7 @@ class ClusterConsole(App[None]):
         self.prompt_mode = ""
         self._prompt_before = ""
         self._retry = asyncio.Event()
-        self._gpu_totals = (0.0, 0.0)
+        self._gpu: dict[str, float | int | None] = {}
         self._context_names: list[str] = []
         self.flushes = 0
         self.actions = ConsoleActions(self)
@@ -125,6 +135,7 @@ class ClusterConsole(App[None]):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield ClusterHeader(id="header")
+        yield SyncProgress(id="sync")
         yield Static("", id="tabs")
         with ContentSwitcher(initial=self.view, id="panes"):
             for name in VIEW_ORDER:
@@ -201,6 +212,8 @@ class ClusterConsole(App[None]):
             self.settle_heap(session)
             if self.feed is not None and self.telemetry_auto:
                 self.telemetry_loop()
+            if self.fs_feed is not None and self.telemetry_auto:
+                self.fair_share_loop()
             return
 
     @work(exclusive=True, group="heap", exit_on_error=False)
@@ -227,11 +240,15 @@ class ClusterConsole(App[None]):
             self.ctx.store = session.store
             self.ctx.events = session.events
             self.ctx.lock = session.lock
+            self.ctx.sync = NOT_CONNECTED   # until the first drain of this session's model
+            self._gpu = {}
             old_feed = self.feed
             # Telemetry needs the informers' loop to sample on: offline snapshots have none.
             self.feed = TelemetryFeed(session, self.sampler_factory, self.idle_policy) \
                 if hasattr(session, "off_ui") and live else None
             self.ctx.telemetry = self.feed
+            self.fs_feed = FairShareFeed(session, self.kai_reader_factory) \
+                if hasattr(session, "off_ui") and live else None
             if old_feed is not None:
                 self.run_worker(_close_feed(old_feed), group="close", exit_on_error=False)
             for name in VIEW_ORDER:
@@ -305,6 +322,34 @@ class ClusterConsole(App[None]):
         if res.projects:
             self.pane("projects").absorb(res.projects, ())
 
+    # ------------------------------------------------------------------ KAI's fair shares
+    def fair_share_loop(self) -> None:
+        """Read KAI's fair shares for this session (replacing the last session's loop)."""
+        if self._fs_task is not None:
+            self._fs_task.cancel()
+        self._fs_task = asyncio.create_task(self._fair_share_run(), name="kai-fair-share")
+
+    async def _fair_share_run(self) -> None:
+        feed = self.fs_feed
+        while feed is not None and feed is self.fs_feed:
+            try:
+                await self.fair_share_tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a reader bug must not end the loop, nor the console
+                self.notify(f"KAI fair share: {_one_line(e)}", severity="error", timeout=5)
+            await asyncio.sleep(max(1.0, feed.interval_s))
+
+    async def fair_share_tick(self) -> bool:
+        """One read of KAI's metrics on the informers' loop; the next flush shows what it moved."""
+        feed, s = self.fs_feed, self.session
+        if feed is None or s is None:
+            return False
+        fresh: bool = await s.off_ui(feed.tick())  # type: ignore[attr-defined]
+        if fresh and feed is self.fs_feed:
+            self.flush()
+        return fresh
+
     def action_idle_jump(self) -> None:
         """On an idle-allocated GPU: its workload. Elsewhere: the next idle-allocated GPU."""
         if self.view != "gpus":
@@ -355,6 +400,10 @@ class ClusterConsole(App[None]):
         task, self._tel_task = self._tel_task, None
         if task is not None:
             task.cancel()
+        fs_task, self._fs_task = self._fs_task, None
+        if fs_task is not None:
+            fs_task.cancel()
+        self.fs_feed = None
         feed, self.feed = self.feed, None
         if feed is not None:
             await _close_feed(feed)
@@ -388,9 +437,13 @@ class ClusterConsole(App[None]):
             s.lock.release()
 
     def _flush_locked(self, s: Session) -> None:
+        # Which lists are complete is read *before* the drain: a list is reported complete only after the
+        # model took it in, so every figure this drain yields that the snapshot calls known is whole.
+        sync = s.sync
         delta = s.store.drain()
         ev_ups, ev_rem = s.events.drain()
         self.flushes += 1
+        changed = self._set_sync(sync)
         tel, self._tel_pending = self._tel_pending, None
 
         with self.batch_update():
@@ -407,7 +460,8 @@ class ClusterConsole(App[None]):
                 self.actions.watch_pending()
             if delta.nodes:
                 self.pane("nodes").absorb(delta.nodes.upserts, delta.nodes.removed)
-                self._gpu_totals = _totals(s)
+            if delta.gpus or delta.nodes or changed:
+                self._gpu = _gpu_figures(s, sync)
             if ev_ups or ev_rem:
                 self.pane("events").absorb(ev_ups, ev_rem)
             active = self.pane()
@@ -416,6 +470,21 @@ class ClusterConsole(App[None]):
             if active.model.ages and self.flushes % int(5 * self.config.refresh_hz) == 0:
                 active.table.invalidate()  # ages on screen move on even when the rows do not change
             self.update_header()
+
+    def _set_sync(self, sync: SyncSnapshot) -> bool:
+        """Take a new snapshot of which lists are complete; panes whose figures changed state render again."""
+        old, self.ctx.sync = self.ctx.sync, sync
+        if old is sync:
+            return False
+        changed = False
+        for name in VIEW_ORDER:
+            p = self.pane(name)
+            needs = p.model.needs
+            if (old.known(needs), old.stale(needs), old.known({"nodes"})) != \
+                    (sync.known(needs), sync.stale(needs), sync.known({"nodes"})):
+                p.sync_changed()
+                changed = True
+        return changed
 
     def _mounted_panes(self) -> bool:
         try:
@@ -430,6 +499,7 @@ class ClusterConsole(App[None]):
         by_kind: dict[str, list[str]] = {}
         for h in health:
             by_kind.setdefault(h.kind, []).append(h.state)
+        sync = self.ctx.sync
         for name in VIEW_ORDER:
             p = self.pane(name)
             msg = ""
@@ -439,12 +509,17 @@ class ClusterConsole(App[None]):
                 msg = f"connecting {self.conn_message}…"
             else:
                 notes = []
+                waiting = sync.waiting_on(p.model.needs)
+                first = [k.kind for k in waiting if not k.settled]
+                again = [k.kind for k in waiting if k.settled and k.relist]
+                if first:
+                    notes.append(f"listing {', '.join(first)}: figures show {UNKNOWN} until every list is complete")
+                elif again:
+                    notes.append(f"re-listing {', '.join(again)}: figures are from the last complete list (stale)")
                 for kind in p.model.resources:
                     states = by_kind.get(kind, [])
                     if "forbidden" in states:
                         notes.append(f"{kind}: forbidden for this user (rows may be missing)")
-                    elif "syncing" in states:
-                        notes.append(f"{kind}: syncing…")
                     elif "reconnecting" in states:
                         notes.append(f"{kind}: reconnecting (showing last known state)")
                 msg = " · ".join(notes)
@@ -455,7 +530,7 @@ class ClusterConsole(App[None]):
         info = s.info if s else None
         now = time.monotonic()
         states = tuple(ResourceState(h.kind, h.state, h.age(now), h.last_error) for h in (s.health if s else []))
-        alloc, cap = self._gpu_totals
+        g = self._gpu
         extra: tuple[str, ...] = ()
         if s is not None and info is not None and info.hidden:
             extra = (f"{len(info.hidden)} hidden",)
@@ -463,9 +538,13 @@ class ClusterConsole(App[None]):
         return HeaderData(
             context=(info.context if info and info.context else self.context or ""),
             cluster=info.cluster if info else "", user=info.user if info else "",
+            server=info.server if info else "", tls=info.tls if info else "",
             server_version=info.server_version if info else "", readonly=self.readonly,
-            connection=self.conn_state, message=self.conn_message, resources=states, gpus_allocated=alloc,
-            gpus_capacity=cap, api_per_min=s.api_rate() if s else 0.0, watches=s.open_watches() if s else 0,
+            connection=self.conn_state, message=self.conn_message, resources=states,
+            gpus_allocated=g.get("allocated"), gpus_capacity=g.get("capacity"),  # type: ignore[arg-type]
+            gpus_in_use=g.get("in_use"), gpus_slivers=g.get("slivers"),  # type: ignore[arg-type]
+            gpus_stale=bool(g.get("stale")), api_per_min=s.api_rate() if s else 0.0,
+            watches=s.open_watches() if s else 0,
             extra=extra, telemetry=tel, telemetry_bad=tel_bad)
 
     def update_header(self) -> None:
@@ -476,6 +555,11 @@ class ClusterConsole(App[None]):
         except NoMatches:
             return
         header.show(self.header_data(), self.ctx.palette)
+        s = self.session
+        # The progress line reads the newest snapshot (it needs no model), so it moves on even while the
+        # informers hold the model's lock for a large list.
+        segments = progress_segments(s.sync, self.monotonic()) if s is not None else []
+        self.query_one(SyncProgress).show(segments, self.ctx.palette)
         self._update_pane_states()
         tabs = " ".join(f"[reverse] {i + 1} {v} [/]" if v == self.view else f" {i + 1} {v} "
                         for i, v in enumerate(VIEW_ORDER))
@@ -721,7 +805,7 @@ class ClusterConsole(App[None]):
         for v in VIEW_ORDER:
             self.pane(v).set_filter("", None)
         self.conn_state, self.conn_message = "connecting", f"to {name}"
-        self._gpu_totals = (0.0, 0.0)
+        self._gpu = {}
         self.connect()
 
     # ------------------------------------------------------------------ row actions
@@ -816,6 +900,40 @@ class ClusterConsole(App[None]):
 
         self.push_screen(HelpScreen(self.help_rows()))
 
+    def palette_entries(self) -> list[PaletteEntry]:
+        """Every view and action of the console, for the command palette (ctrl+p)."""
+        out: list[PaletteEntry] = []
+        for v in VIEW_ORDER:
+            out.append((f"View: {v}", f"show the {v} pane", partial(self.show_view, v)))
+        for name, desc, action in (
+            ("Describe selected row", "kubectl-describe-like text, fetched fresh", self.action_describe),
+            ("YAML of selected row", "the object as YAML, fetched fresh", self.action_yaml),
+            ("Logs of selected pod", "follow the pod's log", self.action_logs),
+            ("Events of selected row", "the events about this object", self.action_events),
+            ("Drill in", "project → workloads, node → GPUs, workload → pods", self.action_drill),
+            ("Back", "leave the drill-down", self.action_back),
+            ("Filter", "type a filter for this pane", self.action_filter),
+            ("Command", "type a : command", self.action_command),
+            ("Sort by next column", "cycle the sort column", self.action_sort_next),
+            ("Reverse sort", "flip the sort order", self.action_sort_reverse),
+            ("Switch context", "choose a kubeconfig context", partial(self.open_prompt, ":", "ctx ")),
+            ("Retry connection", "reconnect now", self.action_retry),
+            ("Help", "every key", self.action_help),
+        ):
+            out.append((name, desc, action))
+        for name, act, desc, fn in (
+            ("Submit a workload", "submit", "form or YAML; shows manifest, dry run and KAI preview",
+             self.action_submit),
+            ("Scale selected workload", "scale", "set replicas (+/- step); preview before sending", self.action_scale),
+            ("Preempt selected workload", "preempt", "evict its pods through the Eviction API", self.action_preempt),
+            ("Delete selected or marked workloads", "delete", "with dependents; marked rows need a typed phrase",
+             self.action_delete),
+        ):
+            why = self.actions.reason(act)
+            out.append((name, f"disabled: {why}" if why else desc, fn))
+        out.append(("Mark row for bulk delete", "toggle the mark on the workload under the cursor", self.action_mark))
+        return out
+
     def help_rows(self) -> list[tuple[str, str, str, str]]:
         """(section, keys, description, binding id) for every binding, with the keys now in effect."""
         from widgets.vtable import VirtualTable
@@ -858,10 +976,15 @@ def _one_line(e: BaseException | None) -> str:
     return " ".join(text.split())[:300]
 
 
-def _totals(s: Session) -> tuple[float, float]:
-    alloc = cap = 0.0
-    for r in s.store.nodes_view.rows.values():
-        alloc += r.gpu_allocated
-        cap += r.gpu_capacity or 0
-    return alloc, cap
+def _gpu_figures(s: Session, sync: SyncSnapshot) -> dict[str, float | int | None]:
+    """The header's GPU figures, as the GPUs pane and `gpuconsole snapshot` count them (`gpu_summary`):
+    shares held over GPUs, GPUs in use, free slivers; None for what is not known yet. The GPU count is
+    the nodes' capacity once the nodes are listed, and the GPU rows once every list is complete."""
+    if sync.known(KNOWN_KINDS):
+        g = s.store.gpus.summary()
+        return {"allocated": g["allocated_share"], "capacity": g["gpus"], "in_use": g["in_use"],
+                "slivers": g["sliver_share"], "stale": sync.stale(KNOWN_KINDS)}
+    if sync.known({"nodes"}):
+        return {"capacity": sum(r.gpu_capacity or 0 for r in s.store.nodes_view.rows.values())}
+    return {}
 

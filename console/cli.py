@@ -16,8 +16,11 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=0, help="port to serve on; 0 picks a free one")
     p.add_argument("--scenario", default="demo", help="demo, large, or a path to a scenario YAML file")
     p.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same cluster")
-    p.add_argument("--kubeconfig-out", metavar="FILE", help="write a kubeconfig with sim-admin, sim-viewer and "
-                   "one sim-<project> context per project")
+    p.add_argument("--kubeconfig-out", metavar="FILE", help="write a kubeconfig with sim-admin, sim-viewer, "
+                   "one sim-<project> and sim-researcher-<project> context per project, and sim-cert (a client "
+                   "certificate user)")
+    p.add_argument("--plain-http", action="store_true", help="serve plain HTTP instead of HTTPS, for debugging "
+                   "(tokens then ride in the kubeconfig's server URLs, since kubectl sends none over HTTP)")
     p.add_argument("--exit-with-parent", action="store_true", help="stop when the process that started the "
                    "simulator exits (used by --demo, so no simulator outlives its console)")
     p.add_argument("--static", action="store_true", help="do not run the demo's moving load (jobs arriving, "
@@ -34,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gpuconsole",
         description="Terminal console for GPU Kubernetes clusters run the Run:ai / KAI Scheduler way.",
     )
+    from console.version import version
+
+    p.add_argument("--version", action="version", version=f"gpuconsole {version()}")
     p.add_argument("--context", help="kubeconfig context (default: the current one)")
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--readonly", action="store_true", help="disable every action that changes the cluster")
@@ -51,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     snap.add_argument("--view", choices=(*VIEWS, "all"), default="all")
     snap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first sync")
+    snap.add_argument("--page-size", type=int, default=1000, metavar="N",
+                      help="items per list request (kubectl's --chunk-size); default 1000")
     for a in ("--context", "--kubeconfig"):
         snap.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     from console.actions.cli import add_parsers as add_action_parsers
@@ -75,45 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_action(args)
     if args.demo:
-        from console.sim.main import run_demo
+        from console.demo import run as run_demo  # starts the simulator as a child, then the console
 
         return run_demo(args)
+    from console.launch import run_console
+
     return run_console(args, kubeconfig=args.kubeconfig, context=args.context)
-
-
-def run_console(args: argparse.Namespace, *, kubeconfig: str | None, context: str | None) -> int:
-    """The interactive console on one kubeconfig context (the demo passes the simulator's)."""
-    from console import config as console_config
-    from console.app import ClusterConsole
-    from console.kube import config as kube_config
-    from console.ui.session import LiveSession
-    import themes
-
-    ids = [b.id for b in ClusterConsole.BINDINGS if b.id]
-    from widgets.vtable import VirtualTable
-    ids += [b.id for b in VirtualTable.BINDINGS if b.id]
-    try:
-        cfg = console_config.load(getattr(args, "config", None), binding_ids=ids)
-    except console_config.ConfigError as e:
-        print(f"gpuconsole: {e.path}:", file=sys.stderr)
-        for p in e.problems:
-            print(f"  {p}", file=sys.stderr)
-        return 2
-    theme = getattr(args, "theme", None)
-    if theme:
-        from textual.theme import BUILTIN_THEMES
-        known = set(themes.THEME_NAMES) | set(BUILTIN_THEMES)
-        if theme not in known:
-            print(f"gpuconsole: unknown theme {theme!r}; choose one of {', '.join(sorted(known))}", file=sys.stderr)
-            return 2
-
-    def contexts() -> list[str]:
-        return kube_config.list_contexts(kubeconfig)[0]
-
-    app = ClusterConsole(lambda ctx: LiveSession(kubeconfig, ctx), context=context, config=cfg,
-                         readonly=bool(getattr(args, "readonly", False)), theme=theme, contexts=contexts)
-    app.run()
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,50 +1,111 @@
 """`gpuconsole snapshot`: connect, sync once, print the views, exit.
 
 Uses exactly the console's path: credentials, discovery, access plan, informers, the cluster model.
+On a terminal, stderr shows the same sync progress line as the console while the lists come in (and
+nothing once they are complete); stdout carries the result only.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
 import sys
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from console.kube import config
 from console.kube.client import KubeClient, Res
 from console.kube.connection import Connection
 from console.kube.errors import ApiError
+from console.kube.informer import PAGE_SIZE
+from console.kube.progress import SyncBoard, SyncSnapshot, progress_text
 from console.model.cluster_store import ClusterStore, canonical_kind
 from console.model.snapshot import build
+from console.model.telemetry_view import StoreGroupIndex, TelemetryView, snapshot_fields, uid_index
 from console.snapshot_format import render
-from console.telemetry.once import add_to_snapshot, scrape_once
-
-
+from console.telemetry.dcgm import DcgmExporterSampler
+from console.telemetry.kai_metrics import KaiMetricsReader
 
 
 def _models(res: Res) -> bool:
     return canonical_kind(res.key) is not None
 
 
+class ProgressLine:
+    """The sync progress on a terminal line, redrawn in place as pages arrive (at most every
+    `min_interval` seconds), cut to the terminal's width, and wiped when the sync ends."""
+
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic,
+                 min_interval: float = 0.1, width: int | None = None) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.min_interval = min_interval
+        self.width = width
+        self._last = float("-inf")
+        self._shown = ""
+
+    def __call__(self, snap: SyncSnapshot) -> None:
+        now = self.clock()
+        if now - self._last < self.min_interval and snap.busy:
+            return
+        self._last = now
+        width = self.width or _columns(self.stream)
+        text = progress_text(snap, now)[:max(1, width - 1)]
+        if text != self._shown:
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        self.stream.write("\r\x1b[K" + text)
+        self.stream.flush()
+        self._shown = text
+
+    def close(self) -> None:
+        if self._shown:
+            self._write("")
+
+
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal `stream` writes to (its own, not stdout's: stdout may be a pipe)."""
+    try:
+        cols = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        cols = 0
+    return cols or shutil.get_terminal_size((100, 24)).columns
+
+
 async def take(kubeconfig: str | None, context: str | None, view: str = "all",
-               timeout: float = 120.0) -> dict[str, Any]:
+               timeout: float = 120.0, progress: ProgressLine | None = None,
+               page_size: int = PAGE_SIZE) -> dict[str, Any]:
     """One full sync of the cluster model, as a snapshot dict with cluster facts and hidden parts."""
     creds = await asyncio.to_thread(config.load, kubeconfig, context)
     store = ClusterStore()
+    board = SyncBoard()
+    if progress is not None:
+        board.listeners.append(progress)
     # Few retries: a one-shot command should say quickly that the cluster is unreachable.
     async with KubeClient(creds, max_retries=2) as client:
-        conn = Connection(client, store, accept=_models, default_namespace=creds.namespace)
-        await conn.open()
+        conn = Connection(client, store, accept=_models, default_namespace=creds.namespace, board=board,
+                          page_size=page_size)
         try:
+            await conn.open()
             synced = await conn.wait_synced(timeout)
         finally:
             await conn.close()
+            if progress is not None:
+                board.listeners.remove(progress)
+                progress.close()
         telemetry, telemetry_state = {}, None
+        if view in ("all", "projects") and store.kai_mode:  # KAI's own fair shares, where its metrics answer
+            store.set_kai_fair_share(await KaiMetricsReader(client, min_interval_s=0).read())
         if view in ("all", "gpus"):  # one dcgm-exporter scrape, when the cluster runs exporter pods
             telemetry, telemetry_state = await scrape_once(client, store)
     snap = build(store, view)
     add_to_snapshot(snap, telemetry, telemetry_state)
     snap["cluster"] = {"context": creds.context, "cluster": creds.cluster, "user": creds.user,
+                       "server": creds.server, "tls": creds.tls,
                        "server_version": conn.surface.server_version,
                        "kai": conn.surface.has_kai}
     hidden = list(conn.plan.hidden)
@@ -58,14 +119,45 @@ async def take(kubeconfig: str | None, context: str | None, view: str = "all",
     return snap
 
 
-def run(args: argparse.Namespace) -> int:
+async def scrape_once(client: KubeClient, store: ClusterStore, timeout_s: float = 5.0) -> tuple[dict, str | None]:
+    """One dcgm-exporter scrape joined to the synced model: (GpuTelemetry by GPU row key, state line).
+
+    ({}, None) when the cluster runs no exporter pods. A single scrape cannot know how long a GPU has
+    been idle, so `idle_for_s` is 0 for an allocated GPU under the idle threshold right now and None
+    otherwise.
+    """
+    sampler = DcgmExporterSampler(client, groups=StoreGroupIndex(store), timeout_s=timeout_s)
     try:
-        snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout))
+        snap = await sampler.sample()
+    finally:
+        await sampler.close()
+    if not sampler.targets and snap.error and "no running exporter pods" in snap.error:
+        return {}, None
+    store.refresh()
+    view = TelemetryView()
+    view.ingest(snap, store.gpus.rows, uid_index(store))
+    return view.rows, view.state
+
+
+def add_to_snapshot(snap: dict[str, Any], telemetry: dict, state: str | None) -> None:
+    """Add util_pct, mem_used_mib, temp_c, power_w and idle_for_s to each GPU of a snapshot dict."""
+    for g in snap.get("gpus") or []:
+        g.update(snapshot_fields(telemetry.get((g.get("node"), g.get("index")))))
+    if state is not None:
+        snap["telemetry"] = state
+
+
+def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
+    err = stderr or sys.stderr
+    progress = ProgressLine(err) if err.isatty() else None   # never into a file or a pipe
+    try:
+        snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout, progress,
+                                getattr(args, "page_size", PAGE_SIZE)))
     except config.ConfigError as e:
-        print(f"gpuconsole snapshot: {e}", file=sys.stderr)
+        print(f"gpuconsole snapshot: {e}", file=err)
         return 1
     except ApiError as e:
-        print(f"gpuconsole snapshot: {e}", file=sys.stderr)
+        print(f"gpuconsole snapshot: {e}", file=err)
         return 1
     print(render(snap, args.output, args.view))
     return 0

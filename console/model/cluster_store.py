@@ -23,14 +23,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import podspec
+from . import fair_share, podspec, views_gpus, views_nodes, views_projects, views_workloads
 from .records import (
     KNATIVE_SERVICE_LABEL, OWNER_BY_GROUP_KIND, OWNER_BY_KEY, OWNER_KINDS, BadObject, NodeRec, Obj,
     OwnerKey, OwnerRec, PodGroupRec, PodKey, PodRec, QueueRec, QuotaRec, Ref, ServiceRec, node_record,
-    owner_record, pod_record, podgroup_record, queue_record, quota_record, service_record,
+    WKey, owner_record, pending_shape, pod_record, podgroup_record, queue_record, quota_record, service_record,
 )
 
-WKey = tuple[str, str, str]  # workload: (namespace, kind, name)
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
@@ -213,29 +212,10 @@ def _discard(index: dict, key: Any, value: Any) -> None:
         del index[key]
 
 
-def pending_shape(p: PodRec) -> tuple[str, float] | None:
-    """What a waiting pod needs of one GPU, for the fragmentation check; None if it needs no GPU."""
-    if not p.waiting or p.reservation:
-        return None
-    g = p.gpu
-    if g.kind == "fraction":
-        return ("fraction", g.portion)
-    if g.kind == "memory":
-        return ("memory", float(g.memory_mib))
-    if g.kind == "whole":
-        return ("whole", 1.0)
-    return None
-
-
 class ClusterStore:
     """Records, indexes and the four derived views (projects, GPUs, workloads, nodes)."""
 
     def __init__(self) -> None:
-        from .views_gpus import GpusView
-        from .views_nodes import NodesView
-        from .views_projects import ProjectsView
-        from .views_workloads import WorkloadsView
-
         self.pods: dict[PodKey, PodRec] = {}
         self.owners: dict[OwnerKey, OwnerRec] = {}
         self.queues: dict[str, QueueRec] = {}
@@ -277,10 +257,11 @@ class ClusterStore:
         self._resolve_cache: dict[tuple, tuple] = {}
         self._wkeys: dict[WKey, WKey] = {}
 
-        self.projects = ProjectsView()
-        self.gpus = GpusView()
-        self.workloads = WorkloadsView()
-        self.nodes_view = NodesView()
+        self.projects = views_projects.ProjectsView()
+        self.gpus = views_gpus.GpusView()
+        self.workloads = views_workloads.WorkloadsView()
+        self.nodes_view = views_nodes.NodesView()
+        self.fair_share = fair_share.FairShareView()
         self._delta = Delta()
         self._kai_mode_seen: bool | None = None
 
@@ -867,14 +848,26 @@ class ClusterStore:
         d.workloads.merge(changed, removed)
         self.dirty_projects |= touched_projects
         pr_dirty, self.dirty_projects = self.dirty_projects, set()
-        d.projects.merge(*self.projects.refresh(self, pr_dirty))
+        pr_changed, pr_removed = self.projects.refresh(self, pr_dirty)
+        d.projects.merge(pr_changed, pr_removed)
         gn_dirty, self.dirty_gpu_nodes = self.dirty_gpu_nodes, set()
         d.gpus.merge(*self.gpus.refresh(self, gn_dirty))
         nd_dirty, self.dirty_nodes = self.dirty_nodes, set()
-        d.nodes.merge(*self.nodes_view.refresh(self, nd_dirty))
+        nd_changed, nd_removed = self.nodes_view.refresh(self, nd_dirty)
+        d.nodes.merge(nd_changed, nd_removed)
+        # Fair shares are global: any project's request or allocation, or the GPU capacity, moves them all.
+        if pr_changed or pr_removed or nd_changed or nd_removed:
+            self.fair_share.dirty = True
+        moved = self.fair_share.refresh(self.queues, self.projects.rows, self.nodes.values(), mode)
+        rows = self.projects.rows
+        d.projects.merge({n: rows[n] for n in moved if n in rows}, ())
         if self._health_dirty:
             d.health = True
             self._health_dirty = False
+
+    def set_kai_fair_share(self, kai: Any) -> None:
+        """KAI's own fair shares as read from its scheduler's metrics (a `KaiFairShare`), or None."""
+        self.fair_share.set_kai(kai)
 
     def drain(self) -> Delta:
         """What changed since the last drain (rows upserted and removed per view, health changed)."""
@@ -885,8 +878,6 @@ class ClusterStore:
 
     def full_recompute(self) -> dict[str, dict]:
         """Every view computed from scratch from the records alone: the oracle for the incremental views."""
-        from . import views_gpus, views_nodes, views_projects, views_workloads
-
         wl = views_workloads.compute_all(self)
         return {
             "workloads": wl,

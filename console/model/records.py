@@ -21,6 +21,7 @@ from .quantity import parse_quantity
 Obj = dict[str, Any]
 PodKey = tuple[str, str]            # (namespace, name)
 OwnerKey = tuple[str, str, str]     # (resource key, namespace, name)
+WKey = tuple[str, str, str]         # workload: (namespace, kind, name)
 
 GPU_GROUP_LABEL = "runai-gpu-group"
 GPU_GROUP_PREFIX = "runai-gpu-group/"       # multi-device fractions: one label per device
@@ -481,6 +482,7 @@ class QueueRec:
     requested_gpu: float | None
     status_reported: bool
     conditions: tuple[str, ...]          # condition types that are True: Orphan, OverQuota
+    created: str = ""                    # metadata.creationTimestamp (KAI's last tie-break)
 
 
 def _status_gpu(status: dict, field_name: str) -> float | None:
@@ -512,6 +514,7 @@ def queue_record(raw: Any) -> QueueRec:
         allocated_nonpreemptible_gpu=_status_gpu(status, "allocatedNonPreemptible"),
         requested_gpu=_status_gpu(status, "requested"),
         status_reported=reported, conditions=conds,
+        created=md.get("creationTimestamp") if isinstance(md.get("creationTimestamp"), str) else "",
     )
 
 
@@ -645,3 +648,17 @@ def quota_record(raw: Any) -> QuotaRec:
             h, u = _qty(hard[k]), _qty(used.get(k)) if k in used else None
             break
     return QuotaRec(namespace=ns, name=name, hard_gpu=h, used_gpu=u)
+
+
+def pending_shape(p: PodRec) -> tuple[str, float] | None:
+    """What a waiting pod needs of one GPU, for the fragmentation check; None if it needs no GPU."""
+    if not p.waiting or p.reservation:
+        return None
+    g = p.gpu
+    if g.kind == "fraction":
+        return ("fraction", g.portion)
+    if g.kind == "memory":
+        return ("memory", float(g.memory_mib))
+    if g.kind == "whole":
+        return ("whole", 1.0)
+    return None

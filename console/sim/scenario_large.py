@@ -17,13 +17,14 @@ import uuid as _uuid
 from dataclasses import dataclass
 from typing import Any
 
+from ..model.podspec import PRIORITY_CLASSES
 from . import scenario_build as b
 from .cluster import SimCluster
-from ..model.podspec import PRIORITY_CLASSES
 from .gpus import gpu_uuid
 from .kai_objects import resource_list
 from .resources import (DAEMONSETS, DEPLOYMENTS, JOBS, NAMESPACES, NODES, PODGROUPS, PODS, QUEUES,
                         REPLICASETS)
+from .scenario_base import apply_all, base_objects
 from .scenario_file import ScenarioError
 from .validation import default_pod_spec
 from .workloads import HASH_LABEL, JOB_NAME_LABELS, JOB_UID_LABELS, REVISION_ANN, REVISION_HASH, template_hash
@@ -270,6 +271,33 @@ class _Builder:
         self.objs["replicasets"].append(rs)
         return made
 
+    def running_replicaset(self, dep: Obj, created: str) -> None:
+        """The ReplicaSet and one running pod of a Deployment already in the store (KAI's scheduler)."""
+        md = dep["metadata"]
+        name, ns = md["name"], md["namespace"]
+        template = dep["spec"]["template"]
+        h = template_hash(template)
+        rs_name, rs_uid = f"{name}-{h}", self.uid()
+        pod_labels = {**template["metadata"]["labels"], HASH_LABEL: h}
+        d_ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": md["uid"], "controller": True,
+                 "blockOwnerDeletion": True}
+        rs_ref = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": rs_uid,
+                   "controller": True, "blockOwnerDeletion": True}]
+        spec = template["spec"]
+        self.pod(f"{rs_name}-{self.suffix()}", ns, pod_labels, None, rs_ref, spec, self.cpu_node(),
+                 self.statuses(spec, created, rs_uid), created)
+        sel = {"matchLabels": {**dep["spec"]["selector"]["matchLabels"], HASH_LABEL: h}}
+        self.objs["replicasets"].append({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": rs_name, "namespace": ns, "uid": rs_uid, "labels": pod_labels,
+                         "creationTimestamp": created, "ownerReferences": [d_ref],
+                         "annotations": {REVISION_ANN: "1", "deployment.kubernetes.io/desired-replicas": "1",
+                                         "deployment.kubernetes.io/max-replicas": "2"}},
+            "spec": {"replicas": 1, "selector": sel,
+                     "template": {"metadata": {**template["metadata"], "labels": pod_labels}, "spec": spec}},
+            "status": {"replicas": 1, "fullyLabeledReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+                       "observedGeneration": 1}})
+
     def job(self, ns: str, queue: str, name: str, gpus: int, parallelism: int, created: str) -> int:
         job = b.training_job(name, ns, queue, gpus if gpus else None, parallelism,
                              image=None if gpus else "python:3.11-slim")
@@ -311,7 +339,6 @@ class _Builder:
 
 def build_large(cluster: SimCluster, **knobs: Any) -> dict[str, int]:
     """Bulk-load the large scenario; returns the counts it loaded."""
-    from .scenarios import _apply, base_objects
     nodes = _knob(knobs, "nodes", 1, 20000)
     gpus = _knob(knobs, "gpus_per_node", 0, 16)
     pods = _knob(knobs, "pods", 0, 1_000_000)
@@ -319,9 +346,10 @@ def build_large(cluster: SimCluster, **knobs: Any) -> dict[str, int]:
     if knobs:
         raise ScenarioError(f"{', '.join(sorted(knobs))}: unknown knob (large takes nodes, gpus_per_node, pods, "
                             "queues)")
-    if pods < nodes:
-        raise ScenarioError(f"pods: must be at least nodes ({nodes}): every GPU node runs a dcgm-exporter pod")
-    _apply(cluster, base_objects())
+    if pods < nodes + 1:
+        raise ScenarioError(f"pods: must be at least nodes + 1 ({nodes + 1}): every GPU node runs a dcgm-exporter "
+                            "pod, and KAI's scheduler runs one")
+    apply_all(cluster, base_objects())
     bld = _Builder(cluster, nodes, gpus, pods, queues)
     projects = bld.queues_and_namespaces()
     bld.build_nodes()
@@ -380,6 +408,7 @@ def build_large(cluster: SimCluster, **knobs: Any) -> dict[str, int]:
         if not made:
             break
         shared_used += sum(1 for p in bld.objs["pods"][before:] if p["metadata"]["namespace"] == RESERVATION_NS)
+    bld.running_replicaset(store.get(DEPLOYMENTS, b.KAI_NS, b.KAI_SCHEDULER_APP), T0)
     while bld.pod_count < pods:
         left = pods - bld.pod_count
         ns, q = project()

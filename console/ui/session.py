@@ -20,12 +20,14 @@ never waits for the informers (`tests/ui/test_thread_stress.py` runs both sides 
      replace it, so a reader gets the old one or the new one whole. A walk the UI needs outside a flush
      (describe's events, the pod for `l`) runs on the informers' loop with the lock (`Session.read`).
      The informers' thread, their only writer, reads them without it (the dcgm sampler's GPU groups).
+     KAI's fair shares (`FairShareFeed`) enter the model the same way, inside the lock.
    - The client's request times (`Stats._times`, the header's API rate): the writer holds `Stats._lock`
      for one append; `Stats.rate_per_min` only tries it and returns its previous figure on a miss.
 2. **An immutable snapshot swapped by reference.** Each informer's `Health` (frozen, replaced on each
    change); the client's counters (`Stats.requests`, `open_watches`: ints, rebound); GPU telemetry
    (`TelemetryFeed.view`: rows, idle counts, the exporter snapshot and a copy of the history buffers,
-   built on the informers' thread and published whole once per tick); `ClusterInfo`, `conn`,
+   built on the informers' thread and published whole once per tick); list progress (`SyncBoard.snapshot`,
+   a frozen `SyncSnapshot` per report: console/kube/progress.py); `ClusterInfo`, `conn`,
    `informer_client` and the access plan (set before `open()` returns, never after).
 3. **A queue.** Work sent to the informers' loop (`off_ui`, `read`) returns its result through the future
    of `run_coroutine_threadsafe`.
@@ -49,7 +51,8 @@ from console.kube import client as k
 from console.kube import config
 from console.kube.client import KubeClient, Res
 from console.kube.connection import Connection
-from console.kube.informer import Health
+from console.kube.informer import PAGE_SIZE, Health
+from console.kube.progress import COMPLETE, UNKNOWN, SyncBoard, SyncSnapshot
 from console.model.cluster_store import ClusterStore, canonical_kind
 from console.model.events import EventBuffer
 
@@ -71,6 +74,7 @@ class ClusterInfo:
     cluster: str = ""
     user: str = ""
     server: str = ""
+    tls: str = ""              # verified | unverified (insecure-skip-tls-verify) | plain (http); "" unknown
     server_version: str = ""
     kai: bool = False
     hidden: list[str] = field(default_factory=list)
@@ -93,6 +97,11 @@ class Session:
     @property
     def health(self) -> list[Health]:
         return []
+
+    @property
+    def sync(self) -> SyncSnapshot:
+        """Which lists are complete and how far the others are (an immutable value: read it once per frame)."""
+        return UNKNOWN
 
     @property
     def live(self) -> bool:
@@ -168,11 +177,15 @@ class LiveSession(Session):
     the screen. The UI keeps its own client for what it fetches on demand (describe, YAML, logs).
     """
 
-    def __init__(self, kubeconfig: str | None, context: str | None, *, max_retries: int = 3) -> None:
+    def __init__(self, kubeconfig: str | None, context: str | None, *, max_retries: int = 3,
+                 page_size: int = PAGE_SIZE) -> None:
         super().__init__()
         self.kubeconfig = kubeconfig
         self.context = context
         self.max_retries = max_retries
+        self.page_size = page_size
+        # Written on the informers' thread, read by the UI: see console/kube/progress.py for the hand-over.
+        self.board = SyncBoard()
         self.conn: Connection | None = None
         self.events_conn: Connection | None = None
         self.informer_client: KubeClient | None = None
@@ -187,6 +200,10 @@ class LiveSession(Session):
             if c is not None:
                 out.extend(c.health)
         return out
+
+    @property
+    def sync(self) -> SyncSnapshot:
+        return self.board.snapshot
 
     def api_rate(self) -> float:
         return sum(c.stats.rate_per_min() for c in (self.client, self.informer_client) if c is not None)
@@ -230,7 +247,8 @@ class LiveSession(Session):
         Raises ConfigError or ApiError; the caller shows them and retries.
         """
         creds = await asyncio.to_thread(config.load, self.kubeconfig, self.context)
-        self.info = ClusterInfo(context=creds.context, cluster=creds.cluster, user=creds.user, server=creds.server)
+        self.info = ClusterInfo(context=creds.context, cluster=creds.cluster, user=creds.user, server=creds.server,
+                                tls=creds.tls)
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="gpuconsole-informers", daemon=True)
@@ -246,10 +264,10 @@ class LiveSession(Session):
         client = KubeClient(creds, max_retries=self.max_retries)
         try:
             conn = Connection(client, _LockedSink(self.store, self.lock), accept=_models,
-                              default_namespace=creds.namespace)
+                              default_namespace=creds.namespace, board=self.board, page_size=self.page_size)
             await conn.open()
             events = Connection(client, _LockedSink(self.events, self.lock), resources=(k.EVENTS,),
-                                default_namespace=creds.namespace)
+                                default_namespace=creds.namespace, board=self.board, page_size=self.page_size)
             await events.open()
         except BaseException:
             await client.aclose()
@@ -316,6 +334,10 @@ class StaticSession(Session):
                 self.events.replace(key, items)
             elif canonical_kind(key) is not None:
                 self.store.replace(key, items)
+
+    @property
+    def sync(self) -> SyncSnapshot:
+        return COMPLETE
 
     async def fetch(self, group: str, plural: str, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
         key = f"{plural}.{group}" if group else plural

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from console.ui.filter import parse_filter
-from console.ui.panes import EventsPane, GpusPane, NodesPane, PaneContext, ProjectsPane, WorkloadsPane
+from console.ui.panes import PaneContext
+from console.ui.panes.events import EventsPane
+from console.ui.panes.gpus import GpusPane
+from console.ui.panes.nodes import NodesPane
+from console.ui.panes.projects import ProjectsPane
+from console.ui.panes.workloads import WorkloadsPane
 from console.ui.session import StaticSession
 
 from .conftest import FROZEN_NOW
@@ -16,7 +21,7 @@ from .test_console_snapshots import demo_objects
 def ctx() -> PaneContext:
     s = StaticSession(demo_objects())
     s.store.refresh()
-    return PaneContext(store=s.store, events=s.events, now=lambda: FROZEN_NOW)
+    return PaneContext(store=s.store, events=s.events, now=lambda: FROZEN_NOW, sync=s.sync)
 
 
 def _plain(cells) -> list[str]:  # type: ignore[no-untyped-def]
@@ -34,7 +39,8 @@ def test_projects_tree_puts_each_department_before_its_projects(ctx: PaneContext
     over = _plain(pane.cells("llm-pretrain"))
     r = rows["llm-pretrain"]
     assert r.allocated_gpu > r.quota_gpu
-    assert over[4] == f"{r.allocated_gpu - r.quota_gpu:g}"        # the OVER column
+    col = [c.key for c in pane.columns].index("over")
+    assert over[col] == f"{r.allocated_gpu - r.quota_gpu:g}"        # the OVER column
     pane.filter = parse_filter("vision", pane.fields)
     assert pane.order() == ["research", "vision"], "a match keeps its department for context"
     assert pane.drill("research").values == ("llm-pretrain", "research", "rl-lab", "speech", "vision")

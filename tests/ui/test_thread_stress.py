@@ -89,7 +89,7 @@ async def test_ui_reads_survive_informer_churn(tmp_path: Path) -> None:
     cluster = frozen_demo()
     srv = await start_server(cluster, bookmark_interval=0.05, log_poll_interval=0.01)
     kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, srv.url, Users(cluster))
+    write_kubeconfig(kubeconfig, srv.url, Users(cluster), tls=srv.tls)
     env = DemoEnv(cluster, str(kubeconfig), srv.url)
     app = env.app(sampler_factory=fast_sampler, telemetry_auto=False)
     faults = cluster.extras["faults"]
