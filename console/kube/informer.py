@@ -103,6 +103,7 @@ class Informer:
         self.watch_timeout = watch_timeout
         self.backoff_max = backoff_max
         self.health = Health(self.kind, namespace, grace=stall_grace)  # replaced whole, never mutated
+        self.resource_version = ""   # the newest seen, rebound on every event (Health has it 0.1 s late)
         self.synced = asyncio.Event()
         self.board = board if board is not None else SyncBoard()
         self.board.report(pg.ListProgress(self.kind, namespace))
@@ -167,6 +168,7 @@ class Informer:
             self.sink.replace(self.kind, items, self.namespace)
         del items
         self._last_count = listed
+        self.resource_version = rv
         self._set(listing=False, relists=self.health.relists + 1, synced=True, connected=True,
                   last_event=time.monotonic(), resource_version=rv)
         self._progress(phase=pg.WATCHING, complete_once=True, error="")
@@ -190,7 +192,7 @@ class Informer:
                     if etype != "BOOKMARK":
                         self.sink.apply(self.kind, etype, obj)
                     if new_rv:
-                        rv = new_rv
+                        rv = self.resource_version = new_rv
                     now = time.monotonic()
                     # A new Health per event would be garbage at 1,000 events a second; the header shows
                     # the age of the last event in seconds, so once every 0.1 s is as good.

@@ -24,7 +24,7 @@ never waits for the informers (`tests/ui/test_thread_stress.py` runs both sides 
    - The client's request times (`Stats._times`, the header's API rate): the writer holds `Stats._lock`
      for one append; `Stats.rate_per_min` only tries it and returns its previous figure on a miss.
 2. **An immutable snapshot swapped by reference.** Each informer's `Health` (frozen, replaced on each
-   change); the client's counters (`Stats.requests`, `open_watches`: ints, rebound); GPU telemetry
+   change) and newest `resource_version` (a str, rebound on every event); the client's counters (`Stats.requests`, `open_watches`: ints, rebound); GPU telemetry
    (`TelemetryFeed.view`: rows, idle counts, the exporter snapshot and a copy of the history buffers,
    built on the informers' thread and published whole once per tick); list progress (`SyncBoard.snapshot`,
    a frozen `SyncSnapshot` per report: console/kube/progress.py); `ClusterInfo`, `conn`,
