@@ -8,8 +8,10 @@ prediction hands it a state it can throw away.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .kai_queues import EPS, INF, fair_shares
 from .kai_state import ClusterState, NodeInfo, PodRec
@@ -41,12 +43,17 @@ class PendingJob:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
+    """Where a pod goes. `pipelined`: onto resources that pods being deleted (victims of this round, or
+    pods already terminating) still hold, so it is bound only once they are gone (KAI's Pipelined status,
+    pkg/scheduler/api/pod_status/pod_status.go; the Pipelined event in framework/statement.go)."""
+
     pod: str
     job: str
     node: str
     groups: tuple[str, ...] = ()
     new_groups: tuple[str, ...] = ()
     portion: float = 0.0
+    pipelined: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +189,16 @@ def _place(state: ClusterState, pods: list[PodRec], new_gid: Callable[[], str]) 
         state.add_pod(pod, node, groups, portion)
         done.append(Placement(pod.key, pod.job, node, groups, fresh, portion))
     return done
+
+
+def _lift(state: ClusterState, pods: list[PodRec]) -> None:
+    """Take pods out of the state as if they were gone (`_restore` puts them back)."""
+    for p in pods:
+        state.remove_pod(p.key)
+
+
+def _pipeline(placed: list[Placement]) -> list[Placement]:
+    return [dataclasses.replace(pl, pipelined=True) for pl in placed]
 
 
 def _fits(state: ClusterState, pods: list[PodRec], queue: str, preemptible: bool, add: float) -> bool:
@@ -360,11 +377,14 @@ def _evict_for(state: ClusterState, unit: list[PodRec], job: PendingJob, add: fl
 
 # ---------------------------------------------------------------- the round
 def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str],
-         pending_demand: dict[str, float] | None = None, max_victims: int = 5000) -> Plan:
+         pending_demand: dict[str, float] | None = None, max_victims: int = 5000,
+         promised: set[str] | frozenset[str] = frozenset()) -> Plan:
     """One scheduling round: allocate, then reclaim between queues, then preempt within a queue.
 
     `pending_demand` (GPUs per leaf queue still waiting, including jobs not passed in) feeds the fair
-    share; by default it is summed from `jobs`.
+    share; by default it is summed from `jobs`. `promised` jobs were pipelined in an earlier round onto
+    resources still being released (their victims terminating): they go first, so the room their
+    evictions make is theirs and not taken by the victims' own replacements.
     """
     out = Plan()
     tree = state.tree
@@ -387,7 +407,9 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
         s = tree.specs.get(q)
         return s.priority if s else 0
 
-    order = sorted(jobs, key=lambda j: (-qprio(j.queue), ratio(j.queue), -j.priority, j.created, j.key))
+    order = sorted(jobs, key=lambda j: (j.key not in promised, -qprio(j.queue), ratio(j.queue), -j.priority,
+                                        j.created, j.key))
+    releasing = state.releasing()  # what terminating pods hold: idle soon, never evicted again
     no_room: dict[tuple, str] = {}  # unit shape -> message, while nothing was freed this round
     reclaim_list: list[Victim] | None = None
 
@@ -429,44 +451,71 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
                     if placed is not None:
                         out.placements.extend(placed)
                         continue
+                    if releasing:
+                        # KAI allocates onto idle or releasing resources: what terminating pods hold
+                        # is promised to this unit (pipelined), and nothing more is evicted for it.
+                        _lift(state, releasing)
+                        placed = _place(state, unit, new_gid)
+                        _restore(state, [("", releasing)])
+                        if placed is not None:
+                            out.placements.extend(_pipeline(placed))
+                            continue
                     no_room[shape] = why_no_node(state, unit[0])
                 why = (UNSCHEDULABLE, no_room[shape])
-            victims: list[tuple[str, list[PodRec]]] | None = None
-            action = ""
-            if why[0] == UNSCHEDULABLE and state.alloc.get(job.queue, 0.0) + add <= fair.get(job.queue, 0.0) + EPS:
-                def eligible(v: Victim, q: str = job.queue) -> bool:
-                    j = state.jobs.get(v[0])
-                    if j is None or j.queue == q or not j.preemptible:
-                        return False
-                    spec = tree.specs.get(j.queue)
-                    have = state.alloc.get(j.queue, 0.0)
-                    if have <= fair.get(j.queue, 0.0) + EPS:
-                        return False
-                    deserved = spec.deserved if spec else 0.0
-                    freed = sum(state.pods[k].gpus for k in v[1] if k in state.pods)
-                    return have - freed >= deserved - EPS
-                victims = _evict_for(state, unit, job, add, reclaim_victims(), eligible, False)
-                action = RECLAIM
-            if victims is None and why[0] in (UNSCHEDULABLE, OVER_LIMIT):
-                same = [jk for jk in state.queue_jobs.get(job.queue, {})
-                        if state.jobs[jk].preemptible and state.jobs[jk].priority < job.priority]
-                units_q = victim_units(state, same)
-                units_q.sort(key=lambda c: (c[0], c[2]), reverse=True)
-                units_q.sort(key=lambda c: state.jobs[c[1]].priority)
-                victims = _evict_for(state, unit, job, add, [c[2] for c in units_q[:max_victims]],
-                                     lambda v: True, why[0] == OVER_LIMIT)
-                action = PREEMPT
-            if victims is None:
+            # Victims are looked for as if the terminating pods were gone already (idle-or-releasing).
+            _lift(state, releasing)
+            try:
+                found = _find_victims(state, job, unit, add, why, fair, tree, reclaim_victims, max_victims,
+                                      new_gid)
+            finally:
+                _restore(state, [("", releasing)])
+            if found is None:
                 out.pending[job.key] = Unschedulable(job.key, why[0], why[1])
                 break  # the rest of this job waits behind the unit that could not go
-            placed = _place(state, unit, new_gid)
-            if placed is None:  # cannot happen after a successful probe; keep the state honest anyway
-                _restore(state, victims)
-                out.pending[job.key] = Unschedulable(job.key, why[0], why[1])
-                break
+            victims, action, placed = found
             no_room.clear()
             for vj, vpods in victims:
                 for vp in vpods:
                     out.evictions.append(Eviction(vp.key, vj, vp.queue, action, job.key, job.queue))
-            out.placements.extend(placed)
+            out.placements.extend(_pipeline(placed))  # bound once the victims have terminated
     return out
+
+
+def _find_victims(state: ClusterState, job: PendingJob, unit: list[PodRec], add: float, why: tuple[str, str],
+                  fair: dict[str, float], tree: Any, reclaim_victims: Callable[[], list[Victim]],
+                  max_victims: int, new_gid: Callable[[], str]
+                  ) -> tuple[list[tuple[str, list[PodRec]]], str, list[Placement]] | None:
+    """Reclaim from queues over their fair share, else preempt lower priority in the job's own queue;
+    commits the victims' removal and the unit's placement into `state`, or changes nothing (None)."""
+    victims: list[tuple[str, list[PodRec]]] | None = None
+    action = ""
+    if why[0] == UNSCHEDULABLE and state.alloc.get(job.queue, 0.0) + add <= fair.get(job.queue, 0.0) + EPS:
+        def eligible(v: Victim, q: str = job.queue) -> bool:
+            j = state.jobs.get(v[0])
+            if j is None or j.queue == q or not j.preemptible:
+                return False
+            spec = tree.specs.get(j.queue)
+            have = state.alloc.get(j.queue, 0.0)
+            if have <= fair.get(j.queue, 0.0) + EPS:
+                return False
+            deserved = spec.deserved if spec else 0.0
+            freed = sum(state.pods[k].gpus for k in v[1] if k in state.pods)
+            return have - freed >= deserved - EPS
+        victims = _evict_for(state, unit, job, add, reclaim_victims(), eligible, False)
+        action = RECLAIM
+    if victims is None and why[0] in (UNSCHEDULABLE, OVER_LIMIT):
+        same = [jk for jk in state.queue_jobs.get(job.queue, {})
+                if state.jobs[jk].preemptible and state.jobs[jk].priority < job.priority]
+        units_q = victim_units(state, same)
+        units_q.sort(key=lambda c: (c[0], c[2]), reverse=True)
+        units_q.sort(key=lambda c: state.jobs[c[1]].priority)
+        victims = _evict_for(state, unit, job, add, [c[2] for c in units_q[:max_victims]],
+                             lambda v: True, why[0] == OVER_LIMIT)
+        action = PREEMPT
+    if victims is None:
+        return None
+    placed = _place(state, unit, new_gid)
+    if placed is None:  # cannot happen after a successful probe; keep the state honest anyway
+        _restore(state, victims)
+        return None
+    return victims, action, placed
