@@ -115,6 +115,9 @@ async def test_inference_into_a_full_cluster_reclaims_what_the_preview_listed(ma
     assert pv.running == 2
     assert pv.evicted_by_workload() == {"Job runai-team-b/big-train": 2}
     assert {v.action for v in pv.victims} == {"Reclaim"}
+    # the victims terminate for their grace period first: the new pods run once they are gone
+    assert all(p.after_release for p in pv.pods)
+    assert pv.pods[0].line().endswith("once the pods being deleted there have terminated")
 
     timeline = _timeline(env.cluster, "runai-team-b")
     assert (await s.apply(plan)).ok
@@ -131,6 +134,10 @@ async def test_inference_into_a_full_cluster_reclaims_what_the_preview_listed(ma
     assert len(urgent) == 2 and all(not p["spec"].get("nodeName") for p in urgent)
     env.settle(28)
     assert all(not p["spec"].get("nodeName") for p in _pods(env.cluster, "runai-team-a", "urgent-"))
+    # a preview now sees the victims as releasing: their room goes to the waiting urgent pods, and
+    # nothing more is evicted for new work
+    more = await s.plan_submit(SubmitForm("inference", "later", "team-a", "nginx:1.27", gpu="1", replicas=1))
+    assert more.ok and not more.preview.victims and more.preview.pods[0].runs is False
     env.settle(1)  # 30 s since the eviction: the victims are gone and the GPUs theirs
     for v in victims:
         assert timeline[v] == ["disruption-target", "deletion-timestamp", "gone"]
