@@ -30,6 +30,8 @@ class Holder:
     pod: str
     workload: str | None
     share: float | None      # 1.0 whole; the fraction; memory / GPU memory; None when not knowable
+    terminating: bool = False            # being deleted: still holds its share until its grace period ends
+    terminating_since: float | None = None  # when it was deleted (epoch s)
 
 
 @dataclass(slots=True)
@@ -88,7 +90,9 @@ def _share(p: PodRec, gpu_memory_mib: int | None) -> float | None:
 
 
 def _holder(p: PodRec, share: float | None) -> Holder:
-    return Holder(p.namespace, p.name, p.workload[2] if p.workload else None, share)
+    going = p.terminating
+    return Holder(p.namespace, p.name, p.workload[2] if p.workload else None, share, going,
+                  p.deleting_since if going else None)
 
 
 def _free(shares: list[float | None]) -> float | None:
@@ -241,14 +245,18 @@ def _shape(p: PodRec) -> tuple[str, float] | None:
 
 
 def summary(rows: Iterable[GpuRow]) -> dict[str, float | int]:
-    """Cluster totals for the header: GPUs, free share, and the part of it that is stranded."""
+    """Cluster totals for the header: GPUs, free share, the part of it that is stranded, and the share
+    still held by pods being deleted (free once their grace periods end)."""
     n = 0
     free: list[float] = []
     frag: list[float] = []
+    going: list[float] = []
     for r in rows:
         n += 1
         if r.free_share is not None:
             free.append(r.free_share)
             if r.fragmented:
                 frag.append(r.free_share)
-    return {"gpus": n, "free_share": round(math.fsum(free), 6), "fragmented_share": round(math.fsum(frag), 6)}
+        going.extend(h.share or 0.0 for h in r.holders if h.terminating)
+    return {"gpus": n, "free_share": round(math.fsum(free), 6), "fragmented_share": round(math.fsum(frag), 6),
+            "terminating_share": round(math.fsum(going), 6)}

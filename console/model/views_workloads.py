@@ -35,6 +35,7 @@ RUNAI_WORKLOAD_KINDS = {"TrainingWorkload": TRAINING, "DistributedWorkload": TRA
 
 RUNNING, PENDING, PARTIAL, COMPLETED, FAILED = "Running", "Pending", "Partially running", "Completed", "Failed"
 SCALED_TO_ZERO, UNKNOWN = "Scaled to zero", "Unknown"
+TERMINATING = "Terminating"  # every pod left is being deleted (kubectl's STATUS for such pods)
 
 
 @dataclass(slots=True)
@@ -51,11 +52,14 @@ class WorkloadRow:
     replicas_ready: int
     replicas_running: int
     replicas_pending: int             # live pods in phase Pending (unscheduled or starting)
-    pods: int                         # live pods
+    pods: int                         # live pods not being deleted
+    terminating: int                  # pods being deleted that still run (and hold their GPUs)
+    terminating_since: float | None   # when the longest-terminating of them was deleted (epoch s)
     gpu_per_replica: float | None     # GPU devices one replica asks for; None for MIG or unresolved memory
     gpu_request: str                  # "1", "0.5", "2000MiB", "2x0.5", "mig-1g.5gb", "" for none
-    gpu_total: float                  # over live pods
-    gpu_allocated: float              # over pods placed on nodes
+    gpu_total: float                  # over live pods not being deleted
+    gpu_allocated: float              # over those placed on nodes (terminating pods' GPUs: `gpu_terminating`)
+    gpu_terminating: float            # still held by terminating pods
     status: str
     pending_reason: str | None
     service: str | None               # the Service in front of an inference workload
@@ -170,7 +174,7 @@ def _service_for(ns: str, name: str, kind: str, group: str, pods: list[PodRec], 
 
 
 def _pending_reason(store: ClusterStore, pods: list[PodRec]) -> str | None:
-    waiting = sorted((p for p in pods if p.live and p.phase == "Pending"), key=lambda p: p.name)
+    waiting = sorted((p for p in pods if p.live and not p.deleting and p.phase == "Pending"), key=lambda p: p.name)
     reasons: list[str] = []
     for pg_name in sorted({p.podgroup for p in waiting if p.podgroup}):
         pg = store.podgroups.get((waiting[0].namespace, pg_name))
@@ -208,7 +212,10 @@ def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: 
         (owner.labels.get(WORKLOAD_KIND_LABEL) if owner else None)
     wtype = workload_type(kind, pclass, runai_kind)
 
-    live = [p for p in pods if p.live]
+    # Pods being deleted are not active (pkg/controller/controller_utils.go FilterActivePods): owners have
+    # already replaced them, so replicas count the others; they are shown apart while they terminate.
+    going = [p for p in pods if p.terminating]
+    live = [p for p in pods if p.live and not p.deleting]
     running = sum(1 for p in live if p.phase == "Running")
     pending = sum(1 for p in live if p.phase == "Pending")
     ready = sum(1 for p in live if p.ready and p.phase == "Running")
@@ -218,6 +225,8 @@ def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: 
         status = owner.finished
     elif not pods:
         status = PENDING if desired else (SCALED_TO_ZERO if desired == 0 else UNKNOWN)
+    elif not live and going:
+        status = TERMINATING
     elif not live:
         status = FAILED if any(p.phase == "Failed" for p in pods) else COMPLETED
     elif running == 0:
@@ -237,6 +246,8 @@ def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: 
         per_replica = gpu_amount(req, mem)
     gpu_total = math.fsum(pod_gpu(store, p) for p in live)
     gpu_alloc = math.fsum(pod_gpu(store, p) for p in live if p.node)
+    gpu_going = math.fsum(pod_gpu(store, p) for p in going if p.node)
+    since = [p.deleting_since for p in going if p.deleting_since is not None]
 
     reason = _pending_reason(store, pods) if (pending or status == PENDING) else None
     service = _service_for(ns, name, kind, group, pods, services) if wtype == INFERENCE else None
@@ -244,8 +255,9 @@ def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: 
         namespace=ns, name=name, kind=kind, api_group=group, type=wtype, project=project,
         priority_class=pclass, preemptible=preemptible, replicas_desired=desired, replicas_ready=ready,
         replicas_running=running, replicas_pending=pending, pods=len(live),
+        terminating=len(going), terminating_since=min(since) if since else None,
         gpu_per_replica=per_replica, gpu_request=request_text(req), gpu_total=gpu_total,
-        gpu_allocated=gpu_alloc, status=status, pending_reason=reason, service=service,
+        gpu_allocated=gpu_alloc, gpu_terminating=gpu_going, status=status, pending_reason=reason, service=service,
         created=owner.created if owner else "",
     )
 

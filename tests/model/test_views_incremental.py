@@ -116,6 +116,9 @@ class World:
                               "annotations": ann}
         if refs:
             md["ownerReferences"] = refs
+        if node and r.random() < 0.15:  # being deleted: terminating for its grace period
+            md["deletionTimestamp"] = r.choice(["2026-01-01T00:00:30Z", "2026-01-01T00:01:00Z"])
+            md["deletionGracePeriodSeconds"] = r.choice([0, 30])
         return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec,
                 "status": {"phase": phase, "conditions": conds}}
 
