@@ -13,6 +13,7 @@ import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from textual import on, work
@@ -28,6 +29,7 @@ import themes
 from console.config import Config
 from console.ui.actions import ConsoleActions
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
+from console.ui.host import PaletteEntry
 from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
 from console.ui.session import Session
@@ -807,6 +809,40 @@ class ClusterConsole(App[None]):
         from console.ui.screens import HelpScreen
 
         self.push_screen(HelpScreen(self.help_rows()))
+
+    def palette_entries(self) -> list[PaletteEntry]:
+        """Every view and action of the console, for the command palette (ctrl+p)."""
+        out: list[PaletteEntry] = []
+        for v in VIEW_ORDER:
+            out.append((f"View: {v}", f"show the {v} pane", partial(self.show_view, v)))
+        for name, desc, action in (
+            ("Describe selected row", "kubectl-describe-like text, fetched fresh", self.action_describe),
+            ("YAML of selected row", "the object as YAML, fetched fresh", self.action_yaml),
+            ("Logs of selected pod", "follow the pod's log", self.action_logs),
+            ("Events of selected row", "the events about this object", self.action_events),
+            ("Drill in", "project → workloads, node → GPUs, workload → pods", self.action_drill),
+            ("Back", "leave the drill-down", self.action_back),
+            ("Filter", "type a filter for this pane", self.action_filter),
+            ("Command", "type a : command", self.action_command),
+            ("Sort by next column", "cycle the sort column", self.action_sort_next),
+            ("Reverse sort", "flip the sort order", self.action_sort_reverse),
+            ("Switch context", "choose a kubeconfig context", partial(self.open_prompt, ":", "ctx ")),
+            ("Retry connection", "reconnect now", self.action_retry),
+            ("Help", "every key", self.action_help),
+        ):
+            out.append((name, desc, action))
+        for name, act, desc, fn in (
+            ("Submit a workload", "submit", "form or YAML; shows manifest, dry run and KAI preview",
+             self.action_submit),
+            ("Scale selected workload", "scale", "set replicas (+/- step); preview before sending", self.action_scale),
+            ("Preempt selected workload", "preempt", "evict its pods through the Eviction API", self.action_preempt),
+            ("Delete selected or marked workloads", "delete", "with dependents; marked rows need a typed phrase",
+             self.action_delete),
+        ):
+            why = self.actions.reason(act)
+            out.append((name, f"disabled: {why}" if why else desc, fn))
+        out.append(("Mark row for bulk delete", "toggle the mark on the workload under the cursor", self.action_mark))
+        return out
 
     def help_rows(self) -> list[tuple[str, str, str, str]]:
         """(section, keys, description, binding id) for every binding, with the keys now in effect."""

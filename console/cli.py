@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gpuconsole",
         description="Terminal console for GPU Kubernetes clusters run the Run:ai / KAI Scheduler way.",
     )
+    from console.version import version
+
+    p.add_argument("--version", action="version", version=f"gpuconsole {version()}")
     p.add_argument("--context", help="kubeconfig context (default: the current one)")
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--readonly", action="store_true", help="disable every action that changes the cluster")
@@ -75,45 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_action(args)
     if args.demo:
-        from console.sim.main import run_demo
+        from console.demo import run as run_demo  # starts the simulator as a child, then the console
 
         return run_demo(args)
+    from console.launch import run_console
+
     return run_console(args, kubeconfig=args.kubeconfig, context=args.context)
-
-
-def run_console(args: argparse.Namespace, *, kubeconfig: str | None, context: str | None) -> int:
-    """The interactive console on one kubeconfig context (the demo passes the simulator's)."""
-    from console import config as console_config
-    from console.app import ClusterConsole
-    from console.kube import config as kube_config
-    from console.ui.session import LiveSession
-    import themes
-
-    ids = [b.id for b in ClusterConsole.BINDINGS if b.id]
-    from widgets.vtable import VirtualTable
-    ids += [b.id for b in VirtualTable.BINDINGS if b.id]
-    try:
-        cfg = console_config.load(getattr(args, "config", None), binding_ids=ids)
-    except console_config.ConfigError as e:
-        print(f"gpuconsole: {e.path}:", file=sys.stderr)
-        for p in e.problems:
-            print(f"  {p}", file=sys.stderr)
-        return 2
-    theme = getattr(args, "theme", None)
-    if theme:
-        from textual.theme import BUILTIN_THEMES
-        known = set(themes.THEME_NAMES) | set(BUILTIN_THEMES)
-        if theme not in known:
-            print(f"gpuconsole: unknown theme {theme!r}; choose one of {', '.join(sorted(known))}", file=sys.stderr)
-            return 2
-
-    def contexts() -> list[str]:
-        return kube_config.list_contexts(kubeconfig)[0]
-
-    app = ClusterConsole(lambda ctx: LiveSession(kubeconfig, ctx), context=context, config=cfg,
-                         readonly=bool(getattr(args, "readonly", False)), theme=theme, contexts=contexts)
-    app.run()
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -90,7 +90,7 @@ class DemoCluster:
 
 def run(args: object) -> int:
     """Start the simulator, run the console on it, stop the simulator."""
-    from console.cli import run_console
+    from console.launch import run_console
 
     scenario = getattr(args, "demo_scenario", None) or "demo"
     print(f"gpuconsole: starting the simulated cluster ({scenario})…", file=sys.stderr, flush=True)

@@ -16,10 +16,9 @@ from console.kube.connection import Connection
 from console.kube.errors import ApiError
 from console.model.cluster_store import ClusterStore, canonical_kind
 from console.model.snapshot import build
+from console.model.telemetry_view import StoreGroupIndex, TelemetryView, snapshot_fields, uid_index
 from console.snapshot_format import render
-from console.telemetry.once import add_to_snapshot, scrape_once
-
-
+from console.telemetry.dcgm import DcgmExporterSampler
 
 
 def _models(res: Res) -> bool:
@@ -56,6 +55,34 @@ async def take(kubeconfig: str | None, context: str | None, view: str = "all",
                       f"{timeout:g} s: " + ", ".join(h.kind for h in conn.health if not h.synced))
     snap["hidden"] = hidden
     return snap
+
+
+async def scrape_once(client: KubeClient, store: ClusterStore, timeout_s: float = 5.0) -> tuple[dict, str | None]:
+    """One dcgm-exporter scrape joined to the synced model: (GpuTelemetry by GPU row key, state line).
+
+    ({}, None) when the cluster runs no exporter pods. A single scrape cannot know how long a GPU has
+    been idle, so `idle_for_s` is 0 for an allocated GPU under the idle threshold right now and None
+    otherwise.
+    """
+    sampler = DcgmExporterSampler(client, groups=StoreGroupIndex(store), timeout_s=timeout_s)
+    try:
+        snap = await sampler.sample()
+    finally:
+        await sampler.close()
+    if not sampler.targets and snap.error and "no running exporter pods" in snap.error:
+        return {}, None
+    store.refresh()
+    view = TelemetryView()
+    view.ingest(snap, store.gpus.rows, uid_index(store))
+    return view.rows, view.state
+
+
+def add_to_snapshot(snap: dict[str, Any], telemetry: dict, state: str | None) -> None:
+    """Add util_pct, mem_used_mib, temp_c, power_w and idle_for_s to each GPU of a snapshot dict."""
+    for g in snap.get("gpus") or []:
+        g.update(snapshot_fields(telemetry.get((g.get("node"), g.get("index")))))
+    if state is not None:
+        snap["telemetry"] = state
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,11 +3,12 @@ Service that fronts them), one at a time or marked in bulk behind a typed confir
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.kube import client as k
 from console.kube.errors import ApiError
 
+from .context import ActionContext
 from .errors import ActionError, explain_api_error, outcome_unknown
 from .manifests import MANAGED_BY, MANAGED_BY_LABEL
 from .permissions import Need
@@ -15,9 +16,6 @@ from .plan import ActionPlan, Outcome
 from .preview import preview_release
 from .targets import SEARCH, Workload, parse_ref, resolve
 from .workload_pods import pods_of
-
-if TYPE_CHECKING:
-    from .session import ActionSession
 
 Obj = dict[str, Any]
 
@@ -37,7 +35,7 @@ def fronting_services(facts: Any, wl: Workload) -> list[Obj]:
     return out
 
 
-async def plan_delete(session: ActionSession, targets: list[str]) -> ActionPlan:
+async def plan_delete(session: ActionContext, targets: list[str]) -> ActionPlan:
     refs = [parse_ref(t) for t in targets]
     facts = await session.facts()
     problems: list[str] = []
@@ -94,7 +92,7 @@ async def plan_delete(session: ActionSession, targets: list[str]) -> ActionPlan:
     return plan
 
 
-async def apply_delete(session: ActionSession, plan: ActionPlan) -> Outcome:
+async def apply_delete(session: ActionContext, plan: ActionPlan) -> Outcome:
     done: list[str] = []
     for res, ns, name, label in plan.data["items"]:
         try:

@@ -8,20 +8,16 @@ controller's replacement pods would run again or wait.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from console.kube import client as k
 from console.kube.errors import ApiError
 
+from .context import ActionContext
 from .errors import ActionError, explain_api_error, outcome_unknown
 from .permissions import Need
 from .plan import ActionPlan, Outcome
 from .preview import pods_from_template, preview_release
 from .targets import SEARCH, parse_ref, resolve
 from .workload_pods import pods_of, preemptibility
-
-if TYPE_CHECKING:
-    from .session import ActionSession
 
 RECREATES = ("Deployment", "ReplicaSet", "StatefulSet", "Job")
 
@@ -34,7 +30,7 @@ def explain_pdb(e: ApiError, pod: str) -> str:
             "when more of its pods are healthy, or relax the budget)")
 
 
-async def plan_preempt(session: ActionSession, target: str, force: bool = False) -> ActionPlan:
+async def plan_preempt(session: ActionContext, target: str, force: bool = False) -> ActionPlan:
     ref = parse_ref(target)
     facts = await session.facts()
     wl = resolve(facts, ref, SEARCH + ("pods",))
@@ -74,7 +70,7 @@ async def plan_preempt(session: ActionSession, target: str, force: bool = False)
     return plan
 
 
-async def apply_preempt(session: ActionSession, plan: ActionPlan) -> Outcome:
+async def apply_preempt(session: ActionContext, plan: ActionPlan) -> Outcome:
     wl = plan.data["workload"]
     done: list[str] = []
     for name in plan.data["pods"]:

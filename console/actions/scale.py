@@ -8,10 +8,11 @@ previewed with KAI's rules, so "3 run, 2 stay Pending over quota" is known befor
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.kube.errors import ApiError
 
+from .context import ActionContext
 from .errors import explain_api_error
 from .manifests import AUTOSCALE_ANNOTATION
 from .permissions import Need
@@ -19,9 +20,6 @@ from .plan import ActionPlan, Outcome
 from .preview import pods_from_template, preview_new
 from .targets import SEARCH, UsageError, parse_ref, resolve
 from .validate import parse_int
-
-if TYPE_CHECKING:
-    from .session import ActionSession
 
 SCALABLE = ("deployments", "statefulsets", "replicasets")
 COUNT = re.compile(r"^\s*([+-]?)(\d+)\s*$")
@@ -50,7 +48,7 @@ def autoscale_range(obj: dict) -> tuple[int, int] | None:
     return (a, b) if 0 <= a <= b else None
 
 
-async def plan_scale(session: ActionSession, target: str, count: str | int, min_replicas: Any = None,
+async def plan_scale(session: ActionContext, target: str, count: str | int, min_replicas: Any = None,
                      max_replicas: Any = None) -> ActionPlan:
     ref = parse_ref(target)
     facts = await session.facts()
@@ -116,7 +114,7 @@ def _owned_by_deployment(obj: dict) -> bool:
     return any(r.get("kind") == "Deployment" for r in (obj.get("metadata") or {}).get("ownerReferences") or ())
 
 
-async def apply_scale(session: ActionSession, plan: ActionPlan) -> Outcome:
+async def apply_scale(session: ActionContext, plan: ActionPlan) -> Outcome:
     wl = plan.data["workload"]
     new = plan.data["replicas"]
     changed = []

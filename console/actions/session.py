@@ -12,6 +12,7 @@ from typing import Any
 from console.kube.client import KubeClient, Res
 from console.kube.errors import ApiError
 
+from . import delete, preempt, scale, submit
 from . import facts as facts_mod
 from .audit import AuditLog
 from .errors import ActionError, explain_api_error
@@ -53,21 +54,18 @@ class ActionSession:
     # ------------------------------------------------------------ plans
     async def plan_submit(self, form: Any = None, manifests: list[dict] | None = None,
                           project: str | None = None) -> ActionPlan:
-        from .submit import plan_submit
-        return await self._planned("submit", plan_submit(self, form=form, manifests=manifests, project=project))
+        return await self._planned("submit", submit.plan_submit(self, form=form, manifests=manifests,
+                                                                project=project))
 
     async def plan_scale(self, target: str, count: str | int, min_replicas: Any = None,
                          max_replicas: Any = None) -> ActionPlan:
-        from .scale import plan_scale
-        return await self._planned("scale", plan_scale(self, target, count, min_replicas, max_replicas))
+        return await self._planned("scale", scale.plan_scale(self, target, count, min_replicas, max_replicas))
 
     async def plan_preempt(self, target: str, force: bool = False) -> ActionPlan:
-        from .preempt import plan_preempt
-        return await self._planned("preempt", plan_preempt(self, target, force))
+        return await self._planned("preempt", preempt.plan_preempt(self, target, force))
 
     async def plan_delete(self, targets: list[str]) -> ActionPlan:
-        from .delete import plan_delete
-        return await self._planned("delete", plan_delete(self, targets))
+        return await self._planned("delete", delete.plan_delete(self, targets))
 
     async def _planned(self, action: str, coro: Any) -> ActionPlan:
         """Run a planner; a cluster that fails while planning yields a plan that says so."""
@@ -97,7 +95,6 @@ class ActionSession:
         return outcome
 
     async def _send(self, plan: ActionPlan) -> Outcome:
-        from . import delete, preempt, scale, submit
         fn = {"submit": submit.apply_submit, "scale": scale.apply_scale, "preempt": preempt.apply_preempt,
               "delete": delete.apply_delete}[plan.action]
         try:

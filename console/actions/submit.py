@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.kube import client as k
 from console.kube.client import Res
 from console.kube.errors import ApiError
 
+from .context import ActionContext
 from .errors import ActionError, explain_api_error
 from .manifests import SubmitForm, build
 from .permissions import ALLOWED, Need
 from .plan import ActionPlan, Outcome
 from .preview import pods_from_template, preview_new
 from .validate import validate_form, validate_objects
-
-if TYPE_CHECKING:
-    from .session import ActionSession
 
 Obj = dict[str, Any]
 RES_BY_KIND: dict[tuple[str, str], Res] = {
@@ -47,7 +45,7 @@ def pod_count(obj: Obj) -> int:
         return 0
 
 
-async def plan_submit(session: ActionSession, form: SubmitForm | None = None, manifests: list[Obj] | None = None,
+async def plan_submit(session: ActionContext, form: SubmitForm | None = None, manifests: list[Obj] | None = None,
                       project: str | None = None) -> ActionPlan:
     facts = await session.facts()
     if form is not None:
@@ -104,7 +102,7 @@ async def plan_submit(session: ActionSession, form: SubmitForm | None = None, ma
     return plan
 
 
-async def apply_submit(session: ActionSession, plan: ActionPlan) -> Outcome:
+async def apply_submit(session: ActionContext, plan: ActionPlan) -> Outcome:
     """Create the manifests in order; if one fails, delete the ones created before it and say so."""
     created: list[tuple[Res, Obj]] = []
     for res, obj in plan.data["pairs"]:
@@ -122,7 +120,7 @@ async def apply_submit(session: ActionSession, plan: ActionPlan) -> Outcome:
     return out
 
 
-async def _roll_back(session: ActionSession, created: list[tuple[Res, Obj]]) -> list[str]:
+async def _roll_back(session: ActionContext, created: list[tuple[Res, Obj]]) -> list[str]:
     out = []
     for res, obj in reversed(created):
         md = obj["metadata"]

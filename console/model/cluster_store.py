@@ -20,14 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import podspec
+from . import podspec, views_gpus, views_nodes, views_projects, views_workloads
 from .records import (
     KNATIVE_SERVICE_LABEL, OWNER_BY_GROUP_KIND, OWNER_BY_KEY, OWNER_KINDS, BadObject, NodeRec, Obj,
     OwnerKey, OwnerRec, PodGroupRec, PodKey, PodRec, QueueRec, QuotaRec, Ref, ServiceRec, node_record,
-    owner_record, pod_record, podgroup_record, queue_record, quota_record, service_record,
+    WKey, owner_record, pending_shape, pod_record, podgroup_record, queue_record, quota_record, service_record,
 )
 
-WKey = tuple[str, str, str]  # workload: (namespace, kind, name)
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
@@ -210,29 +209,10 @@ def _discard(index: dict, key: Any, value: Any) -> None:
         del index[key]
 
 
-def pending_shape(p: PodRec) -> tuple[str, float] | None:
-    """What a waiting pod needs of one GPU, for the fragmentation check; None if it needs no GPU."""
-    if not p.waiting or p.reservation:
-        return None
-    g = p.gpu
-    if g.kind == "fraction":
-        return ("fraction", g.portion)
-    if g.kind == "memory":
-        return ("memory", float(g.memory_mib))
-    if g.kind == "whole":
-        return ("whole", 1.0)
-    return None
-
-
 class ClusterStore:
     """Records, indexes and the four derived views (projects, GPUs, workloads, nodes)."""
 
     def __init__(self) -> None:
-        from .views_gpus import GpusView
-        from .views_nodes import NodesView
-        from .views_projects import ProjectsView
-        from .views_workloads import WorkloadsView
-
         self.pods: dict[PodKey, PodRec] = {}
         self.owners: dict[OwnerKey, OwnerRec] = {}
         self.queues: dict[str, QueueRec] = {}
@@ -274,10 +254,10 @@ class ClusterStore:
         self._resolve_cache: dict[tuple, tuple] = {}
         self._wkeys: dict[WKey, WKey] = {}
 
-        self.projects = ProjectsView()
-        self.gpus = GpusView()
-        self.workloads = WorkloadsView()
-        self.nodes_view = NodesView()
+        self.projects = views_projects.ProjectsView()
+        self.gpus = views_gpus.GpusView()
+        self.workloads = views_workloads.WorkloadsView()
+        self.nodes_view = views_nodes.NodesView()
         self._delta = Delta()
         self._kai_mode_seen: bool | None = None
 
@@ -881,8 +861,6 @@ class ClusterStore:
 
     def full_recompute(self) -> dict[str, dict]:
         """Every view computed from scratch from the records alone: the oracle for the incremental views."""
-        from . import views_gpus, views_nodes, views_projects, views_workloads
-
         wl = views_workloads.compute_all(self)
         return {
             "workloads": wl,

@@ -22,6 +22,7 @@ from .quantity import parse_quantity
 Obj = dict[str, Any]
 PodKey = tuple[str, str]            # (namespace, name)
 OwnerKey = tuple[str, str, str]     # (resource key, namespace, name)
+WKey = tuple[str, str, str]         # workload: (namespace, kind, name)
 
 GPU_GROUP_LABEL = "runai-gpu-group"
 GPU_GROUP_PREFIX = "runai-gpu-group/"       # multi-device fractions: one label per device
@@ -663,3 +664,17 @@ def quota_record(raw: Any) -> QuotaRec:
             h, u = _qty(hard[k]), _qty(used.get(k)) if k in used else None
             break
     return QuotaRec(namespace=ns, name=name, hard_gpu=h, used_gpu=u)
+
+
+def pending_shape(p: PodRec) -> tuple[str, float] | None:
+    """What a waiting pod needs of one GPU, for the fragmentation check; None if it needs no GPU."""
+    if not p.waiting or p.reservation:
+        return None
+    g = p.gpu
+    if g.kind == "fraction":
+        return ("fraction", g.portion)
+    if g.kind == "memory":
+        return ("memory", float(g.memory_mib))
+    if g.kind == "whole":
+        return ("whole", 1.0)
+    return None

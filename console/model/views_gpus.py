@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .records import NodeRec, PodRec
+from .podspec import floor_gpu_memory
+from .records import NodeRec, PodRec, pending_shape
 
 if TYPE_CHECKING:
-    from .cluster_store import ClusterStore
+    from .store_reads import StoreReads
 
 EPS = 1e-6
 SHARED, WHOLE, FREE = "shared", "whole", "free"
@@ -66,7 +67,6 @@ class PendingFit:
         if self.min_portion is not None and self.min_portion <= free + EPS:
             return True
         if self.min_memory_mib is not None and gpu_memory_mib:
-            from .podspec import floor_gpu_memory
             return min(1.0, self.min_memory_mib / floor_gpu_memory(gpu_memory_mib)) <= free + EPS
         return False
 
@@ -158,7 +158,7 @@ class GpusView:
         self.partial_nodes: set[str] = set()
         self.fit = PendingFit()
 
-    def refresh(self, store: ClusterStore, dirty: set[str]
+    def refresh(self, store: StoreReads, dirty: set[str]
                 ) -> tuple[dict[tuple[str, int], GpuRow], set[tuple[str, int]]]:
         fit = pending_fit(store.pending_shapes)
         if fit != self.fit:
@@ -187,7 +187,7 @@ class GpusView:
         return changed, removed
 
     @staticmethod
-    def _compute(store: ClusterStore, name: str, fit: PendingFit) -> list[GpuRow]:
+    def _compute(store: StoreReads, name: str, fit: PendingFit) -> list[GpuRow]:
         on_node = store.pods_of(store.pods_by_node.get(name, ()))
         reservations = []
         for r in on_node:
@@ -205,11 +205,11 @@ class GpusView:
         return node_rows(name, store.nodes.get(name), reservations, unplaced, wholes, fit)
 
 
-def compute_all(store: ClusterStore) -> dict[tuple[str, int], GpuRow]:
+def compute_all(store: StoreReads) -> dict[tuple[str, int], GpuRow]:
     """Every GPU row from the records alone (fresh owner walks for holder workloads): the oracle."""
     by_uid = {r.uid: r for r in store.owners.values() if r.uid}
     pods = [store.resolved_copy(p, by_uid) for p in store.pods.values()]
-    fit = pending_fit(s for p in pods if (s := _shape(p)) is not None)
+    fit = pending_fit(s for p in pods if (s := pending_shape(p)) is not None)
     res_by_node: dict[str, list[PodRec]] = defaultdict(list)
     reserved_groups: set[str] = set()
     shared_by_group: dict[str, list[PodRec]] = defaultdict(list)
@@ -237,11 +237,6 @@ def compute_all(store: ClusterStore) -> dict[tuple[str, int], GpuRow]:
         for row in node_rows(name, store.nodes.get(name), reservations, unplaced, wholes.get(name, []), fit):
             out[row.key] = row
     return out
-
-
-def _shape(p: PodRec) -> tuple[str, float] | None:
-    from .cluster_store import pending_shape
-    return pending_shape(p)
 
 
 def summary(rows: Iterable[GpuRow]) -> dict[str, float | int]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from .records import NodeRec, PodRec
 
 if TYPE_CHECKING:
-    from .cluster_store import ClusterStore
+    from .store_reads import StoreReads
 
 
 @dataclass(slots=True)
@@ -60,7 +60,7 @@ class NodesView:
     def __init__(self) -> None:
         self.rows: dict[str, NodeRow] = {}
 
-    def refresh(self, store: ClusterStore, dirty: set[str]) -> tuple[dict[str, NodeRow], set[str]]:
+    def refresh(self, store: StoreReads, dirty: set[str]) -> tuple[dict[str, NodeRow], set[str]]:
         changed: dict[str, NodeRow] = {}
         removed: set[str] = set()
         for name in dirty:
@@ -78,7 +78,7 @@ class NodesView:
         return changed, removed
 
 
-def compute_all(store: ClusterStore) -> dict[str, NodeRow]:
+def compute_all(store: StoreReads) -> dict[str, NodeRow]:
     """Every node row from the records alone: the oracle."""
     by_node: dict[str, list[PodRec]] = defaultdict(list)
     for p in store.pods.values():

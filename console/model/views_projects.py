@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .records import PodRec, QueueRec, QuotaRec
-from .views_workloads import PENDING, WorkloadRow, pod_gpu
+from .workload_row import PENDING, WorkloadRow, pod_gpu
 
 if TYPE_CHECKING:
-    from .cluster_store import ClusterStore, WKey
+    from .records import WKey
+    from .store_reads import StoreReads
 
 MISMATCH_TOLERANCE = 0.0015  # Queue status is written in thousandths of a GPU
 SOURCE_QUEUE, SOURCE_QUOTA = "queue", "resourcequota"
@@ -60,7 +61,7 @@ class _Sums:
     requested: float
 
 
-def pod_sums(store: ClusterStore, pods: Iterable[PodRec]) -> _Sums:
+def pod_sums(store: StoreReads, pods: Iterable[PodRec]) -> _Sums:
     alloc: list[float] = []
     nonpre: list[float] = []
     req: list[float] = []
@@ -89,7 +90,7 @@ def _count(rows: Iterable[WorkloadRow]) -> tuple[int, int]:
     return n, pending
 
 
-def queue_row(store: ClusterStore, name: str, q: QueueRec | None, pods: Iterable[PodRec],
+def queue_row(store: StoreReads, name: str, q: QueueRec | None, pods: Iterable[PodRec],
               children: list[ProjectRow], workloads: Iterable[WorkloadRow]) -> ProjectRow:
     """A Queue's row: its own pods and workloads plus its children's rows."""
     own = pod_sums(store, pods)
@@ -116,7 +117,7 @@ def queue_row(store: ClusterStore, name: str, q: QueueRec | None, pods: Iterable
     )
 
 
-def quota_row(store: ClusterStore, ns: str, quota: QuotaRec, pods: Iterable[PodRec],
+def quota_row(store: StoreReads, ns: str, quota: QuotaRec, pods: Iterable[PodRec],
               workloads: Iterable[WorkloadRow]) -> ProjectRow:
     """A namespace with a GPU ResourceQuota, as a project of a cluster without KAI."""
     s = pod_sums(store, pods)
@@ -155,7 +156,7 @@ class ProjectsView:
     def __init__(self) -> None:
         self.rows: dict[str, ProjectRow] = {}
 
-    def refresh(self, store: ClusterStore, dirty: set[str]) -> tuple[dict[str, ProjectRow], set[str]]:
+    def refresh(self, store: StoreReads, dirty: set[str]) -> tuple[dict[str, ProjectRow], set[str]]:
         changed: dict[str, ProjectRow] = {}
         removed: set[str] = set()
         if not dirty:
@@ -211,12 +212,12 @@ class ProjectsView:
         return changed, removed
 
     @staticmethod
-    def _workloads(store: ClusterStore, project: str) -> list[WorkloadRow]:
+    def _workloads(store: StoreReads, project: str) -> list[WorkloadRow]:
         rows = store.workloads.rows
         return [rows[k] for k in store.workloads.by_project.get(project, ()) if k in rows]
 
 
-def compute_all(store: ClusterStore, workloads: dict[WKey, WorkloadRow]) -> dict[str, ProjectRow]:
+def compute_all(store: StoreReads, workloads: dict[WKey, WorkloadRow]) -> dict[str, ProjectRow]:
     """Every project row from the records and the given workload rows alone: the oracle."""
     by_uid = {r.uid: r for r in store.owners.values() if r.uid}
     wl_by_project: dict[str, list[WorkloadRow]] = defaultdict(list)

@@ -10,119 +10,18 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import podspec
-from .podspec import GpuRequest
 from .records import WORKLOAD_KIND_LABEL, OwnerRec, PodRec, ServiceRec
+from .workload_row import (
+    COMPLETED, FAILED, INFERENCE, PARTIAL, PENDING, RUNNING, SCALED_TO_ZERO, TERMINATING, UNKNOWN, WorkloadRow,
+    gpu_amount, pod_gpu, request_text, workload_type,
+)
 
 if TYPE_CHECKING:
-    from .cluster_store import ClusterStore, WKey
-
-INFERENCE, TRAINING, BUILD, INTERACTIVE = "inference", "training", "build", "interactive"
-SYSTEM = "system"  # cluster services (DaemonSets, system-* priority classes): shown, never counted as work
-
-BUILD_CLASSES = frozenset({"build", "build-preemptible"})
-INTERACTIVE_CLASSES = frozenset({"interactive", "interactive-preemptible"})
-INFERENCE_KINDS = frozenset({"Deployment", "Service", "InferenceWorkload", "Revision", "Configuration",
-                             "LeaderWorkerSet"})
-TRAINING_KINDS = frozenset({"Job", "CronJob", "PyTorchJob", "MPIJob", "JobSet", "RunaiJob", "TrainingWorkload",
-                            "DistributedWorkload"})
-RUNAI_WORKLOAD_KINDS = {"TrainingWorkload": TRAINING, "DistributedWorkload": TRAINING,
-                        "InferenceWorkload": INFERENCE, "DistributedInferenceWorkload": INFERENCE,
-                        "InteractiveWorkload": INTERACTIVE}
-
-RUNNING, PENDING, PARTIAL, COMPLETED, FAILED = "Running", "Pending", "Partially running", "Completed", "Failed"
-SCALED_TO_ZERO, UNKNOWN = "Scaled to zero", "Unknown"
-TERMINATING = "Terminating"  # every pod left is being deleted (kubectl's STATUS for such pods)
-
-
-@dataclass(slots=True)
-class WorkloadRow:
-    namespace: str
-    name: str
-    kind: str
-    api_group: str
-    type: str
-    project: str | None
-    priority_class: str | None
-    preemptible: bool
-    replicas_desired: int | None      # None: the owner is not watched or its kind does not say
-    replicas_ready: int
-    replicas_running: int
-    replicas_pending: int             # live pods in phase Pending (unscheduled or starting)
-    pods: int                         # live pods not being deleted
-    terminating: int                  # pods being deleted that still run (and hold their GPUs)
-    terminating_since: float | None   # when the longest-terminating of them was deleted (epoch s)
-    gpu_per_replica: float | None     # GPU devices one replica asks for; None for MIG or unresolved memory
-    gpu_request: str                  # "1", "0.5", "2000MiB", "2x0.5", "mig-1g.5gb", "" for none
-    gpu_total: float                  # over live pods not being deleted
-    gpu_allocated: float              # over those placed on nodes (terminating pods' GPUs: `gpu_terminating`)
-    gpu_terminating: float            # still held by terminating pods
-    status: str
-    pending_reason: str | None
-    service: str | None               # the Service in front of an inference workload
-    created: str
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.namespace, self.kind, self.name)
-
-
-def workload_type(kind: str, priority_class: str | None, runai_kind: str | None) -> str:
-    """Build / interactive when the priority class says so; else Run:ai's workload kind; else by owner kind."""
-    if kind == "DaemonSet" or (priority_class or "").startswith("system-"):
-        return SYSTEM
-    if priority_class in BUILD_CLASSES:
-        return BUILD
-    if priority_class in INTERACTIVE_CLASSES:
-        return INTERACTIVE
-    if runai_kind in RUNAI_WORKLOAD_KINDS:
-        return RUNAI_WORKLOAD_KINDS[runai_kind]
-    if kind in INFERENCE_KINDS:
-        return INFERENCE
-    if kind in TRAINING_KINDS:
-        return TRAINING
-    if kind == "Notebook":
-        return BUILD
-    if kind == "InteractiveWorkload":
-        return INTERACTIVE
-    if priority_class == "inference":
-        return INFERENCE
-    return TRAINING
-
-
-def request_text(g: GpuRequest | None) -> str:
-    if g is None or g.kind == "none":
-        return ""
-    if g.kind == "whole":
-        return str(g.count)
-    if g.kind == "mig":
-        return f"{g.count}x mig-{g.mig_profile}" if g.count > 1 else f"mig-{g.mig_profile}"
-    one = f"{g.portion:g}" if g.kind == "fraction" else f"{g.memory_mib}MiB"
-    return f"{g.count}x{one}" if g.count > 1 else one
-
-
-def gpu_amount(g: GpuRequest, gpu_memory_mib: int | None) -> float | None:
-    """GPU devices a request takes on a GPU of that size; None when that cannot be known (MIG, memory on ?)."""
-    if g.kind in ("whole", "fraction"):
-        return g.total
-    if g.kind == "memory":
-        return g.resolved(gpu_memory_mib).total if gpu_memory_mib else None
-    if g.kind == "mig":
-        return None
-    return 0.0
-
-
-def pod_gpu(store: ClusterStore, p: PodRec) -> float:
-    """What a pod counts for in GPU sums (unknowable amounts count 0)."""
-    g = p.gpu
-    if g.kind == "none":
-        return 0.0
-    if g.kind != "memory":
-        return g.total
-    return gpu_amount(g, store.node_memory(p.node) if p.node else None) or 0.0
+    from .records import WKey
+    from .store_reads import StoreReads
 
 
 def _representative(pods: list[PodRec]) -> PodRec | None:
@@ -173,7 +72,7 @@ def _service_for(ns: str, name: str, kind: str, group: str, pods: list[PodRec], 
     return min(matches, key=lambda n: (n != name, len(n), n))
 
 
-def _pending_reason(store: ClusterStore, pods: list[PodRec]) -> str | None:
+def _pending_reason(store: StoreReads, pods: list[PodRec]) -> str | None:
     waiting = sorted((p for p in pods if p.live and not p.deleting and p.phase == "Pending"), key=lambda p: p.name)
     reasons: list[str] = []
     for pg_name in sorted({p.podgroup for p in waiting if p.podgroup}):
@@ -190,7 +89,7 @@ def _pending_reason(store: ClusterStore, pods: list[PodRec]) -> str | None:
     return None
 
 
-def workload_row(store: ClusterStore, key: WKey, pods: Iterable[PodRec], owner: OwnerRec | None,
+def workload_row(store: StoreReads, key: WKey, pods: Iterable[PodRec], owner: OwnerRec | None,
                  services: ServiceLookup) -> WorkloadRow:
     """One workload's row from its (resolved) pods, its owner record and a lookup of candidate Services."""
     ns, kind, name = key
@@ -270,7 +169,7 @@ class WorkloadsView:
         self.by_project: dict[str, set[WKey]] = {}
         self.by_ns: dict[str, set[WKey]] = {}
 
-    def refresh(self, store: ClusterStore, dirty: set[WKey]
+    def refresh(self, store: StoreReads, dirty: set[WKey]
                 ) -> tuple[dict[WKey, WorkloadRow], set[WKey], set[str]]:
         changed: dict[WKey, WorkloadRow] = {}
         removed: set[WKey] = set()
@@ -311,7 +210,7 @@ class WorkloadsView:
         return changed, removed, projects
 
 
-def compute_all(store: ClusterStore) -> dict[WKey, WorkloadRow]:
+def compute_all(store: StoreReads) -> dict[WKey, WorkloadRow]:
     """Every workload row from the records alone (fresh owner walks, no indexes): the oracle."""
     by_uid = {r.uid: r for r in store.owners.values() if r.uid}
     groups: dict[WKey, list[PodRec]] = defaultdict(list)

@@ -86,10 +86,3 @@ async def _exit_with_parent(parent: int, stop: asyncio.Event, every: float = 0.5
 
 def run_sim(args: argparse.Namespace) -> int:
     return asyncio.run(serve(args, args.kubeconfig_out))
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """`gpuconsole --demo`: the simulator in a child process and the console connected to it."""
-    from console.demo import run  # the console side; imported only when the demo is asked for
-
-    return run(args)

@@ -17,13 +17,14 @@ import uuid as _uuid
 from dataclasses import dataclass
 from typing import Any
 
+from ..model.podspec import PRIORITY_CLASSES
 from . import scenario_build as b
 from .cluster import SimCluster
-from ..model.podspec import PRIORITY_CLASSES
 from .gpus import gpu_uuid
 from .kai_objects import resource_list
 from .resources import (DAEMONSETS, DEPLOYMENTS, JOBS, NAMESPACES, NODES, PODGROUPS, PODS, QUEUES,
                         REPLICASETS)
+from .scenario_base import apply_all, base_objects
 from .scenario_file import ScenarioError
 from .workloads import HASH_LABEL, JOB_NAME_LABELS, JOB_UID_LABELS, REVISION_ANN, REVISION_HASH, template_hash
 
@@ -307,7 +308,6 @@ class _Builder:
 
 def build_large(cluster: SimCluster, **knobs: Any) -> dict[str, int]:
     """Bulk-load the large scenario; returns the counts it loaded."""
-    from .scenarios import _apply, base_objects
     nodes = _knob(knobs, "nodes", 1, 20000)
     gpus = _knob(knobs, "gpus_per_node", 0, 16)
     pods = _knob(knobs, "pods", 0, 1_000_000)
@@ -317,7 +317,7 @@ def build_large(cluster: SimCluster, **knobs: Any) -> dict[str, int]:
                             "queues)")
     if pods < nodes:
         raise ScenarioError(f"pods: must be at least nodes ({nodes}): every GPU node runs a dcgm-exporter pod")
-    _apply(cluster, base_objects())
+    apply_all(cluster, base_objects())
     bld = _Builder(cluster, nodes, gpus, pods, queues)
     projects = bld.queues_and_namespaces()
     bld.build_nodes()

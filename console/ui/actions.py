@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
 
@@ -22,10 +22,9 @@ from console.actions.permissions import MUTATING_ACTIONS, Verdict, readonly_verd
 from console.actions.plan import ActionPlan, Outcome
 from console.actions.session import ActionSession
 from console.actions.yaml_input import parse_documents
-from console.model.views_workloads import WorkloadRow
+from console.model.workload_row import WorkloadRow
 
-if TYPE_CHECKING:
-    from console.app import ClusterConsole
+from .host import ActionHost
 
 WKey = tuple[str, str, str]  # (namespace, kind, name) of a workload row
 KIND_ALIAS = {"Deployment": "deployment", "StatefulSet": "statefulset", "ReplicaSet": "replicaset", "Job": "job",
@@ -87,7 +86,7 @@ def form_of(values: dict[str, Any]) -> SubmitForm:
 class ConsoleActions:
     """Action keys for one console: verdicts per namespace, marks, pending rows, and the dialogs."""
 
-    def __init__(self, app: ClusterConsole) -> None:
+    def __init__(self, app: ActionHost) -> None:
         self.app = app
         self._session_for: tuple[int, bool] | None = None
         self._session: ActionSession | None = None

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-if TYPE_CHECKING:
-    from console.app import ClusterConsole
+from .host import PaletteEntry, PaletteSource
 
 VIEW_ALIASES = {
     "projects": "projects", "project": "projects", "pj": "projects", "queues": "projects",
@@ -65,40 +62,11 @@ def completions(prefix: str, contexts: list[str], themes: list[str]) -> list[str
 
 
 class ConsoleCommands(Provider):
-    """Every view and action of the console, for ctrl+p."""
+    """Every view and action of the console, for ctrl+p (the App says what they are)."""
 
-    def _entries(self) -> list[tuple[str, str, object]]:
-        app: ClusterConsole = self.app  # type: ignore[assignment]
-        out: list[tuple[str, str, object]] = []
-        for v in ("projects", "gpus", "workloads", "nodes", "events"):
-            out.append((f"View: {v}", f"show the {v} pane", partial(app.show_view, v)))
-        for name, desc, action in (
-            ("Describe selected row", "kubectl-describe-like text, fetched fresh", app.action_describe),
-            ("YAML of selected row", "the object as YAML, fetched fresh", app.action_yaml),
-            ("Logs of selected pod", "follow the pod's log", app.action_logs),
-            ("Events of selected row", "the events about this object", app.action_events),
-            ("Drill in", "project → workloads, node → GPUs, workload → pods", app.action_drill),
-            ("Back", "leave the drill-down", app.action_back),
-            ("Filter", "type a filter for this pane", app.action_filter),
-            ("Command", "type a : command", app.action_command),
-            ("Sort by next column", "cycle the sort column", app.action_sort_next),
-            ("Reverse sort", "flip the sort order", app.action_sort_reverse),
-            ("Switch context", "choose a kubeconfig context", partial(app.open_prompt, ":", "ctx ")),
-            ("Retry connection", "reconnect now", app.action_retry),
-            ("Help", "every key", app.action_help),
-        ):
-            out.append((name, desc, action))
-        for name, act, desc, fn in (
-            ("Submit a workload", "submit", "form or YAML; shows manifest, dry run and KAI preview", app.action_submit),
-            ("Scale selected workload", "scale", "set replicas (+/- step); preview before sending", app.action_scale),
-            ("Preempt selected workload", "preempt", "evict its pods through the Eviction API", app.action_preempt),
-            ("Delete selected or marked workloads", "delete", "with dependents; marked rows need a typed phrase",
-             app.action_delete),
-        ):
-            why = app.actions.reason(act)
-            out.append((name, f"disabled: {why}" if why else desc, fn))
-        out.append(("Mark row for bulk delete", "toggle the mark on the workload under the cursor", app.action_mark))
-        return out
+    def _entries(self) -> list[PaletteEntry]:
+        source: PaletteSource = self.app  # type: ignore[assignment]
+        return source.palette_entries()
 
     async def discover(self) -> Hits:
         for name, desc, action in self._entries():

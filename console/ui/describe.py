@@ -8,7 +8,7 @@ import yaml
 
 from console.model.events import EventRow
 
-from .panes import age
+from .panes.base import age
 
 
 def clean(obj: dict[str, Any]) -> dict[str, Any]:

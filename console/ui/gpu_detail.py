@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from widgets.sparkline import plot
 
-from .panes import fmt_duration, fmt_mem
+from .panes.base import fmt_duration, fmt_mem
 
 # (history field, title, unit, fixed low, fixed high: None scales to the series)
 PLOTS = (("util_pct", "utilisation", "%", 0.0, 100.0), ("mem_used_mib", "memory used", "MiB", 0.0, None),

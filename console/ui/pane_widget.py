@@ -17,7 +17,7 @@ from textual.widgets import Static
 from widgets.vtable import VirtualTable
 
 from .filter import Filter, FilterError, parse_filter
-from .panes import Drill, PaneModel
+from .panes.base import Drill, PaneModel
 
 
 class Pane(Vertical):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from console.ui.filter import parse_filter
-from console.ui.panes import EventsPane, GpusPane, NodesPane, PaneContext, ProjectsPane, WorkloadsPane
+from console.ui.panes import PaneContext
+from console.ui.panes.events import EventsPane
+from console.ui.panes.gpus import GpusPane
+from console.ui.panes.nodes import NodesPane
+from console.ui.panes.projects import ProjectsPane
+from console.ui.panes.workloads import WorkloadsPane
 from console.ui.session import StaticSession
 
 from .conftest import FROZEN_NOW

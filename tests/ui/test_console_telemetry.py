@@ -10,7 +10,7 @@ from console.sim.resources import PODS
 from console.telemetry.dcgm import DcgmExporterSampler
 from console.telemetry.idle import IdlePolicy
 from console.ui.gpu_detail import GpuDetailScreen
-from console.ui.panes import IDLE_MARK
+from console.ui.panes.base import IDLE_MARK
 
 from .conftest import DemoEnv, synced
 

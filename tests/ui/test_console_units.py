@@ -12,7 +12,7 @@ from console.config import ConfigError, load, parse
 from console.model.events import EventBuffer, category, event_row
 from console.ui.commands import CommandError, completions, parse_command
 from console.ui.filter import FilterError, parse_filter
-from console.ui.panes import age
+from console.ui.panes.base import age
 from widgets.bars import fmt_gpu, quota_bar, share_bar
 from widgets.header import HeaderData, ResourceState, merge_states, render_header
 from widgets.palette import Palette

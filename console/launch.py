@@ -1,0 +1,45 @@
+"""Open the interactive console on one kubeconfig context: config file, theme check, then the App.
+
+Called by the command line for a real cluster and by the demo for the simulated one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from textual.theme import BUILTIN_THEMES
+
+import themes
+from console import config as console_config
+from console.app import ClusterConsole
+from console.kube import config as kube_config
+from console.ui.session import LiveSession
+from widgets.vtable import VirtualTable
+
+
+def run_console(args: argparse.Namespace, *, kubeconfig: str | None, context: str | None) -> int:
+    """The interactive console on one kubeconfig context (the demo passes the simulator's)."""
+    ids = [b.id for b in ClusterConsole.BINDINGS if b.id]
+    ids += [b.id for b in VirtualTable.BINDINGS if b.id]
+    try:
+        cfg = console_config.load(getattr(args, "config", None), binding_ids=ids)
+    except console_config.ConfigError as e:
+        print(f"gpuconsole: {e.path}:", file=sys.stderr)
+        for p in e.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 2
+    theme = getattr(args, "theme", None)
+    if theme:
+        known = set(themes.THEME_NAMES) | set(BUILTIN_THEMES)
+        if theme not in known:
+            print(f"gpuconsole: unknown theme {theme!r}; choose one of {', '.join(sorted(known))}", file=sys.stderr)
+            return 2
+
+    def contexts() -> list[str]:
+        return kube_config.list_contexts(kubeconfig)[0]
+
+    app = ClusterConsole(lambda ctx: LiveSession(kubeconfig, ctx), context=context, config=cfg,
+                         readonly=bool(getattr(args, "readonly", False)), theme=theme, contexts=contexts)
+    app.run()
+    return 0

@@ -1,0 +1,188 @@
+"""The pane model every pane builds on, and the formatting its cells share.
+
+A pane model says what a pane shows: its columns, row order (trees and groups), cells, filter fields
+and drill targets. It reads the cluster model's view rows directly (they are already keyed and current after a
+drain) and turns them into cells; the table widget only asks for the rows it draws. Orders are rebuilt
+only when the set of rows or their sort values may have changed, so a flush that only changes values
+re-renders the changed visible rows and nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+
+from console.model.cluster_store import ClusterStore
+from console.model.events import EventBuffer, parse_time
+from console.ui.filter import Filter
+from widgets.palette import Palette
+from widgets.vtable import Column
+
+Key = Hashable
+
+
+@dataclass(frozen=True)
+class ObjRef:
+    """An API object a row stands for (describe, YAML, events)."""
+
+    group: str
+    plural: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.namespace + '/' if self.namespace else ''}{self.name}"
+
+
+@dataclass(frozen=True)
+class Drill:
+    """Where `enter` goes: a view with a field filter, and the breadcrumb for it."""
+
+    view: str
+    field: str
+    values: tuple[str, ...]
+    crumb: str
+
+
+@dataclass
+class PaneContext:
+    store: ClusterStore
+    events: EventBuffer
+    palette: Palette = field(default_factory=Palette)
+    now: Callable[[], float] = time.time
+    lock: Any = field(default_factory=threading.RLock)   # the session's: held while walking the model
+    telemetry: Any = None                                # the session's TelemetryFeed, once it samples
+
+
+IDLE_MARK = "◌"
+SPARK_WIDTH = 12
+
+
+def idle_text(n: int, style: Style) -> Text:
+    """The marker a workload or project gets for its idle-allocated GPUs."""
+    return Text(f" {IDLE_MARK}{n} idle", style) if n else Text("")
+
+
+def fmt_mem(used: float | None, total: float | None) -> str:
+    """Memory in GiB as used/total; '-' parts when unknown."""
+    u = "-" if used is None else f"{used / 1024:.1f}"
+    t = "-" if total is None else f"{total / 1024:.0f}"
+    return f"{u}/{t}"
+
+
+def fmt_duration(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = int(s)
+    return f"{s}s" if s < 120 else (f"{s // 60}m" if s < 7200 else f"{s // 3600}h")
+
+
+def age(ts: float | None, now: float) -> str:
+    """k9s-style ages: 42s, 5m, 3h, 2d; '-' when unknown (kubectl prints <unknown>)."""
+    if ts is None:
+        return "-"
+    s = max(0, int(now - ts))
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    if s < 172800:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+@functools.lru_cache(maxsize=65536)
+def created_at(ts: str) -> float | None:
+    return parse_time(ts)
+
+
+POD_REF = ("", "pods", "Pod")
+
+
+class PaneModel:
+    name = ""
+    ages = False                              # rows show ages, so rendered rows go stale with time
+    title = ""
+    columns: list[Column] = []
+    fields: tuple[str, ...] = ()
+    default_sort = "name"
+    resources: tuple[str, ...] = ()          # model resources this pane is built from (for health)
+
+    def __init__(self, ctx: PaneContext) -> None:
+        self.ctx = ctx
+        self.filter = Filter()
+        self.sort = self.default_sort
+        self.reverse = False
+        self._present: set[Key] = set()
+
+    # --- order
+    def order(self) -> list[Key]:
+        keys = self._order()
+        self._present = set(keys)
+        return keys
+
+    def _order(self) -> list[Key]:
+        raise NotImplementedError
+
+    def absorb(self, upserts: Iterable[Key], removed: Iterable[Key]) -> tuple[set[Key], bool]:
+        """Keys whose rendering changed and whether the row order must be rebuilt."""
+        ups = set(upserts)
+        rem = set(removed)
+        reorder = bool(rem & self._present) or any(k not in self._present for k in ups)
+        if not reorder and ups and self.sort != self.default_sort:
+            reorder = True
+        if not reorder and self.filter:
+            reorder = any(self._matches(k) != (k in self._present) for k in ups)
+        return ups | rem, reorder
+
+    def _matches(self, key: Key) -> bool:
+        return True
+
+    # --- rows
+    def cells(self, key: Key) -> list[Text | str]:
+        raise NotImplementedError
+
+    def detail(self, key: Key | None) -> Text:
+        return Text("")
+
+    def drill(self, key: Key) -> Drill | None:
+        return None
+
+    def target(self, key: Key) -> ObjRef | None:
+        return None
+
+    def log_pod(self, key: Key) -> tuple[str, str] | None:
+        return None
+
+    def summary(self) -> str:
+        return ""
+
+    def sortable(self) -> list[str]:
+        return [c.key for c in self.columns if c.sortable]
+
+    def cycle_sort(self) -> str:
+        keys = self.sortable()
+        i = keys.index(self.sort) if self.sort in keys else -1
+        self.sort = keys[(i + 1) % len(keys)]
+        self.reverse = False
+        return self.sort
+
+
+def sorted_by(items: list[Any], key: Callable[[Any], Any], reverse: bool) -> list[Any]:
+    try:
+        return sorted(items, key=key, reverse=reverse)
+    except TypeError:  # mixed None and numbers: sort the Nones last
+        return sorted(items, key=lambda x: (key(x) is None, key(x) or 0), reverse=reverse)
+
+
+def num(x: float | int | None) -> float:
+    return float("-inf") if x is None else float(x)

@@ -1,0 +1,304 @@
+"""GPUs: each node, then its GPUs, each a bar split into its holders' shares, with telemetry columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+
+from console.model.views_gpus import GpuRow, summary
+from widgets.bars import fmt_gpu, share_bar
+from widgets.sparkline import sparkline
+from widgets.vtable import Column
+
+from .base import IDLE_MARK, SPARK_WIDTH, Drill, Key, ObjRef, PaneModel, fmt_duration, fmt_mem, sorted_by
+
+
+class GpusPane(PaneModel):
+    name = "gpus"
+    title = "GPUs"
+    default_sort = "name"
+    fields = ("node", "model", "project", "workload", "namespace")
+    resources = ("nodes", "pods")
+    columns = [
+        Column("name", "NODE / GPU", 26, priority=0),
+        Column("model", "MODEL", 22, priority=4),
+        Column("bar", "SHARES", 20, priority=0, sortable=False),
+        Column("free", "FREE", 6, "right", priority=0),
+        Column("util", "UTIL", 5, "right", priority=0, sortable=False),
+        Column("spark", "UTIL HISTORY", SPARK_WIDTH, priority=1, sortable=False),
+        Column("mem", "MEM GiB", 10, "right", priority=1, sortable=False),
+        Column("temp", "TEMP", 5, "right", priority=3, sortable=False),
+        Column("power", "POWER", 5, "right", priority=3, sortable=False),
+        Column("holders", "HOLDERS", 20, priority=1, flex=True, sortable=False),
+    ]
+
+    def _node_names(self) -> list[str]:
+        return list(self.ctx.store.gpus.count)
+
+    def _node_value(self, n: str) -> Any:
+        nr = self.ctx.store.nodes_view.rows.get(n)
+        if self.sort == "model":
+            return ((nr.gpu_product if nr else None) or "", n)
+        if self.sort == "free":
+            return (nr.gpu_free if nr and nr.gpu_free is not None else -1, n)
+        return n
+
+    def _gpu_fields(self, g: GpuRow) -> tuple[str, dict[str, Any], dict[str, str]]:
+        pods = self.ctx.store.pods
+        projects: list[str] = []
+        labels: dict[str, str] = {}
+        for h in g.holders:
+            pr = pods.get((h.namespace, h.pod))
+            if pr is not None:
+                if pr.queue:
+                    projects.append(pr.queue)
+                if self.filter.needs_labels:
+                    labels.update(pr.labels)
+        text = " ".join([g.node, g.model or "", g.uuid or ""] + [f"{h.namespace}/{h.pod} {h.workload or ''}"
+                                                                   for h in g.holders])
+        return text, {"node": g.node, "model": g.model or "", "project": projects,
+                      "workload": [h.workload or h.pod for h in g.holders],
+                      "namespace": [h.namespace for h in g.holders]}, labels
+
+    def _gpu_matches(self, g: GpuRow) -> bool:
+        text, fields, labels = self._gpu_fields(g)
+        return self.filter.matches(text, labels, fields)
+
+    def _matches(self, key: Key) -> bool:
+        k = key  # type: ignore[assignment]
+        if k[0] == "gpu":  # type: ignore[index]
+            g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
+            return g is not None and self._gpu_matches(g)
+        n = k[1]  # type: ignore[index]
+        return any(self._matches(("gpu", n, i)) for i in range(self.ctx.store.gpus.count.get(n, 0)))
+
+    def _order(self) -> list[Key]:
+        out: list[Key] = []
+        rows = self.ctx.store.gpus.rows
+        count = self.ctx.store.gpus.count
+        for n in sorted_by(self._node_names(), self._node_value, self.reverse):
+            c = count.get(n, 0)
+            if self.filter:
+                gpus = [("gpu", n, i) for i in range(c) if (n, i) in rows and self._gpu_matches(rows[(n, i)])]
+                if gpus:
+                    out.append(("node", n))
+                    out.extend(gpus)
+            else:
+                out.append(("node", n))
+                out.extend(("gpu", n, i) for i in range(c))
+        return out
+
+    def absorb_views_keys(self, gpu_ups: Iterable[Any], gpu_rem: Iterable[Any], node_ups: Iterable[str],
+                          node_rem: Iterable[str]) -> tuple[set[Key], set[Key]]:
+        """The pane's keys for a drain's GPU and node changes (a node's header shows both)."""
+        ups: set[Key] = {("gpu", n, i) for n, i in gpu_ups}
+        rem: set[Key] = {("gpu", n, i) for n, i in gpu_rem}
+        nodes = {n for n, _ in gpu_ups} | {n for n, _ in gpu_rem} | set(node_ups)
+        ups |= {("node", n) for n in nodes}
+        rem |= {("node", n) for n in node_rem}
+        return ups, rem
+
+    def _holder_text(self, g: GpuRow, limit: int = 4) -> Text:
+        """Holders grouped by workload ("reranker 3×0.25"), each with its bar colour."""
+        p = self.ctx.palette
+        groups: dict[tuple[str, str], list[float | None]] = {}
+        for h in g.holders:
+            groups.setdefault((h.namespace, h.workload or h.pod), []).append(h.share)
+        t = Text()
+        for i, ((ns, who), shares) in enumerate(list(groups.items())[:limit]):
+            if i:
+                t.append("  ")
+            t.append("■ ", p.holder(f"{ns}/{who}"))
+            one = fmt_gpu(shares[0]) if shares[0] is not None else "?"
+            same = all(x == shares[0] for x in shares)
+            amount = (f"{len(shares)}×{one}" if len(shares) > 1 else one) if same else \
+                "+".join(fmt_gpu(x) if x is not None else "?" for x in shares)
+            t.append(f"{who} {amount}")
+        if len(groups) > limit:
+            t.append(f"  +{len(groups) - limit}", p.muted)
+        return t
+
+    def cells(self, key: Key) -> list[Text | str]:
+        p = self.ctx.palette
+        k = key  # type: ignore[assignment]
+        if k[0] == "node":  # type: ignore[index]
+            n = k[1]  # type: ignore[index]
+            nr = self.ctx.store.nodes_view.rows.get(n)
+            name = Text("▾ ", p.muted)
+            name.append(n, p.bold)
+            if nr is not None and nr.cordoned:
+                name.append(" cordoned", p.warn)
+            if nr is not None and nr.ready is False:
+                name.append(" NotReady", p.bad)
+            cap = nr.gpu_capacity if nr else None
+            alloc = nr.gpu_allocated if nr else 0
+            share = [(alloc / cap if cap else 0.0, p.info)]
+            bar = share_bar(share, 20, p.free) if cap else Text("")
+            free = Text(f"{nr.gpu_free}/{cap}" if nr and cap is not None else "-", p.bold)
+            shared = f"{nr.gpu_shared} shared" if nr and nr.gpu_shared else ""
+            return [name, Text(nr.gpu_product or "-" if nr else "-", p.muted), bar, free,
+                    *self._node_telemetry(n), Text(shared, p.muted)]
+        g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
+        if g is None:
+            return [""] * len(self.columns)
+        tel = self._tel(g.key)
+        label = Text(f"{IDLE_MARK} " if tel is not None and tel.idle else "  ", p.warn)
+        label.append(f"#{g.index} ", p.muted)
+        label.append((g.uuid[:12] + "…") if g.uuid else ("whole" if g.use == "whole" else
+                                                          ("shared" if g.use == "shared" else "free")),
+                     p.muted if not g.uuid else Style())
+        shares = [(h.share, p.holder(f"{h.namespace}/{h.workload or h.pod}")) for h in g.holders]
+        if g.use == "whole" and len(g.holders) == 1:
+            shares = [(1.0, shares[0][1])]
+        bar = share_bar(shares, 20, p.free, p.warn)
+        free = Text(fmt_gpu(g.free_share) if g.free_share is not None else "?",
+                    p.warn if g.fragmented else (p.ok if g.free_share == 1.0 else Style()))
+        if g.fragmented:
+            free.append("⚠", p.warn)
+        model = Text("MIG" if g.mig else "", p.muted)
+        return [label, model, bar, free, *self._gpu_telemetry(g, tel), self._holder_text(g)]
+
+    # --- telemetry columns: UTIL, UTIL HISTORY, MEM, TEMP, POWER
+    def _tel(self, key: tuple[str, int]) -> Any:
+        feed = self.ctx.telemetry
+        return feed.view.rows.get(key) if feed is not None else None
+
+    def _gpu_telemetry(self, g: GpuRow, tel: Any) -> list[Text | str]:
+        p = self.ctx.palette
+        if tel is None:
+            return ["", "", Text(fmt_mem(None, g.memory_mib), p.muted) if g.memory_mib else "", "", ""]
+        if tel.lost:
+            return [Text("lost", p.bad), "", "", "", ""]
+        if tel.util_pct is None:
+            util = Text("?", p.bad if tel.error else p.muted)
+        else:
+            util = Text(f"{tel.util_pct:.0f}%", p.warn + Style(bold=True) if tel.idle else Style())
+        series = self.ctx.telemetry.view.history.series(tel.sample_key) if tel.sample_key else []
+        spark = Text(sparkline(series, SPARK_WIDTH), p.warn if tel.idle else p.info)
+        total = tel.mem_total_mib if tel.mem_total_mib is not None else g.memory_mib
+        mem = Text(fmt_mem(tel.mem_used_mib, total), Style() if tel.mem_used_mib is not None else p.muted)
+        temp = "" if tel.temp_c is None else f"{tel.temp_c:.0f}°C"
+        power = "" if tel.power_w is None else f"{tel.power_w:.0f}W"
+        return [util, spark, mem, temp, power]
+
+    def _node_telemetry(self, n: str) -> list[Text | str]:
+        """A node's line: mean utilisation and memory summed over its GPUs, or why it has none."""
+        p = self.ctx.palette
+        feed = self.ctx.telemetry
+        if feed is None or feed.snapshot is None:
+            return ["", "", "", "", ""]
+        ng = feed.snapshot.nodes.get(n)
+        if ng is not None and ng.error:
+            return [Text("ERR", p.bad), Text("no data", p.bad), "", "", ""]
+        rows = [t for i in range(self.ctx.store.gpus.count.get(n, 0)) if (t := feed.view.rows.get((n, i)))]
+        utils = [t.util_pct for t in rows if t.util_pct is not None]
+        used = [t.mem_used_mib for t in rows if t.mem_used_mib is not None]
+        total = [t.mem_total_mib for t in rows if t.mem_total_mib is not None]
+        power = [t.power_w for t in rows if t.power_w is not None]
+        idle = sum(1 for t in rows if t.idle)
+        return [Text(f"{sum(utils) / len(utils):.0f}%" if utils else "-", p.muted),
+                Text(f"{IDLE_MARK}{idle} idle" if idle else "", p.warn),
+                Text(fmt_mem(sum(used) if used else None, sum(total) if total else None), p.muted),
+                "", Text(f"{sum(power):.0f}W" if power else "", p.muted)]
+
+    def idle_keys(self) -> list[Key]:
+        """The pane's keys of idle-allocated GPUs, longest idle first (the `i` key's jump list)."""
+        feed = self.ctx.telemetry
+        if feed is None:
+            return []
+        return [("gpu", t.key[0], t.key[1]) for t in feed.view.idle_rows()]
+
+    def idle_workload(self, key: Key) -> tuple[str, str] | None:
+        """(namespace, workload name) holding an idle-allocated GPU row; None when the row is not idle."""
+        k = key  # type: ignore[assignment]
+        if not isinstance(k, tuple) or k[0] != "gpu":  # type: ignore[index]
+            return None
+        tel = self._tel((k[1], k[2]))  # type: ignore[index]
+        g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
+        if tel is None or not tel.idle or g is None or not g.holders:
+            return None
+        h = g.holders[0]
+        return (h.namespace, h.workload or h.pod)
+
+    def detail(self, key: Key | None) -> Text:
+        if key is None:
+            return Text("")
+        p = self.ctx.palette
+        k = key  # type: ignore[assignment]
+        if k[0] == "node":  # type: ignore[index]
+            nr = self.ctx.store.nodes_view.rows.get(k[1])  # type: ignore[index]
+            if nr is None:
+                return Text(str(k[1]))  # type: ignore[index]
+            return Text(f"node {nr.name} · {nr.gpu_product or '?'} · {nr.gpu_allocated}/{nr.gpu_capacity} GPUs "
+                        f"allocated, {nr.gpu_shared} shared by fractions · {nr.pods} pods · enter: only this node")
+        g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
+        if g is None:
+            return Text("")
+        t = Text()
+        t.append(f"{g.node} #{g.index} ", p.bold)
+        t.append(g.uuid or "device not reported by the API", Style() if g.uuid else p.muted)
+        if g.memory_mib:
+            t.append(f" · {g.memory_mib} MiB")
+        for h in g.holders:
+            t.append(" · ")
+            t.append("■ ", p.holder(f"{h.namespace}/{h.workload or h.pod}"))
+            pr = self.ctx.store.pods.get((h.namespace, h.pod))
+            proj = f" [{pr.queue}]" if pr is not None and pr.queue else ""
+            t.append(f"{h.namespace}/{h.pod}{proj} {fmt_gpu(h.share) if h.share is not None else '?'}")
+        t.append(f" · free {fmt_gpu(g.free_share) if g.free_share is not None else '?'}")
+        if g.fragmented:
+            t.append(" · fragmented: no waiting request fits this sliver", p.warn)
+        tel = self._tel(g.key)
+        if tel is not None:
+            if tel.idle:
+                feed = self.ctx.telemetry
+                t.append(f" · {IDLE_MARK} idle-allocated for {fmt_duration(tel.idle_for_s)} (under "
+                         f"{feed.policy.threshold_pct:g}% utilisation) · i: its workload", p.warn)
+            if tel.error:
+                t.append(f" · telemetry: {tel.error}", p.bad)
+            elif tel.power_limit_w:
+                t.append(f" · power limit {tel.power_limit_w:.0f}W", p.muted)
+        t.append(" · t: history", p.muted)
+        return t
+
+    def drill(self, key: Key) -> Drill | None:
+        k = key  # type: ignore[assignment]
+        if k[0] == "node":  # type: ignore[index]
+            return Drill("gpus", "node", (k[1],), k[1])  # type: ignore[index]
+        g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
+        if g is None or not g.holders:
+            return None
+        return Drill("workloads", "workload", tuple(sorted({h.workload or h.pod for h in g.holders})),
+                     f"{g.node}#{g.index}")
+
+    def target(self, key: Key) -> ObjRef | None:
+        k = key  # type: ignore[assignment]
+        if k[0] == "node":  # type: ignore[index]
+            return ObjRef("", "nodes", "Node", None, k[1])  # type: ignore[index]
+        g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
+        if g is None:
+            return None
+        if g.reservation_pod:
+            for pk in tuple(self.ctx.store.pods_by_node.get(g.node, ())):
+                if pk[1] == g.reservation_pod:
+                    return ObjRef("", "pods", "Pod", pk[0], pk[1])
+        if g.holders:
+            return ObjRef("", "pods", "Pod", g.holders[0].namespace, g.holders[0].pod)
+        return ObjRef("", "nodes", "Node", None, g.node)
+
+    def log_pod(self, key: Key) -> tuple[str, str] | None:
+        k = key  # type: ignore[assignment]
+        if k[0] != "gpu":  # type: ignore[index]
+            return None
+        g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
+        return (g.holders[0].namespace, g.holders[0].pod) if g and g.holders else None
+
+    def summary(self) -> str:
+        s = summary(self.ctx.store.gpus.rows.values())
+        text = f"{s['gpus']} GPUs · {fmt_gpu(s['free_share'])} free"
+        if s["fragmented_share"]:
+            text += f" · {fmt_gpu(s['fragmented_share'])} stranded in slivers no waiting request fits"
+        return text

@@ -1,0 +1,231 @@
+"""Workloads: one row per top owner (expandable to its pods) with replicas, GPU, status and why it waits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+
+from console.model.records import OWNER_BY_GROUP_KIND, PodRec
+from console.model.workload_row import PENDING, RUNNING, WorkloadRow, request_text
+from widgets.bars import fmt_gpu
+from widgets.vtable import Column
+
+from .base import Key, ObjRef, PaneContext, PaneModel, age, created_at, idle_text, num, sorted_by
+
+STATUS_ORDER = {PENDING: 0, "Partially running": 1, "Failed": 2, RUNNING: 3}
+
+
+class WorkloadsPane(PaneModel):
+    name = "workloads"
+    title = "Workloads"
+    ages = True
+    default_sort = "name"
+    fields = ("project", "namespace", "type", "status", "kind", "workload", "node")
+    resources = ("pods", "deployments.apps", "jobs.batch")
+    columns = [
+        Column("name", "WORKLOAD", 30, priority=0),
+        Column("project", "PROJECT", 14, priority=1),
+        Column("type", "TYPE", 11, priority=3),
+        Column("ready", "READY", 7, "right", priority=0),
+        Column("gpu_per_replica", "GPU/R", 8, "right", priority=2),
+        Column("gpu", "GPU", 6, "right", priority=1),
+        Column("status", "STATUS", 17, priority=0),
+        Column("service", "SERVICE", 18, priority=4),
+        Column("age", "AGE", 5, "right", priority=4),
+        Column("reason", "PENDING REASON", 30, priority=2, flex=True, sortable=False),
+    ]
+
+    def __init__(self, ctx: PaneContext) -> None:
+        super().__init__(ctx)
+        self.expanded: set[tuple[str, str, str]] = set()
+
+    def _value(self, k: tuple[str, str, str]) -> Any:
+        r = self.ctx.store.workloads.rows[k]
+        s = self.sort
+        if s == "project":
+            return (r.project or "", k)
+        if s == "type":
+            return (r.type, k)
+        if s == "ready":
+            return (r.replicas_ready, k)
+        if s == "gpu_per_replica":
+            return (num(r.gpu_per_replica), k)
+        if s == "gpu":
+            return (r.gpu_total, k)
+        if s == "status":
+            return (STATUS_ORDER.get(r.status, 4), r.status, k)
+        if s == "service":
+            return (r.service or "", k)
+        if s == "age":
+            return (r.created or "", k)
+        return (k[2], k[0], k[1])
+
+    def _labels(self, k: tuple[str, str, str]) -> dict[str, str]:
+        store = self.ctx.store
+        labels: dict[str, str] = {}
+        owner = store.owner_of_workload(k)
+        if owner is not None:
+            labels.update(owner.template_labels)
+            labels.update(owner.labels)
+        for pk in list(store.pods_by_workload.get(k, ()))[:1]:
+            pr = store.pods.get(pk)
+            if pr is not None:
+                labels.update(pr.labels)
+        return labels
+
+    def _row_matches(self, k: tuple[str, str, str], r: WorkloadRow) -> bool:
+        f = self.filter
+        text = f"{r.namespace}/{r.name} {r.kind} {r.project or ''} {r.status} {r.service or ''} {r.pending_reason or ''}"
+        nodes: list[str] = []
+        if any(name == "node" for name, _ in f.fields):
+            nodes = [p.node for p in self.ctx.store.pods_of(self.ctx.store.pods_by_workload.get(k, ())) if p.node]
+        return f.matches(text, self._labels(k) if f.needs_labels else None,
+                         {"project": r.project or "", "namespace": r.namespace, "type": r.type,
+                          "status": r.status, "kind": r.kind, "workload": r.name, "node": nodes})
+
+    def _matches(self, key: Key) -> bool:
+        if isinstance(key, tuple) and len(key) == 4:
+            return True
+        r = self.ctx.store.workloads.rows.get(key)  # type: ignore[arg-type]
+        return r is not None and self._row_matches(key, r)  # type: ignore[arg-type]
+
+    def pods(self, k: tuple[str, str, str]) -> list[PodRec]:
+        keys = tuple(self.ctx.store.pods_by_workload.get(k, ()))  # a copy: the informers' thread may add
+        return sorted(self.ctx.store.pods_of(keys), key=lambda p: p.name)
+
+    def _order(self) -> list[Key]:
+        rows = self.ctx.store.workloads.rows
+        keys = list(rows)
+        if self.filter:
+            keys = [k for k in keys if self._row_matches(k, rows[k])]
+        keys = sorted_by(keys, self._value, self.reverse)
+        if not self.expanded:
+            return keys  # type: ignore[return-value]
+        out: list[Key] = []
+        for k in keys:
+            out.append(k)
+            if k in self.expanded:
+                out.extend(("pod", p.namespace, p.name, "") for p in self.pods(k))
+        return out
+
+    def absorb(self, upserts: Iterable[Key], removed: Iterable[Key]) -> tuple[set[Key], bool]:
+        ups = set(upserts)
+        changed, reorder = super().absorb(ups, removed)
+        if ups & self.expanded:
+            reorder = True  # an expanded group's pods may have come or gone
+            for k in ups & self.expanded:
+                changed |= {("pod", p.namespace, p.name, "") for p in self.pods(k)}  # type: ignore[arg-type]
+        return changed, reorder
+
+    def toggle(self, key: Key) -> bool:
+        if isinstance(key, tuple) and len(key) == 3 and key in self.ctx.store.workloads.rows:
+            if key in self.expanded:
+                self.expanded.discard(key)  # type: ignore[arg-type]
+            else:
+                self.expanded.add(key)  # type: ignore[arg-type]
+            return True
+        return False
+
+    def _pod_cells(self, key: tuple) -> list[Text | str]:
+        p = self.ctx.palette
+        pr = self.ctx.store.pods.get((key[1], key[2]))
+        if pr is None:
+            return [Text(f"   └ {key[2]} (gone)", p.muted)]
+        phase_style = p.ok if pr.phase == "Running" and pr.ready else (p.warn if pr.phase == "Pending" else Style())
+        status = pr.phase + (" (terminating)" if pr.deleting else "") + ("" if pr.ready or pr.phase != "Running"
+                                                                         else " not ready")
+        name = Text("   └ ", p.muted)
+        name.append(pr.name)
+        return [name, Text(pr.node or "(unscheduled)", p.muted if not pr.node else Style()), "pod",
+                "1/1" if pr.ready else "0/1", request_text(pr.gpu), "", Text(status, phase_style), "", "",
+                Text(pr.sched_message or "", p.warn)]
+
+    def cells(self, key: Key) -> list[Text | str]:
+        if isinstance(key, tuple) and len(key) == 4:
+            return self._pod_cells(key)
+        p = self.ctx.palette
+        r = self.ctx.store.workloads.rows[key]  # type: ignore[index]
+        mark = "▾ " if key in self.expanded else "▸ "
+        name = Text(mark, p.muted)
+        name.append(f"{r.name}")
+        if r.preemptible:
+            name.append(" ⇣", p.muted)
+        tel = self.ctx.telemetry
+        if tel is not None:
+            name.append(idle_text(tel.idle_workloads.get((r.namespace, r.name), 0), p.warn))
+        status_style = {RUNNING: p.ok, PENDING: p.warn, "Partially running": p.warn, "Failed": p.bad}.get(
+            r.status, p.muted)
+        desired = "?" if r.replicas_desired is None else str(r.replicas_desired)
+        ready_style = p.ok if r.replicas_desired and r.replicas_ready >= r.replicas_desired else (
+            p.warn if r.replicas_desired else Style())
+        gpu = Text(fmt_gpu(r.gpu_allocated) + ("" if abs(r.gpu_allocated - r.gpu_total) < 1e-6
+                                                else f"/{fmt_gpu(r.gpu_total)}"))
+        per = r.gpu_request if r.gpu_per_replica is None else fmt_gpu(r.gpu_per_replica)
+        if r.gpu_request and r.gpu_request != per and r.gpu_per_replica is not None and "MiB" in r.gpu_request:
+            per = r.gpu_request
+        created = created_at(r.created) if r.created else None
+        return [name, r.project or "-", Text(r.type, p.muted), Text(f"{r.replicas_ready}/{desired}", ready_style),
+                per or "-", gpu, Text(r.status, status_style), Text(r.service or "", p.info),
+                age(created, self.ctx.now()), Text(r.pending_reason or "", p.warn)]
+
+    def detail(self, key: Key | None) -> Text:
+        if key is None:
+            return Text("")
+        p = self.ctx.palette
+        if isinstance(key, tuple) and len(key) == 4:
+            pr = self.ctx.store.pods.get((key[1], key[2]))
+            if pr is None:
+                return Text("")
+            t = Text(f"pod {pr.namespace}/{pr.name}", p.bold)
+            t.append(f" · {pr.phase} on {pr.node or '(unscheduled)'} · GPU {request_text(pr.gpu) or 'none'}"
+                     f" · queue {pr.queue or '-'} · priority {pr.pclass or '-'}"
+                     f" · {'preemptible' if pr.preemptible else 'non-preemptible'}")
+            if pr.gpu_error:
+                t.append(f" · bad GPU request: {pr.gpu_error}", p.bad)
+            return t
+        r = self.ctx.store.workloads.rows.get(key)  # type: ignore[arg-type]
+        if r is None:
+            return Text("")
+        t = Text(f"{r.kind} {r.namespace}/{r.name}", p.bold)
+        t.append(f" · {r.type} · priority {r.priority_class or '-'} · "
+                 f"{'preemptible' if r.preemptible else 'non-preemptible'} · {r.pods} pods "
+                 f"({r.replicas_running} running, {r.replicas_pending} pending) · GPU request {r.gpu_request or 'none'}")
+        if r.service:
+            t.append(f" · Service {r.service}", p.info)
+        if r.pending_reason:
+            t.append(f" · {r.pending_reason}", p.warn)
+        return t
+
+    def target(self, key: Key) -> ObjRef | None:
+        if isinstance(key, tuple) and len(key) == 4:
+            return ObjRef("", "pods", "Pod", key[1], key[2])
+        r = self.ctx.store.workloads.rows.get(key)  # type: ignore[arg-type]
+        if r is None:
+            return None
+        if r.kind == "Pod":
+            return ObjRef("", "pods", "Pod", r.namespace, r.name)
+        ok = OWNER_BY_GROUP_KIND.get((r.api_group, r.kind))
+        if ok is None:
+            return None
+        return ObjRef(ok.group, ok.key.split(".", 1)[0], ok.kind, r.namespace, r.name)
+
+    def log_pod(self, key: Key) -> tuple[str, str] | None:
+        if isinstance(key, tuple) and len(key) == 4:
+            return (key[1], key[2])
+        if key not in self.ctx.store.workloads.rows:
+            return None
+        pods = self.pods(key)  # type: ignore[arg-type]
+        live = [p for p in pods if p.node] or pods
+        return (live[0].namespace, live[0].name) if live else None
+
+    def summary(self) -> str:
+        rows = self.ctx.store.workloads.rows.values()
+        n = pend = inf = 0
+        for r in rows:
+            n += 1
+            pend += r.status == PENDING
+            inf += r.type == "inference"
+        return f"{n} workloads · {inf} inference · {pend} pending · ⇣ preemptible"
