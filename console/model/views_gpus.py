@@ -156,6 +156,7 @@ class GpusView:
         self.rows: dict[tuple[str, int], GpuRow] = {}
         self.count: dict[str, int] = {}
         self.partial_nodes: set[str] = set()
+        self.terminating: set[tuple[str, int]] = set()  # rows with a holder being deleted
         self.fit = PendingFit()
 
     def refresh(self, store: StoreReads, dirty: set[str]
@@ -173,9 +174,14 @@ class GpusView:
                 if self.rows.get(row.key) != row:
                     self.rows[row.key] = row
                     changed[row.key] = row
+                    if any(h.terminating for h in row.holders):
+                        self.terminating.add(row.key)
+                    else:
+                        self.terminating.discard(row.key)
             for i in range(len(rows), before):
                 del self.rows[(name, i)]
                 removed.add((name, i))
+                self.terminating.discard((name, i))
             if rows:
                 self.count[name] = len(rows)
             else:

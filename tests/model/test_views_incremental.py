@@ -344,6 +344,8 @@ def run_round(seed: int, steps: int, check_every: int) -> ClusterStore:
             inc, full = store.current(), store.full_recompute()
             assert inc == full, f"seed {seed} step {step}:\n{_diff(inc, full)}"
             assert mirror == inc, f"seed {seed} step {step}: drained deltas differ from the views"
+            assert store.gpus.terminating == {k for k, r in full["gpus"].items()
+                                              if any(h.terminating for h in r.holders)}
     # order independence: the final objects loaded into a fresh store in another order
     fresh = ClusterStore()
     items = [(k, o) for k, objs in world.objs.items() for o in objs.values()]
