@@ -26,7 +26,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from . import discovery, patch as patching, pdb as pdbs, protobuf, tables
+from . import discovery, graceful, patch as patching, pdb as pdbs, protobuf, tables
 from .auth import Attributes, User, Users
 from .cluster import SimCluster
 from .errors import ApiError, bad_request, conflict, forbidden, method_not_allowed, unauthorized
@@ -457,7 +457,8 @@ class ApiServer:
     async def _delete(self, request: web.Request, r: Route) -> web.Response:
         opts = await self._delete_options(request)
         obj = self.store.delete(r.rt, r.namespace, r.name or "", propagation=opts["propagation"],
-                                dry_run=opts["dry_run"], preconditions=opts["preconditions"])
+                                dry_run=opts["dry_run"], preconditions=opts["preconditions"],
+                                grace_period=opts["grace"])
         return _json(obj)
 
     async def _delete_collection(self, request: web.Request, r: Route) -> web.Response:
@@ -469,7 +470,8 @@ class ApiServer:
             md = o["metadata"]
             with contextlib.suppress(ApiError):  # already collected as a dependent of an earlier item
                 gone.append(self.store.delete(r.rt, md.get("namespace"), md["name"],
-                                              propagation=opts["propagation"], dry_run=opts["dry_run"]))
+                                              propagation=opts["propagation"], dry_run=opts["dry_run"],
+                                              grace_period=opts["grace"]))
         return _json({"kind": r.rt.list_kind_name, "apiVersion": r.rt.api_version,
                       "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": gone})
 
@@ -492,7 +494,14 @@ class ApiServer:
         pre = body.get("preconditions") or {}
         if not isinstance(pre, dict):
             raise bad_request("preconditions must be an object")
-        return {"propagation": policy, "dry_run": dry, "preconditions": pre}
+        raw_grace = body.get("gracePeriodSeconds")
+        if raw_grace is None:
+            raw_grace = q.get("gracePeriodSeconds") or None
+        try:
+            grace = graceful.requested_grace(raw_grace)
+        except ValueError as e:
+            raise bad_request(str(e)) from None
+        return {"propagation": policy, "dry_run": dry, "preconditions": pre, "grace": grace}
 
     # ================================================================== subresources
     async def _subresource(self, request: web.Request, user: User, r: Route, verb: str) -> web.StreamResponse:
@@ -624,12 +633,18 @@ class ApiServer:
         budgets = pdbs.check_eviction(self.store, pod)
         if dry:
             return _json(SUCCESS_201, 201)
+        try:
+            grace = graceful.requested_grace(opts.get("gracePeriodSeconds"))
+        except ValueError as e:
+            raise bad_request(str(e)) from None
         for b in budgets:
             pdbs.spend(self.store, b, r.name or "")
         pod = self.store.mutate(PODS, r.namespace, r.name or "", _disruption_target(self.store.clock()),
                                 subresource="status")
+        # The eviction deletes the pod with its own DeleteOptions: gracefully, it stays Terminating for its
+        # grace period (pkg/registry/core/pod/storage/eviction.go addConditionAndDeletePod).
         self.store.delete(PODS, r.namespace, r.name or "", propagation=opts.get("propagationPolicy"),
-                          preconditions=opts.get("preconditions"))
+                          preconditions=opts.get("preconditions"), grace_period=grace)
         return _json(SUCCESS_201, 201)
 
     async def _bind(self, request: web.Request, r: Route) -> web.Response:

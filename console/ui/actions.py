@@ -377,8 +377,17 @@ class ConsoleActions:
             if wkey is None:
                 return
             store = self.app.ctx.store
-            self._pend(wkey, "preempt", lambda r: r is None or not evicted & {
-                p[1] for p in store.pods_by_workload.get(wkey, ())})
+
+            def evicted_seen(r: object) -> bool:
+                """Every evicted pod is Terminating (its deletionTimestamp came through the watch) or gone."""
+                if r is None:
+                    return True
+                for k in store.pods_by_workload.get(wkey, ()):
+                    rec = store.pods.get(k)
+                    if k[1] in evicted and rec is not None and not rec.deleting:
+                        return False
+                return True
+            self._pend(wkey, "preempt", evicted_seen)
 
         self.app.push_screen(PreemptDialog(target, plan_for, self._sender(session, after),
                                            self._decline(session)), self._done)
