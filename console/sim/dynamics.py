@@ -189,6 +189,8 @@ class Dynamics:
 
 
 def install(cluster: SimCluster, **kw: Any) -> Dynamics:
+    from . import serving_load
+    serving_load.of(cluster).dynamic = True  # inference load follows each service's curve from now on
     d = Dynamics(cluster, **kw)
     cluster.add(d)
     cluster.extras["dynamics"] = d

@@ -317,7 +317,7 @@ def build_large(cluster: SimCluster, **knobs: Any) -> dict[str, int]:
                             "queues)")
     if pods < nodes:
         raise ScenarioError(f"pods: must be at least nodes ({nodes}): every GPU node runs a dcgm-exporter pod")
-    apply_all(cluster, base_objects())
+    apply_all(cluster, base_objects(cluster.without))
     bld = _Builder(cluster, nodes, gpus, pods, queues)
     projects = bld.queues_and_namespaces()
     bld.build_nodes()
