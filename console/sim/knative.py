@@ -304,6 +304,8 @@ class RevisionController(_KBase):
         labels.setdefault("app", name)
         ann = {k: v for k, v in (md.get("annotations") or {}).items() if not k.startswith(autoscale.KNATIVE_GROUP)}
         containers = _user_containers(spec)
+        if containers:  # resources/meta.go DefaultContainerAnnotationName: what `kubectl logs` picks
+            ann["kubectl.kubernetes.io/default-container"] = containers[0]["name"]
         port = next((p.get("containerPort") for c in containers for p in c.get("ports") or []), None)
         pod_spec = {k: copy.deepcopy(v) for k, v in spec.items()
                     if k not in ("containers", "containerConcurrency", "timeoutSeconds", "responseStartTimeoutSeconds",

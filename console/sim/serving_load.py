@@ -17,6 +17,8 @@ Service, Deployments) find their service through the labels their controllers st
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +108,6 @@ class LoadModel:
             return 0.0
         if not self.dynamic:
             return s.peak_rps * 0.5
-        from .dynamics import load_curve
         level = load_curve(self.seed, key, t)
         return 0.0 if level < s.idle_below else s.peak_rps * level
 
@@ -136,6 +137,21 @@ class LoadModel:
 
     def pod(self, pk: Key) -> PodLoad | None:
         return self.pods.get(pk)
+
+
+def load_curve(seed: int, key: tuple[str, str], t: float) -> float:
+    """Requests on an inference service as a fraction of its peak: a slow wave plus drift, in [0.05, 1]."""
+    r = random.Random(f"{seed}/{key[0]}/{key[1]}/load")
+    period = r.uniform(240.0, 900.0)
+    phase = r.uniform(0.0, 2 * math.pi)
+    level = r.uniform(0.35, 0.7)
+    k = math.floor(t / 30.0)
+    a = random.Random(f"{seed}/{key}/{k}").random()
+    b = random.Random(f"{seed}/{key}/{k + 1}").random()
+    x = t / 30.0 - k
+    drift = a + (b - a) * (1 - math.cos(math.pi * x)) / 2
+    v = level + 0.3 * math.sin(2 * math.pi * t / period + phase) + 0.15 * (drift - 0.5)
+    return max(0.05, min(1.0, v))
 
 
 def service_key(obj: Obj) -> Key:
