@@ -96,7 +96,8 @@ class Kpa:
             else:
                 v = self.load.in_flight(svc, float(s), share)
             st.samples.append((s, v))
-        if first <= now_sec:  # a new second: share the load out over the ready pods
+        new_second = first <= now_sec
+        if new_second:  # share the load out over the ready pods
             self._spread(rev, svc, now, share)
         st.last_sec = now_sec
         while st.samples and st.samples[0][0] <= now_sec - window:
@@ -111,6 +112,8 @@ class Kpa:
         d_panic = autoscale.desired_from_metric(panic, spec.target, spec.utilization_pct)
         current = int((dep.get("spec") or {}).get("replicas", 0) or 0)
         ready = int(((dep.get("status") or {}).get("readyReplicas")) or 0)
+        if not new_second and not (current == 0 and self.load.offered(svc, now) * share > 0):
+            return False  # one decision per tick (a second), as the autoscaler ticks; activation at once
         if current and d_panic >= autoscale.PANIC_THRESHOLD_PCT / 100.0 * max(ready, 1):
             st.panic_until = now + spec.window_s
         if now < st.panic_until:
