@@ -247,3 +247,33 @@ async def test_unreachable_cluster_exits_1_saying_so(make_env, capsys) -> None:
     rc, out, err = await _run(env, capsys, "scale", "runai-team-a/serve", "3", "--yes")
     assert rc == 1 and "the cluster is unreachable" in err
     assert env.audit.entries()[-1]["outcome"] == "refused"
+
+
+async def test_scale_on_an_autoscaled_service_changes_its_bounds_never_its_replicas(make_env, capsys) -> None:
+    env = await _env(make_env)
+    rc, out, err = await _run(env, capsys, "submit", "inference", "chat", "-p", "team-a", "-i", "vllm/vllm:1",
+                              "--gpu", "0.5", "--min-replicas", "1", "--max-replicas", "2", "--yes")
+    assert rc == 0, err
+    env.settle(2)
+    before = snapshot(env.cluster)
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/chat", "3", "--yes")
+    assert rc == 1 and "is autoscaled by knative" in err and "change its bounds instead" in err
+    assert snapshot(env.cluster) == before
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/chat", "--max", "4", "--yes")
+    assert rc == 0, err
+    assert "changes its bounds to 1–4, not its replicas" in out
+    ann = env.cluster.store.get(KSVCS, "runai-team-a", "chat")["spec"]["template"]["metadata"]["annotations"]
+    assert (ann["autoscaling.knative.dev/min-scale"], ann["autoscaling.knative.dev/max-scale"]) == ("1", "4")
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/chat", "--min", "5", "--yes")
+    assert rc == 1 and "max replicas (4) must be at least min replicas (5)" in err
+
+
+async def test_scale_on_an_hpa_driven_deployment_patches_the_hpa(make_env, capsys) -> None:
+    env = await make_env(scenario([{"name": "team-a", "quota": 4}]), without=("serving.knative.dev",))
+    rc, out, err = await _run(env, capsys, "submit", "inference", "web", "-p", "team-a", "-i", "nginx:1.27",
+                              "--min-replicas", "1", "--max-replicas", "2", "--yes")
+    assert rc == 0, err
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/web", "--min", "2", "--max", "3", "--yes")
+    assert rc == 0, err
+    hpa = env.cluster.store.get(HPAS, "runai-team-a", "web")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 3)
