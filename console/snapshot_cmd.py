@@ -19,6 +19,7 @@ from console.model.snapshot import build
 from console.model.telemetry_view import StoreGroupIndex, TelemetryView, snapshot_fields, uid_index
 from console.snapshot_format import render
 from console.telemetry.dcgm import DcgmExporterSampler
+from console.telemetry.kai_metrics import KaiMetricsReader
 
 
 def _models(res: Res) -> bool:
@@ -39,6 +40,8 @@ async def take(kubeconfig: str | None, context: str | None, view: str = "all",
         finally:
             await conn.close()
         telemetry, telemetry_state = {}, None
+        if view in ("all", "projects") and store.kai_mode:  # KAI's own fair shares, where its metrics answer
+            store.set_kai_fair_share(await KaiMetricsReader(client, min_interval_s=0).read())
         if view in ("all", "gpus"):  # one dcgm-exporter scrape, when the cluster runs exporter pods
             telemetry, telemetry_state = await scrape_once(client, store)
     snap = build(store, view)

@@ -25,6 +25,7 @@ def base_objects(without: frozenset[str] = frozenset()) -> list[tuple[str, dict[
             if c["spec"]["group"] not in without]
     out += [("queues.scheduling.run.ai", q) for q in b.default_queues()]
     out += [("daemonsets.apps", b.exporter_daemonset()), ("services", b.exporter_service())]
+    out += [("deployments.apps", b.kai_scheduler_deployment()), ("services", b.kai_scheduler_service())]
     return out
 
 
