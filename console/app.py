@@ -499,6 +499,7 @@ class ClusterConsole(App[None]):
         return HeaderData(
             context=(info.context if info and info.context else self.context or ""),
             cluster=info.cluster if info else "", user=info.user if info else "",
+            server=info.server if info else "", tls=info.tls if info else "",
             server_version=info.server_version if info else "", readonly=self.readonly,
             connection=self.conn_state, message=self.conn_message, resources=states, gpus_allocated=alloc,
             gpus_capacity=cap, api_per_min=s.api_rate() if s else 0.0, watches=s.open_watches() if s else 0,

@@ -47,6 +47,7 @@ async def take(kubeconfig: str | None, context: str | None, view: str = "all",
     snap = build(store, view)
     add_to_snapshot(snap, telemetry, telemetry_state)
     snap["cluster"] = {"context": creds.context, "cluster": creds.cluster, "user": creds.user,
+                       "server": creds.server, "tls": creds.tls,
                        "server_version": conn.surface.server_version,
                        "kai": conn.surface.has_kai}
     hidden = list(conn.plan.hidden)
