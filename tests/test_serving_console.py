@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 import yaml
@@ -19,12 +18,10 @@ from console.actions.preview import pods_from_template, preview_new
 from console.kube import config
 from console.kube.client import KubeClient
 from console.sim import scenario_build as b
-from console.sim.auth import Users, write_kubeconfig
 from console.sim.build import make_cluster
-from console.sim.cluster import SimCluster
 from console.sim.resources import BY_KEY, DEPLOYMENTS, HPAS, INFERENCEWORKLOADS, ISVCS, JOBS, KREVISIONS, KSVCS, PODS
-from console.sim.server import start_server
 from console.snapshot_cmd import take
+from tests.conftest import SimServer, serve_sim
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "serving"
 NS, TRAIN_NS = "runai-serve", "runai-research"
@@ -47,12 +44,12 @@ def scenario() -> dict[str, Any]:
 
 
 class Served:
-    def __init__(self, cluster: SimCluster, kubeconfig: str, url: str, token: str) -> None:
-        self.cluster, self.kubeconfig, self.url, self.token = cluster, kubeconfig, url, token
+    def __init__(self, sim: SimServer) -> None:
+        self.sim, self.cluster, self.kubeconfig = sim, sim.cluster, str(sim.kubeconfig)
 
     async def load(self, name: str, rps: float) -> None:
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {self.token}"}) as c:
-            r = await c.post(f"{self.url}/sim/load", json={"namespace": NS, "name": name, "rps": rps})
+        async with self.sim.client("admin") as c:
+            r = await c.post("/sim/load", json={"namespace": NS, "name": name, "rps": rps})
             assert r.status_code == 201, r.text
 
     def run(self, seconds: int) -> None:
@@ -71,14 +68,11 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     path.write_text(yaml.safe_dump(scenario()))
     cluster = make_cluster(str(path), manual_clock=True)
     cluster.settle()
-    srv = await start_server(cluster)
-    kc = tmp_path / "kubeconfig"
-    users = Users(cluster)
-    write_kubeconfig(kc, srv.url, users)
+    sim, srv = await serve_sim(cluster, tmp_path)
     try:
-        yield Served(cluster, str(kc), srv.url, users.token("admin"))
+        yield Served(sim)
     finally:
-        await srv.stop()
+        await srv.stop()  # type: ignore[attr-defined]
 
 
 async def test_every_shape_is_one_workload_with_its_autoscaling(served: Served) -> None:
@@ -237,13 +231,11 @@ async def test_absent_serving_apis_degrade_silently(tmp_path: Path, without: tup
     path.write_text(yaml.safe_dump(spec))
     cluster = make_cluster(str(path), manual_clock=True, without=without)
     cluster.settle()
-    srv = await start_server(cluster)
-    kc = tmp_path / "kubeconfig"
-    write_kubeconfig(kc, srv.url, Users(cluster))
+    sim, srv = await serve_sim(cluster, tmp_path)
     try:
-        snap = await take(str(kc), None)
+        snap = await take(str(sim.kubeconfig), None)
     finally:
-        await srv.stop()
+        await srv.stop()  # type: ignore[attr-defined]
     assert "services.serving.knative.dev" not in snap["health"]
     assert "horizontalpodautoscalers.autoscaling" in snap["health"] and snap["hidden"] == []
     assert not [p for p in snap["problems"] if "serving" in p]

@@ -4,6 +4,7 @@ load endpoint."""
 from __future__ import annotations
 
 import json
+import ssl
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 import yaml
 
+from console.sim.auth import Users
 from console.sim.resources import DEPLOYMENTS, INFERENCEWORKLOADS, KREVISIONS, KSVCS
 from tests.sim.test_kubectl import KUBECTL, kubectl, ok
 
@@ -76,22 +78,19 @@ async def test_apply_published_examples(served) -> None:
 async def test_load_endpoint_over_kubectl_raw_and_http(served, tmp_path: Path) -> None:
     body = tmp_path / "body.json"
     body.write_text(json.dumps({"namespace": "runai-chat-serving", "name": "llama-8b-chat", "rps": 100}))
-    # Over plain HTTP kubectl carries the user's token in the server URL, so a raw path names it too.
-    token_prefix = "/" + "/".join(_server_url(served.kubeconfig).split("/")[3:])
-    out = await ok(served, "create", "--raw", f"{token_prefix}/sim/load", "-f", str(body))
+    out = await ok(served, "create", "--raw", "/sim/load", "-f", str(body))
     assert json.loads(out)["rps"] == 100
-    listing = json.loads(await ok(served, "get", "--raw", f"{token_prefix}/sim/load"))
+    listing = json.loads(await ok(served, "get", "--raw", "/sim/load"))
     assert {"namespace": "runai-chat-serving", "name": "llama-8b-chat", "rps": 100, "set": True} in listing["services"]
-    viewer = _server_url(served.kubeconfig, "sim-viewer")
-    async with httpx.AsyncClient() as c:
-        r = await c.post(f"{viewer}/sim/load", json={"namespace": "runai-chat-serving", "name": "llama-8b-chat",
-                                                     "rps": 1})
-        assert r.status_code == 403 and "admin-only" in r.json()["message"]
-        admin = _server_url(served.kubeconfig)
-        r = await c.post(f"{admin}/sim/load", json={"namespace": "runai-chat-serving", "name": "nope", "rps": 1})
+    rc, _, err = await kubectl(served, "create", "--raw", "/sim/load", "-f", str(body), context="sim-viewer")
+    assert rc != 0 and "admin-only" in err
+    url = _server_url(served.kubeconfig)
+    ca = ssl.create_default_context(cafile=str(served.kubeconfig.parent / "kubeconfig-ca.pem"))
+    admin = {"Authorization": f"Bearer {Users(served.cluster).token('admin')}"}
+    async with httpx.AsyncClient(base_url=url, headers=admin, verify=ca) as c:
+        r = await c.post("/sim/load", json={"namespace": "runai-chat-serving", "name": "nope", "rps": 1})
         assert r.status_code == 404
-        r = await c.post(f"{admin}/sim/load", json={"namespace": "runai-chat-serving", "name": "llama-8b-chat",
-                                                    "rps": -3})
+        r = await c.post("/sim/load", json={"namespace": "runai-chat-serving", "name": "llama-8b-chat", "rps": -3})
         assert r.status_code == 422 and "rps: must be a number 0 or more" in r.json()["message"]
-        r = await c.get(f"{admin}/apis/custom.metrics.k8s.io/v1beta2")
+        r = await c.get("/apis/custom.metrics.k8s.io/v1beta2")
         assert {x["name"] for x in r.json()["resources"]} == {"pods/rps", "pods/concurrency", "pods/latency"}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
-
+from console.kube import config
+from console.kube.client import KubeClient
 from console.sim import serving_load
-from console.sim.auth import Users
 
 from .conftest import synced, until
 
@@ -26,11 +25,11 @@ async def test_raising_load_moves_the_replicas_cell_to_the_max(demo_env) -> None
         assert cell(app, "reranker", 3) == "1/1 (1–4)" and cell(app, "reranker", 4) == "conc 2"
         now = demo_env.cluster.clock.now()
         before = serving_load.of(demo_env.cluster).offered(("runai-search-ranking", "reranker"), now)
-        token = Users(demo_env.cluster).token("admin")
-        async with httpx.AsyncClient() as c:
-            r = await c.post(f"{demo_env.url}/sim/load", headers={"Authorization": f"Bearer {token}"},
-                             json={"namespace": "runai-search-ranking", "name": "reranker", "rps": before * 5})
-            assert r.status_code == 201
+        # through the console's own client, trusting the simulator's CA from the kubeconfig
+        async with KubeClient(config.load(demo_env.kubeconfig, None), max_retries=1) as client:
+            r = await client.request("POST", "/sim/load", body={"namespace": "runai-search-ranking",
+                                                                "name": "reranker", "rps": before * 5})
+            assert r["rps"] == before * 5
         for _ in range(10):  # ten seconds of the simulator's clock
             demo_env.cluster.clock.advance(1)
             demo_env.cluster.settle()
