@@ -6,8 +6,8 @@ fractional and whole-GPU inference behind Services, gang and single-pod training
 Inference is served every way it is deployed: plain Deployments, a Deployment driven by an HPA
 (`embeddings`), Knative Services (`llama-8b-chat`, and `sdxl-preview`, which scales to zero when its
 traffic stops), a KServe InferenceService (`reranker`) and a Run:ai InferenceWorkload (`summarizer`).
-Their load follows a curve (`peakRps`), so with `--dynamic` they scale up and down every few minutes,
-and the replicas they add within quota reclaim over-quota training elsewhere.
+Their load follows a curve (`peakRps`), so while the simulator moves (unless `--static`) they scale up and
+down every few minutes, and the replicas they add within quota reclaim over-quota training elsewhere.
 Demand exceeds the 96 GPUs on purpose: some projects run over quota, and `fraud-detect` asks for more
 non-preemptible inference than its quota allows, so part of it stays Pending.
 """
