@@ -216,7 +216,7 @@ class Churn:
     def _delete(self) -> None:
         name = self._mine.popleft()
         if self.store.try_get(PODS, NAMESPACE, name) is not None:
-            self.store.delete(PODS, NAMESPACE, name)
+            self.store.delete(PODS, NAMESPACE, name, grace_period=0)   # gone at once, as with --force
 
     def _ensure_namespace(self) -> None:
         if self.store.try_get(NAMESPACES, None, NAMESPACE) is None:
