@@ -148,7 +148,7 @@ class Pane(Vertical):
         part = self._part(".pane-title")
         if part is None:
             return
-        part.update(title)
+        _show(part, title)
         self._update_detail()
 
     def _part(self, selector: str) -> Static | None:
@@ -172,7 +172,7 @@ class Pane(Vertical):
             text = Text(f"{type(e).__name__}: {e}")
         part = self._part(".pane-detail")
         if part is not None:
-            part.update(text)
+            _show(part, text)
 
     def on_virtual_table_cursor_moved(self, event: VirtualTable.CursorMoved) -> None:
         self._update_detail()
@@ -227,3 +227,12 @@ class Pane(Vertical):
         self.table.invalidate()
         self._reorder = True
         self.catch_up()
+
+
+def _show(line: Static, text: Text) -> None:
+    """A one-line part (title, detail): redrawn only when its text changed, and never laid out again (its
+    height is fixed), so a cursor move repaints one line instead of the whole screen."""
+    key = (text.plain, tuple(text.spans), str(text.style))
+    if getattr(line, "_shown", None) != key:
+        line._shown = key  # type: ignore[attr-defined]
+        line.update(text, layout=False)
