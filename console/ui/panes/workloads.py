@@ -120,6 +120,15 @@ class WorkloadsPane(PaneModel):
         keys = tuple(self.ctx.store.pods_by_workload.get(k, ()))
         return sorted(self.ctx.store.pods_of(keys), key=lambda p: p.name)
 
+    def key_order(self) -> Any:
+        """Sorted by name (`_value`'s default) with no filter and no group open: from the key alone."""
+        if self.sort == "name" and not self.reverse and not self.filter and not self.expanded:
+            return _by_name
+        return None
+
+    def flat_rows(self) -> Any:
+        return self.ctx.store.workloads.rows
+
     def _order(self) -> list[Key]:
         rows = self.ctx.store.workloads.rows
         keys = list(rows)
@@ -363,3 +372,8 @@ class WorkloadsPane(PaneModel):
             pend += r.status == PENDING
             inf += r.type == "inference"
         return f"{n} workloads · {inf} inference · {pend} pending · ⇣ preemptible · ⤒ at max · ⚠ short of desired"
+
+
+def _by_name(k: Any) -> Any:
+    """`WorkloadsPane._value` for the name order."""
+    return (k[2], k[0], k[1])
