@@ -193,6 +193,8 @@ class DcgmExporterSampler:
         self._own_groups = groups is None and client is not None
         self._static = list(targets) if targets is not None else None
         self._targets: list[Target] | None = self._static
+        self._interval_of: object = None
+        self._interval = DEFAULT_INTERVAL_S
         self._discovered_at: float | None = None
         self.concurrency = max(1, concurrency)
         self._scraper = scraper
@@ -204,8 +206,11 @@ class DcgmExporterSampler:
 
     @property
     def interval_s(self) -> float:
-        exporter = max((t.interval_s for t in self._targets or ()), default=DEFAULT_INTERVAL_S)
-        return max(self.min_interval_s, exporter)
+        targets = self._targets or ()
+        if self._interval_of is not targets:   # once per discovery, not per read (2,000 targets)
+            self._interval = max((t.interval_s for t in targets), default=DEFAULT_INTERVAL_S)
+            self._interval_of = targets
+        return max(self.min_interval_s, self._interval)
 
     @property
     def targets(self) -> list[Target]:

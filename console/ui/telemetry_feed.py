@@ -1,9 +1,10 @@
 """The console's GPU telemetry: one sampler per session, joined into the GPU rows on every tick.
 
 `tick()` is meant to run on the informers' loop (`LiveSession.off_ui`): scraping and parsing an
-exporter per node, and joining thousands of GPU rows, must not hold up the UI's frames. It joins under
-the session lock, as the informers write the same model, into a TelemetryView that only that thread
-touches, then publishes what the UI reads as one immutable `TelemetryState` (`feed.view`), swapped by
+exporter per node, and joining thousands of GPU rows, must not hold up the UI's frames. It copies the
+GPU view's rows inside the session lock (the UI's drain writes them), joins them in a worker thread (so
+the informers' loop goes on applying watch events) into a TelemetryView only the tick touches, and
+publishes what the UI reads as one immutable `TelemetryState` (`feed.view`), swapped by
 reference: rows, idle counts, the exporter snapshot and a copy of the history buffers, all of one tick.
 The App applies what `tick()` returns: GPU rows whose values changed and the workloads and projects
 whose idle-GPU counts changed.
@@ -11,6 +12,7 @@ whose idle-GPU counts changed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +107,10 @@ class TelemetryFeed:
         self.sampler: Sampler | None = None
         self._made = False
         self._snap: Snapshot | None = None
+        self._ticking: asyncio.Lock | None = None
+        self._state: tuple[str, bool] = ("", False)
+        self._state_for: Snapshot | None | bool = False      # the snapshot `_state` was worked out for
+        self._state_interval: float | None = None
         self.ticks = 0
 
     @property
@@ -128,13 +134,24 @@ class TelemetryFeed:
         return self.sampler.interval_s if self.sampler is not None else 30.0
 
     def state(self) -> tuple[str, bool]:
+        """The header's telemetry state; worked out once per snapshot (it walks every GPU), not per frame."""
         if self._made and self.sampler is None:
             return "GPU telemetry: off (no live cluster connection)", False
         snap = self.view.snapshot
-        return state_text(snap, self.sampler.interval_s if self.sampler and snap else None)
+        interval = self.sampler.interval_s if self.sampler and snap else None
+        if self._state_for is not snap or self._state_interval != interval:
+            self._state = state_text(snap, interval)
+            self._state_for, self._state_interval = snap, interval
+        return self._state
 
     async def tick(self) -> TickResult:
         """Sample once (the sampler returns its cached snapshot when called sooner than its interval)."""
+        if self._ticking is None:
+            self._ticking = asyncio.Lock()
+        async with self._ticking:   # one join at a time: the TelemetryView is not shared
+            return await self._tick()
+
+    async def _tick(self) -> TickResult:
         if not self._made:
             self._made = True
             self.sampler = self.factory(self.session)
@@ -149,19 +166,28 @@ class TelemetryFeed:
             self._view = TelemetryView(self.policy, self.window_s, step_s=max(1.0, self.sampler.interval_s))
         self.ticks += 1
         store = self.session.store
-        with self.session.lock:
-            changed, removed = self._view.ingest(snap, store.gpus.rows, uid_index(store))
-            workloads = idle_by_workload(store.gpus.rows, self._view.rows)
-            projects = idle_by_project(store, store.gpus.rows, self._view.rows)
+        with self.session.lock:   # the GPU view's rows are the UI's (its drain writes them): a copy, inside
+            rows = dict(store.gpus.rows)
+        name_of_uid = uid_index(store)   # the records are this thread's own
+        # The join is a few hundred ms of CPU on a large cluster: in a worker thread, so this loop goes on
+        # applying watch events meanwhile (it reads only the copies above, the snapshot and single records).
+        state, changed, removed = await asyncio.to_thread(self._join, snap, rows, name_of_uid)
         old = self.view
         res = TickResult(True, set(changed) | removed)
-        res.workloads = {k for k in set(workloads) | set(old.idle_workloads)
-                         if workloads.get(k) != old.idle_workloads.get(k)}
-        res.projects = {k for k in set(projects) | set(old.idle_projects)
-                        if projects.get(k) != old.idle_projects.get(k)}
-        # `ingest` builds a new rows dict each time and never touches it again; the history is copied.
-        self.view = TelemetryState(self._view.rows, self._view.history.copy(), snap, workloads, projects)
+        res.workloads = {k for k in set(state.idle_workloads) | set(old.idle_workloads)
+                         if state.idle_workloads.get(k) != old.idle_workloads.get(k)}
+        res.projects = {k for k in set(state.idle_projects) | set(old.idle_projects)
+                        if state.idle_projects.get(k) != old.idle_projects.get(k)}
+        self.view = state
         return res
+
+    def _join(self, snap: Snapshot, rows: Mapping[RowKey, Any], name_of_uid: Callable[[str], Any]
+              ) -> tuple[TelemetryState, Mapping[RowKey, GpuTelemetry], set[RowKey]]:
+        changed, removed = self._view.ingest(snap, rows, name_of_uid)
+        workloads = idle_by_workload(rows, self._view.rows)
+        projects = idle_by_project(self.session.store, rows, self._view.rows)
+        # `ingest` builds a new rows dict each time and never touches it again; the history is copied.
+        return TelemetryState(self._view.rows, self._view.history.copy(), snap, workloads, projects), changed, removed
 
     def row(self, key: tuple[str, int]) -> GpuTelemetry | None:
         return self.view.rows.get(key)
