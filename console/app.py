@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -42,6 +42,14 @@ from widgets.header import UNKNOWN, ClusterHeader, HeaderData, ResourceState, Sy
 from widgets.keyhints import KeyHints
 from widgets.palette import Palette
 
+# The cyclic GC once the model is frozen: young and middle generations as Python sets them; full collections
+# never on their own (the third threshold is out of reach) but from `_gc_when_idle`: once a minute when no
+# key has come for 2 s, and every 10 minutes however busy the keyboard is.
+GC_THRESHOLDS = (700, 10, 1_000_000_000)
+GC_FULL_EVERY_S, GC_IDLE_S, GC_FULL_AT_MOST_S = 60.0, 2.0, 600.0
+# A flush recomputes dirty rows for at most this long (a key waits for at most one flush), and when rows
+# are left it runs again this soon rather than at the next tick.
+DRAIN_BUDGET_S, FLUSH_AGAIN_S = 0.015, 0.1
 VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events")
 SessionFactory = Callable[[str | None], Session]
 
@@ -126,6 +134,9 @@ class ClusterConsole(App[None]):
         self._gpu: dict[str, float | int | None] = {}
         self._context_names: list[str] = []
         self.flushes = 0
+        self._again = False              # a follow-up flush is due (the last drain ran out of budget)
+        self._last_key = 0.0            # monotonic time of the last key (the idle full collection waits)
+        self._gc_full_at: float | None = None   # the last full collection, once the model is frozen
         self.actions = ConsoleActions(self)
         chosen = theme or self.config.theme or themes.DEFAULT_THEME
         self.theme = chosen
@@ -160,9 +171,26 @@ class ClusterConsole(App[None]):
         wl.render_cells = self.actions.decorate(wl.render_cells)
         self._activate(self.view)
         self.set_interval(1 / max(0.5, self.config.refresh_hz), self.flush, name="flush")
+        self.set_interval(GC_IDLE_S, self._gc_when_idle, name="gc")
         self.update_header()
         self.connect()
         self.load_contexts()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._last_key = time.monotonic()
+        await super().on_event(event)
+
+    def _gc_when_idle(self) -> None:
+        """The full collection automatic thresholds no longer make: when the keyboard rests (see GC_THRESHOLDS)."""
+        last = self._gc_full_at
+        if last is None or not gc.isenabled():
+            return
+        now = time.monotonic()
+        due = now - last >= GC_FULL_EVERY_S and now - self._last_key >= GC_IDLE_S
+        if due or now - last >= GC_FULL_AT_MOST_S:
+            gc.collect()
+            self._gc_full_at = time.monotonic()
 
     @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
     def load_contexts(self) -> None:
@@ -226,9 +254,15 @@ class ClusterConsole(App[None]):
         gc.disable()
         try:
             await session.wait_synced(600)
+            self.flush()   # the views' rows, built by the first drain, are as long-lived as the records
         finally:
             gc.collect()
             gc.freeze()
+            # Full collections rescan every object made since the freeze (records the watches replaced,
+            # telemetry, rendered rows): 100-250 ms on the large scenario, many frames' worth. They run
+            # when the keyboard rests instead (`_gc_when_idle`); young collections go on as usual.
+            gc.set_threshold(*GC_THRESHOLDS)
+            self._gc_full_at = time.monotonic()
             gc.enable()
 
     def _set_session(self, session: Session, live: bool) -> None:
@@ -435,12 +469,13 @@ class ClusterConsole(App[None]):
             self._flush_locked(s)
         finally:
             s.lock.release()
+        self.update_header()   # outside the lock: it reads only published snapshots and the UI's own state
 
     def _flush_locked(self, s: Session) -> None:
         # Which lists are complete is read *before* the drain: a list is reported complete only after the
         # model took it in, so every figure this drain yields that the snapshot calls known is whole.
         sync = s.sync
-        delta = s.store.drain()
+        delta = s.store.drain(DRAIN_BUDGET_S)
         ev_ups, ev_rem = s.events.drain()
         self.flushes += 1
         changed = self._set_sync(sync)
@@ -469,7 +504,14 @@ class ClusterConsole(App[None]):
                 active.catch_up()  # a view switch or re-sort that found the lock busy
             if active.model.ages and self.flushes % int(5 * self.config.refresh_hz) == 0:
                 active.table.invalidate()  # ages on screen move on even when the rows do not change
-            self.update_header()
+        if s.store.behind and not self._again:
+            # Rows the budget left dirty (a storm of events): another flush soon, keys handled in between.
+            self._again = True
+            self.set_timer(FLUSH_AGAIN_S, self._flush_again)
+
+    def _flush_again(self) -> None:
+        self._again = False
+        self.flush()
 
     def _set_sync(self, sync: SyncSnapshot) -> bool:
         """Take a new snapshot of which lists are complete; panes whose figures changed state render again."""
@@ -563,11 +605,11 @@ class ClusterConsole(App[None]):
         self._update_pane_states()
         tabs = " ".join(f"[reverse] {i + 1} {v} [/]" if v == self.view else f" {i + 1} {v} "
                         for i, v in enumerate(VIEW_ORDER))
-        self.query_one("#tabs", Static).update(tabs)
+        _show_line(self.query_one("#tabs", Static), tabs)
         crumbs = [e.view + (f" › {e.drill.crumb}" if e.drill else "") for e in self.nav]
         p = self.pane()
         crumbs.append(self.view + (f" › {p.drill.crumb}" if p.drill else ""))
-        self.query_one("#crumbs", Static).update("  ›  ".join(f"<{c}>" for c in crumbs))
+        _show_line(self.query_one("#crumbs", Static), "  ›  ".join(f"<{c}>" for c in crumbs))
         self.query_one(KeyHints).show(self.key_hints(), key_style=str(self.ctx.palette.accent))
 
     def key_hints(self) -> list[tuple[str, str]]:
@@ -964,6 +1006,14 @@ async def _close_feed(feed: TelemetryFeed) -> None:
         await asyncio.wait_for(feed.session.off_ui(feed.close()), 5)
     except Exception:
         pass
+
+
+def _show_line(line: Static, text: str) -> None:
+    """A one-line Static, updated only when its text changed and without a layout pass (the height is fixed):
+    the header lines are rewritten on every flush and key, and a layout pass repaints the whole screen."""
+    if getattr(line, "_shown", None) != text:
+        line._shown = text  # type: ignore[attr-defined]
+        line.update(text, layout=False)
 
 
 def _keys(keys: str) -> str:

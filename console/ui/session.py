@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ DEFAULT_VERSIONS = {"": "v1", "apps": "v1", "batch": "v1", "scheduling.run.ai": 
                     "leaderworkerset.x-k8s.io": "v1"}
 CLUSTER_SCOPED = {"nodes", "namespaces", "queues", "priorityclasses"}
 T = TypeVar("T")
+SWITCH_INTERVAL_S = 0.001
 
 
 def _models(res: Res) -> bool:
@@ -251,6 +253,9 @@ class LiveSession(Session):
                                 tls=creds.tls)
         loop = asyncio.new_event_loop()
         self._loop = loop
+        # The informers' thread and the UI share the GIL: while the informers are busy, a key handled on the
+        # UI thread waits up to one switch interval each time it asks for it back: 1 ms, not Python's 5.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=loop.run_forever, name="gpuconsole-informers", daemon=True)
         self._thread.start()
         try:
