@@ -359,9 +359,12 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
         check_rv: bool = True,
+        owned: bool = False,
     ) -> Obj:
-        """PUT semantics: a stale metadata.resourceVersion gives 409; `status` writes only status."""
-        new = clone(obj)
+        """PUT semantics: a stale metadata.resourceVersion gives 409; `status` writes only status.
+
+        `owned`: `obj` is the caller's private copy, handed over (not copied again)."""
+        new = obj if owned else clone(obj)
         md = new.setdefault("metadata", {})
         name = name or md.get("name")
         if not name:
@@ -433,7 +436,7 @@ class Store:
         """Read-modify-write for controllers: `fn` edits a private copy; no conflict check."""
         cur = clone(self.get(rt, namespace, name))
         fn(cur)
-        return self.update(rt, cur, namespace, name, subresource=subresource, check_rv=False)
+        return self.update(rt, cur, namespace, name, subresource=subresource, check_rv=False, owned=True)
 
     def delete(
         self,
