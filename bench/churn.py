@@ -10,7 +10,8 @@ frame whose READY cell shows it. Afterwards: the model against a fresh list of t
 must be 0) and the console's RSS before and after (gc collected both times).
 
 Last line: `churn_events_per_s=<n> churn_change_p99_ms=<x> churn_key_p99_ms=<y> rss_growth_mb=<z>`
-(targets: 1,000 events/s, 500 ms, 50 ms, 20 MB).
+(targets: 1,000 events/s, 500 ms, 50 ms, 20 MB). GPU telemetry is off unless `--telemetry`: the simulator
+serves every exporter page from its one thread, and 2,000 of them every 30 s would hold up its watches.
 
 `--soak` runs 30 minutes at 200 events/s instead, samples the RSS every 30 s and prints its slope
 (not part of `make bench`). `--rate N --seconds S` change the run.
@@ -28,6 +29,7 @@ import time
 from typing import Any
 
 from .common import SimProcess, rss_mb
+from . import ui
 from .ui import console_class, first_frame, keys_on_every_pane, pct, press, report_keys
 
 PROBE_EVERY_S = 0.6
@@ -76,7 +78,7 @@ async def set_ready(client: Any, pod: tuple[str, str], ready: bool) -> None:
 
 
 async def probe_changes(app: Any, pilot: Any, client: Any, probe: tuple, until: float,
-                        out: list[float]) -> None:
+                        out: list[float], applied: list[float]) -> None:
     """Readiness flips of the probe pod, each timed to the frame whose READY cell shows it."""
     wkey, pod, ready = probe
     if app.view != "workloads":
@@ -92,7 +94,17 @@ async def probe_changes(app: Any, pilot: Any, client: Any, probe: tuple, until: 
             want = f"{ready - 1 if not flip else ready}/{desired}"
             t = time.perf_counter()
             await set_ready(client, pod, flip)
-            f = await first_frame(app, t, lambda fr, w=want: fr[3] == w, timeout=10)
+            at = float("nan")
+            while time.perf_counter() - t < 20:   # in the model: the informers have applied it
+                rec = app.session.store.pods.get(pod)
+                if rec is not None and rec.ready == flip:
+                    at = time.perf_counter()
+                    applied.append((at - t) * 1000)
+                    break
+                await asyncio.sleep(0.001)
+            # The first frame showing it (after the model had it: a frame still showing the change before
+            # last, when the console lags, would otherwise match the same READY text).
+            f = await first_frame(app, t, lambda fr, w=want, a=at: fr[0] >= a and fr[3] == w, timeout=10)
             out.append((f - t) * 1000)
             flip = not flip
             await asyncio.sleep(max(0.0, PROBE_EVERY_S - (time.perf_counter() - t)))
@@ -143,13 +155,41 @@ def lost_events(live: Any, fresh: Any) -> int:
     return n
 
 
+def _cpu_s(stat_path: str) -> float:
+    with open(stat_path) as fh:
+        stat = fh.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_s(sim_pid: int) -> dict[str, float]:
+    """CPU seconds used so far: each thread of this process by its Python name, and the simulator (Linux)."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            name = names.get(int(tid), "other threads")
+            name = "UI (main thread)" if name == "MainThread" else name
+            out[name] = out.get(name, 0.0) + _cpu_s(f"/proc/self/task/{tid}/stat")
+        except OSError:
+            continue
+    try:
+        out["simulator process"] = _cpu_s(f"/proc/{sim_pid}/stat")
+    except OSError:
+        pass
+    return out
+
+
 def settled_rss() -> float:
     gc.collect()
     return rss_mb(os.getpid())
 
 
 async def measure(sim: SimProcess, *, rate: float, seconds: float, soak: bool = False,
-                  size: tuple[int, int] = (160, 48), profile: str | None = None) -> dict[str, Any]:
+                  size: tuple[int, int] = (160, 48), profile: str | None = None,
+                  telemetry: bool = False) -> dict[str, Any]:
     from console.config import Config
     from console.kube import config
     from console.kube.client import KubeClient
@@ -158,8 +198,10 @@ async def measure(sim: SimProcess, *, rate: float, seconds: float, soak: bool = 
     cls = console_class()
     cls.frames = []
     creds = await asyncio.to_thread(config.load, sim.kubeconfig, None)
-    app = cls(lambda ctx: LiveSession(sim.kubeconfig, ctx), config=Config(refresh_hz=4))
-    out: dict[str, Any] = {"per_view": {}, "change_ms": [], "rss_samples": []}
+    # GPU telemetry stays off unless asked for: the simulator serves all 2,000 exporters from its one Python
+    # thread (4-5 s of its CPU per scrape round), which would hold up its watch delivery to the console.
+    app = cls(lambda ctx: LiveSession(sim.kubeconfig, ctx), config=Config(refresh_hz=4), telemetry_auto=telemetry)
+    out: dict[str, Any] = {"per_view": {}, "change_ms": [], "applied_ms": [], "rss_samples": []}
     async with app.run_test(size=size) as pilot, KubeClient(creds) as client:
         t0 = time.perf_counter()
         while app.session is None or not app.session.live:
@@ -179,6 +221,7 @@ async def measure(sim: SimProcess, *, rate: float, seconds: float, soak: bool = 
                                                          "exclude": [probe[0][0]]})
         start = time.perf_counter()
         end = start + seconds
+        cpu0 = thread_cpu_s(sim.proc.pid)
         prof = None
         if profile:   # the UI thread's time while the churn runs (cProfile sees this thread only)
             import cProfile
@@ -192,17 +235,19 @@ async def measure(sim: SimProcess, *, rate: float, seconds: float, soak: bool = 
                     next_rss += 30
                 await keys_on_every_pane(app, 2, out["per_view"], pause=0.05)
                 await probe_changes(app, pilot, client, probe, min(end, time.perf_counter() + 3),
-                                    out["change_ms"])
+                                    out["change_ms"], out["applied_ms"])
                 await asyncio.sleep(min(20.0, max(0.0, next_rss - time.perf_counter())))
             else:
                 await keys_on_every_pane(app, 6, out["per_view"])
                 await probe_changes(app, pilot, client, probe, min(end, time.perf_counter() + 5),
-                                    out["change_ms"])
+                                    out["change_ms"], out["applied_ms"])
         while time.perf_counter() < end + 0.5:
             await asyncio.sleep(0.1)
         if prof is not None:
             prof.disable()
             prof.dump_stats(profile)
+        cpu1 = thread_cpu_s(sim.proc.pid)
+        out["cpu"] = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1 if cpu1[k] - cpu0.get(k, 0.0) > 0.1}
         out["churn"] = await client.request("GET", "/sim/churn")
         out["catch_up_s"] = await caught_up(app, client)
         app.flush()
@@ -229,20 +274,30 @@ def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
 
 
 def main(rate: float = 1000.0, seconds: float = 60.0, soak: bool = False, scenario: str = "large",
-         profile: str | None = None) -> str:
+         profile: str | None = None, telemetry: bool = False) -> str:
     print(f"churn: starting the simulator ({scenario})…", file=sys.stderr, flush=True)
     with SimProcess("--scenario", scenario) as sim:
         print(f"churn: simulator ready in {sim.ready_s:.1f} s; {rate:g} pod events/s for {seconds:g} s",
               flush=True)
-        res = asyncio.run(measure(sim, rate=rate, seconds=seconds, soak=soak, profile=profile))
+        res = asyncio.run(measure(sim, rate=rate, seconds=seconds, soak=soak, profile=profile,
+                                  telemetry=telemetry))
     st = res["churn"]
     per_s = float(st["podEventsPerSecond"])
+    print("churn: GPU telemetry " + ("scraped as usual" if telemetry else
+          "off (the simulator would serve 2,000 exporter pages from its one thread; --telemetry turns it on)"),
+          flush=True)
     print(f"churn: console synced in {res['synced_s']:.1f} s; the simulator made {st['podEvents']} pod events in "
           f"{st['elapsedSeconds']:.1f} s ({per_s:.0f}/s; operations {st['operations']}); "
           f"the console had seen them all {res['catch_up_s']:.2f} s after the churn stopped", flush=True)
+    wall = float(st["elapsedSeconds"])
+    print("churn: CPU seconds per second of churn, by thread: " +
+          ", ".join(f"{k} {v / wall:.2f}" for k, v in sorted(res["cpu"].items(), key=lambda kv: -kv[1])),
+          flush=True)
     c = res["change_ms"]
     print(f"churn: change→visible (readiness flips of {res['probe']}) p50 {pct(c, 50):.0f} ms "
-          f"p99 {pct(c, 99):.0f} ms over {len(c)} changes", flush=True)
+          f"p99 {pct(c, 99):.0f} ms over {len(c)} changes; of which API write → in the console's model "
+          f"p50 {pct(res['applied_ms'], 50):.0f} ms p99 {pct(res['applied_ms'], 99):.0f} ms (the simulator's "
+          f"watch delivery and the informers)", flush=True)
     k = report_keys(res["per_view"], "churn_key_p99_ms")
     print(f"churn: key→frame p50 {pct(k, 50):.1f} ms p99 {pct(k, 99):.1f} ms over {len(k)} presses", flush=True)
     print(f"churn: events lost {res['lost']} (model against a fresh list; workload rows "
@@ -268,6 +323,8 @@ if __name__ == "__main__":
     ap.add_argument("--soak", action="store_true", help="30 minutes at 200 events/s, printing the RSS slope")
     ap.add_argument("--scenario", default="large")
     ap.add_argument("--profile", metavar="FILE", help="write a cProfile of the UI thread during the churn")
+    ap.add_argument("--telemetry", action="store_true",
+                    help="scrape GPU telemetry too (through the simulator's pod proxy, which slows its watches)")
     a = ap.parse_args()
     main(a.rate or (200.0 if a.soak else 1000.0), a.seconds or (1800.0 if a.soak else 60.0), a.soak, a.scenario,
-         a.profile)
+         a.profile, a.telemetry)
