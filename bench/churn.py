@@ -295,7 +295,8 @@ def main(rate: float = 1000.0, seconds: float = 60.0, soak: bool = False, scenar
           flush=True)
     c = res["change_ms"]
     print(f"churn: change→visible (readiness flips of {res['probe']}) p50 {pct(c, 50):.0f} ms "
-          f"p99 {pct(c, 99):.0f} ms over {len(c)} changes; of which API write → in the console's model "
+          f"p99 {pct(c, 99):.0f} ms over {len(c)} changes ({sum(1 for x in c if x != x)} not seen within 10 s, "
+          f"left out); of which API write → in the console's model "
           f"p50 {pct(res['applied_ms'], 50):.0f} ms p99 {pct(res['applied_ms'], 99):.0f} ms (the simulator's "
           f"watch delivery and the informers)", flush=True)
     k = report_keys(res["per_view"], "churn_key_p99_ms")

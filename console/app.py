@@ -50,6 +50,10 @@ GC_FULL_EVERY_S, GC_IDLE_S, GC_FULL_AT_MOST_S = 60.0, 2.0, 600.0
 # A flush recomputes dirty rows for at most this long (a key waits for at most one flush), and when rows
 # are left it runs again this soon rather than at the next tick.
 DRAIN_BUDGET_S, FLUSH_AGAIN_S = 0.015, 0.1
+# A backlog this large is a first sync or a re-list (the whole model to build): bigger steps, so the rows
+# are all there within a few seconds; keys still come between them.
+BIG_BACKLOG, BIG_BUDGET_S = 5_000, 0.1
+MAX_BEHIND_S = 1.0   # rows left dirty longer than this: one drain without a budget (a change shows in ~1 s)
 VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events")
 SessionFactory = Callable[[str | None], Session]
 
@@ -135,6 +139,7 @@ class ClusterConsole(App[None]):
         self._context_names: list[str] = []
         self.flushes = 0
         self._again = False              # a follow-up flush is due (the last drain ran out of budget)
+        self._behind_since: float | None = None   # since when drains have left rows dirty
         self._last_key = 0.0            # monotonic time of the last key (the idle full collection waits)
         self._gc_full_at: float | None = None   # the last full collection, once the model is frozen
         self.actions = ConsoleActions(self)
@@ -473,12 +478,23 @@ class ClusterConsole(App[None]):
 
     def _flush_locked(self, s: Session) -> None:
         # Which lists are complete is read *before* the drain: a list is reported complete only after the
-        # model took it in, so every figure this drain yields that the snapshot calls known is whole.
+        # model took it in, so every figure this drain yields that the snapshot calls known is whole. A drain
+        # that ran out of budget has not computed every row yet: the panes keep the snapshot they had.
         sync = s.sync
-        delta = s.store.drain(DRAIN_BUDGET_S)
+        store = s.store
+        now = time.monotonic()
+        if self._behind_since is not None and now - self._behind_since > MAX_BEHIND_S:
+            budget = None   # behind for too long (events outpace the budget): everything, this once
+        else:
+            budget = DRAIN_BUDGET_S if store.dirty_count < BIG_BACKLOG else BIG_BUDGET_S
+        delta = store.drain(budget)
+        if not store.behind:
+            self._behind_since = None
+        elif self._behind_since is None:
+            self._behind_since = now
         ev_ups, ev_rem = s.events.drain()
         self.flushes += 1
-        changed = self._set_sync(sync)
+        changed = self._set_sync(sync) if not store.behind else False
         tel, self._tel_pending = self._tel_pending, None
 
         with self.batch_update():

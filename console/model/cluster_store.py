@@ -982,6 +982,10 @@ class ClusterStore:
         self.fair_share.set_kai(kai)
 
     @property
+    def dirty_count(self) -> int:
+        return len(self.dirty_workloads) + len(self.dirty_projects) + len(self.dirty_gpu_nodes) + len(self.dirty_nodes)
+
+    @property
     def behind(self) -> bool:
         """Rows are still dirty (a budgeted refresh left them for the next one)."""
         return bool(self.dirty_workloads or self.dirty_projects or self.dirty_gpu_nodes or self.dirty_nodes)
