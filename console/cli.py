@@ -49,14 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="serve the simulated GPU cluster (a Kubernetes API on 127.0.0.1)")
     _add_sim_args(sim)
     snap = sub.add_parser("snapshot", help="sync once and print projects, GPUs, workloads and nodes")
-    from console.snapshot_format import VIEWS
+    from console.actions.cli import add_parsers as add_action_parsers, add_scope_args
+    from console.snapshot_format import OUTPUTS, VIEWS
 
-    snap.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    snap.add_argument("-o", "--output", choices=OUTPUTS, default="table",
+                      help="table (plain text), wide (with GPU telemetry columns), json or yaml")
     snap.add_argument("--view", choices=(*VIEWS, "all"), default="all")
+    add_scope_args(snap, namespace_default="every namespace")
+    snap.add_argument("-w", "--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
+                      help="print again every SECONDS (2 when not given), in place on a terminal; the informers "
+                           "stay open between prints; JSON is one document per line")
     snap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first sync")
     for a in ("--context", "--kubeconfig"):
         snap.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    from console.actions.cli import add_parsers as add_action_parsers
 
     add_action_parsers(sub)
     return p

@@ -1,63 +1,151 @@
-"""`gpuconsole snapshot`: connect, sync once, print the views, exit.
+"""`gpuconsole snapshot`: connect, sync once, print the views, exit (or, with `--watch`, keep printing).
 
-Uses exactly the console's path: credentials, discovery, access plan, informers, the cluster model.
+Uses exactly the console's path: credentials, discovery, access plan, informers, the cluster model. With
+`--watch` the informers stay open between prints (one list, then watches), as the console keeps them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
+from console.kube import client as k
 from console.kube import config
 from console.kube.client import KubeClient, Res
 from console.kube.connection import Connection
 from console.kube.errors import ApiError
+from console.kube.selectors import SelectorError, parse_label_selector
 from console.model.cluster_store import ClusterStore, canonical_kind
+from console.model.scope import Scope
 from console.model.snapshot import build
 from console.model.telemetry_view import StoreGroupIndex, TelemetryView, snapshot_fields, uid_index
-from console.snapshot_format import render
+from console.snapshot_format import render, render_watch_frame
 from console.telemetry.dcgm import DcgmExporterSampler
 from console.telemetry.kai_metrics import KaiMetricsReader
+from console.version import version
+
+log = logging.getLogger("gpuconsole.snapshot")
+
+
+class ScopeError(Exception):
+    """The namespace or project asked for does not exist in the cluster (exit 1: refused)."""
 
 
 def _models(res: Res) -> bool:
     return canonical_kind(res.key) is not None
 
 
-async def take(kubeconfig: str | None, context: str | None, view: str = "all",
-               timeout: float = 120.0) -> dict[str, Any]:
-    """One full sync of the cluster model, as a snapshot dict with cluster facts and hidden parts."""
-    creds = await asyncio.to_thread(config.load, kubeconfig, context)
-    store = ClusterStore()
-    # Few retries: a one-shot command should say quickly that the cluster is unreachable.
-    async with KubeClient(creds, max_retries=2) as client:
-        conn = Connection(client, store, accept=_models, default_namespace=creds.namespace)
-        await conn.open()
+class LiveSnapshot:
+    """One connection held open: `async with LiveSnapshot(...) as s:` syncs the model, then `await s.take()`
+    builds a snapshot from it as often as asked, the informers keeping it current in between."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None, view: str = "all",
+                 timeout: float = 120.0) -> None:
+        self.kubeconfig, self.context, self.view, self.timeout = kubeconfig, context, view, timeout
+        self.store = ClusterStore()
+        self.creds: config.Credentials | None = None
+        self.client: KubeClient | None = None
+        self.conn: Connection | None = None
+        self.synced = False
+        self._sampler: DcgmExporterSampler | None = None
+        self._telemetry = TelemetryView()
+        self._no_exporters = False
+
+    async def __aenter__(self) -> "LiveSnapshot":
+        self.creds = await asyncio.to_thread(config.load, self.kubeconfig, self.context)
+        # Few retries: a one-shot command should say quickly that the cluster is unreachable.
+        self.client = KubeClient(self.creds, max_retries=2)
         try:
-            synced = await conn.wait_synced(timeout)
-        finally:
-            await conn.close()
+            self.conn = Connection(self.client, self.store, accept=_models, default_namespace=self.creds.namespace)
+            await self.conn.open()
+            self.synced = await self.conn.wait_synced(self.timeout)
+        except BaseException:
+            await self.__aexit__()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._sampler is not None:
+            await self._sampler.close()
+        if self.conn is not None:
+            await self.conn.close()
+        if self.client is not None:
+            await self.client.aclose()
+
+    async def check(self, scope: Scope) -> None:
+        """Refuse a namespace or project the cluster does not have (ScopeError says which, and what there is)."""
+        assert self.client is not None
+        if scope.namespace:
+            try:
+                await self.client.get(k.NAMESPACES, scope.namespace)
+            except ApiError as e:
+                if e.code == 404:
+                    raise ScopeError(f"namespace {scope.namespace!r} not found") from None
+                if e.code != 403:
+                    raise
+                log.info("cannot read namespace %s to check that it exists (%s); going on", scope.namespace, e)
+        if scope.project:
+            self.store.refresh()
+            known = sorted(self.store.projects.rows)
+            if scope.project not in known:
+                raise ScopeError(f"project {scope.project!r} not found (projects: {', '.join(known) or 'none'})")
+
+    async def take(self, scope: Scope | None = None) -> dict[str, Any]:
+        """A snapshot dict of the live model, with cluster facts, telemetry and what stays hidden."""
+        assert self.client is not None and self.conn is not None and self.creds is not None
+        view, conn = self.view, self.conn
+        if view in ("all", "projects") and self.store.kai_mode:  # KAI's own fair shares, where its metrics answer
+            self.store.set_kai_fair_share(await KaiMetricsReader(self.client, min_interval_s=0).read())
         telemetry, telemetry_state = {}, None
-        if view in ("all", "projects") and store.kai_mode:  # KAI's own fair shares, where its metrics answer
-            store.set_kai_fair_share(await KaiMetricsReader(client, min_interval_s=0).read())
-        if view in ("all", "gpus"):  # one dcgm-exporter scrape, when the cluster runs exporter pods
-            telemetry, telemetry_state = await scrape_once(client, store)
-    snap = build(store, view)
-    add_to_snapshot(snap, telemetry, telemetry_state)
-    snap["cluster"] = {"context": creds.context, "cluster": creds.cluster, "user": creds.user,
-                       "server_version": conn.surface.server_version,
-                       "kai": conn.surface.has_kai}
-    hidden = list(conn.plan.hidden)
-    for h in conn.health:
-        if h.state in ("forbidden", "absent"):
-            hidden.append(f"{h.kind}: {h.state}")
-    if not synced:
-        hidden.append("not every resource finished syncing within "
-                      f"{timeout:g} s: " + ", ".join(h.kind for h in conn.health if not h.synced))
-    snap["hidden"] = hidden
-    return snap
+        if view in ("all", "gpus"):  # a dcgm-exporter scrape, when the cluster runs exporter pods
+            telemetry, telemetry_state = await self._scrape()
+        snap = build(self.store, view, scope)
+        add_to_snapshot(snap, telemetry, telemetry_state)
+        snap["version"] = version()
+        snap["cluster"] = {"context": self.creds.context, "cluster": self.creds.cluster, "user": self.creds.user,
+                           "server_version": conn.surface.server_version, "kai": conn.surface.has_kai}
+        hidden = list(conn.plan.hidden)
+        for h in conn.health:
+            if h.state in ("forbidden", "absent"):
+                hidden.append(f"{h.kind}: {h.state}")
+        if not self.synced:
+            self.synced = all(h.synced for h in conn.health)
+        if not self.synced:
+            hidden.append("not every resource finished syncing within "
+                          f"{self.timeout:g} s: " + ", ".join(h.kind for h in conn.health if not h.synced))
+        snap["hidden"] = hidden
+        return snap
+
+    async def _scrape(self) -> tuple[dict, str | None]:
+        """One dcgm-exporter scrape joined to the model; ({}, None) when the cluster runs no exporter pods.
+
+        The sampler and the telemetry view live as long as the connection, so under `--watch` a GPU's idle
+        time grows from print to print; a single scrape can only say "idle now" (`idle_for_s` 0).
+        """
+        assert self.client is not None
+        if self._no_exporters:
+            return {}, None
+        if self._sampler is None:
+            self._sampler = DcgmExporterSampler(self.client, groups=StoreGroupIndex(self.store), timeout_s=5.0)
+        snap = await self._sampler.sample()
+        if not self._sampler.targets and snap.error and "no running exporter pods" in snap.error:
+            self._no_exporters = True
+            return {}, None
+        self.store.refresh()
+        self._telemetry.ingest(snap, self.store.gpus.rows, uid_index(self.store))
+        return self._telemetry.rows, self._telemetry.state
+
+
+async def take(kubeconfig: str | None, context: str | None, view: str = "all", timeout: float = 120.0,
+               scope: Scope | None = None) -> dict[str, Any]:
+    """One full sync of the cluster model, as a snapshot dict with cluster facts and hidden parts."""
+    async with LiveSnapshot(kubeconfig, context, view, timeout) as live:
+        if scope:
+            await live.check(scope)
+        return await live.take(scope)
 
 
 async def scrape_once(client: KubeClient, store: ClusterStore, timeout_s: float = 5.0) -> tuple[dict, str | None]:
@@ -88,14 +176,62 @@ def add_to_snapshot(snap: dict[str, Any], telemetry: dict, state: str | None) ->
         snap["telemetry"] = state
 
 
-def run(args: argparse.Namespace) -> int:
+def scope_of(args: argparse.Namespace) -> Scope:
+    """The scope the flags ask for (`-A` wins over `-n`, as in kubectl); SelectorError for a bad `-l`."""
+    ns = None if getattr(args, "all_namespaces", False) else getattr(args, "namespace", None)
+    sel = parse_label_selector(getattr(args, "selector", None))
+    return Scope(namespace=ns or None, selector=sel, project=getattr(args, "project", None) or None)
+
+
+async def _watch(args: argparse.Namespace, scope: Scope, out: TextIO) -> None:
+    async with LiveSnapshot(args.kubeconfig, args.context, args.view, args.timeout) as live:
+        if scope:
+            await live.check(scope)
+        tty = out.isatty()
+        first = True
+        while True:
+            snap = await live.take(scope)
+            out.write(render_watch_frame(snap, args.output, args.view, tty=tty, first=first,
+                                         interval_s=args.watch))
+            out.flush()
+            first = False
+            await asyncio.sleep(args.watch)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+
+    def fail(msg: str, code: int) -> int:
+        print(f"gpuconsole snapshot: {msg}", file=err)
+        log.warning("snapshot: %s", msg)
+        return code
+
     try:
-        snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout))
+        scope = scope_of(args)
+    except SelectorError as e:
+        return fail(f"-l {args.selector!r}: {e}", 2)
+    watch = getattr(args, "watch", None)
+    if watch is not None and not watch > 0:
+        return fail(f"--watch {watch:g}: the interval must be a number of seconds above 0", 2)
+    try:
+        if watch is not None:
+            try:
+                asyncio.run(_watch(args, scope, out))
+            except KeyboardInterrupt:
+                return 0  # ctrl+c is how a watch ends, as with `watch` and `kubectl get -w`
+            return 0
+        snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout, scope))
+    except BrokenPipeError:  # the reader (`| head`) stopped reading: nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except ScopeError as e:
+        return fail(str(e), 1)
     except config.ConfigError as e:
-        print(f"gpuconsole snapshot: {e}", file=sys.stderr)
-        return 1
+        return fail(str(e), 1)
     except ApiError as e:
-        print(f"gpuconsole snapshot: {e}", file=sys.stderr)
-        return 1
-    print(render(snap, args.output, args.view))
+        return fail(str(e), 1)
+    print(render(snap, args.output, args.view), file=out)
     return 0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .fair_share import FairShareTable
 from .kai_queues import INF
+from .scope import Scope, apply as apply_scope
 from .views_gpus import summary
 
 if TYPE_CHECKING:
@@ -73,9 +74,10 @@ def fair_share_dict(fs: FairShareTable) -> dict[str, Any]:
             "reclaim_next": {"project": nxt.queue, "reason": nxt.reason} if nxt else None}
 
 
-def build(store: ClusterStore, view: str = "all") -> dict[str, Any]:
-    """The current views as a dict: `projects`, `gpus`, `workloads`, `nodes` (or only `view`), plus
-    `health`, `hidden`, `gpu_summary` and `problems` for the whole snapshot."""
+def build(store: ClusterStore, view: str = "all", scope: Scope | None = None) -> dict[str, Any]:
+    """The current views as a dict: `projects`, `gpus`, `workloads` (each with its `pods`), `nodes` (or only
+    `view`), plus `health`, `hidden`, `gpu_summary` and `problems` for the whole snapshot; narrowed to `scope`
+    (a namespace, a label selector, a project: see scope.py) when one is given."""
     if view != "all" and view not in VIEWS:
         raise ValueError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)} or all")
     store.refresh()
@@ -101,4 +103,5 @@ def build(store: ClusterStore, view: str = "all") -> dict[str, Any]:
                 hidden.append(f"{k}: not readable in namespaces {', '.join(h.hidden_namespaces)}")
         out["hidden"] = hidden
         out["problems"] = list(store.problems)[-20:]
+    apply_scope(out, store, scope or Scope())
     return out
