@@ -2,6 +2,8 @@
 
 Uses exactly the console's path: credentials, discovery, access plan, informers, the cluster model. With
 `--watch` the informers stay open between prints (one list, then watches), as the console keeps them.
+On a terminal, stderr shows the same sync progress line as the console while the lists come in (and
+nothing once they are complete); stdout carries the result only.
 """
 
 from __future__ import annotations
@@ -9,7 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import shutil
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from console.kube import client as k
@@ -17,6 +23,8 @@ from console.kube import config
 from console.kube.client import KubeClient, Res
 from console.kube.connection import Connection
 from console.kube.errors import ApiError
+from console.kube.informer import PAGE_SIZE
+from console.kube.progress import SyncBoard, SyncSnapshot, progress_text
 from console.kube.selectors import SelectorError, parse_label_selector
 from console.model.cluster_store import ClusterStore, canonical_kind
 from console.model.scope import Scope
@@ -38,14 +46,58 @@ def _models(res: Res) -> bool:
     return canonical_kind(res.key) is not None
 
 
+class ProgressLine:
+    """The sync progress on a terminal line, redrawn in place as pages arrive (at most every
+    `min_interval` seconds), cut to the terminal's width, and wiped when the sync ends."""
+
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic,
+                 min_interval: float = 0.1, width: int | None = None) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.min_interval = min_interval
+        self.width = width
+        self._last = float("-inf")
+        self._shown = ""
+
+    def __call__(self, snap: SyncSnapshot) -> None:
+        now = self.clock()
+        if now - self._last < self.min_interval and snap.busy:
+            return
+        self._last = now
+        width = self.width or _columns(self.stream)
+        text = progress_text(snap, now)[:max(1, width - 1)]
+        if text != self._shown:
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        self.stream.write("\r\x1b[K" + text)
+        self.stream.flush()
+        self._shown = text
+
+    def close(self) -> None:
+        if self._shown:
+            self._write("")
+
+
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal `stream` writes to (its own, not stdout's: stdout may be a pipe)."""
+    try:
+        cols = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        cols = 0
+    return cols or shutil.get_terminal_size((100, 24)).columns
+
+
 class LiveSnapshot:
     """One connection held open: `async with LiveSnapshot(...) as s:` syncs the model, then `await s.take()`
     builds a snapshot from it as often as asked, the informers keeping it current in between."""
 
     def __init__(self, kubeconfig: str | None, context: str | None, view: str = "all",
-                 timeout: float = 120.0) -> None:
+                 timeout: float = 120.0, progress: ProgressLine | None = None, page_size: int = PAGE_SIZE) -> None:
         self.kubeconfig, self.context, self.view, self.timeout = kubeconfig, context, view, timeout
+        self.progress, self.page_size = progress, page_size
         self.store = ClusterStore()
+        self.board = SyncBoard()
         self.creds: config.Credentials | None = None
         self.client: KubeClient | None = None
         self.conn: Connection | None = None
@@ -58,14 +110,25 @@ class LiveSnapshot:
         self.creds = await asyncio.to_thread(config.load, self.kubeconfig, self.context)
         # Few retries: a one-shot command should say quickly that the cluster is unreachable.
         self.client = KubeClient(self.creds, max_retries=2)
+        if self.progress is not None:
+            self.board.listeners.append(self.progress)
         try:
-            self.conn = Connection(self.client, self.store, accept=_models, default_namespace=self.creds.namespace)
+            self.conn = Connection(self.client, self.store, accept=_models, default_namespace=self.creds.namespace,
+                                   board=self.board, page_size=self.page_size)
             await self.conn.open()
             self.synced = await self.conn.wait_synced(self.timeout)
         except BaseException:
             await self.__aexit__()
             raise
+        finally:
+            self._end_progress()
         return self
+
+    def _end_progress(self) -> None:
+        progress, self.progress = self.progress, None
+        if progress is not None:
+            self.board.listeners.remove(progress)
+            progress.close()
 
     async def __aexit__(self, *exc: object) -> None:
         if self._sampler is not None:
@@ -106,6 +169,7 @@ class LiveSnapshot:
         add_to_snapshot(snap, telemetry, telemetry_state)
         snap["version"] = version()
         snap["cluster"] = {"context": self.creds.context, "cluster": self.creds.cluster, "user": self.creds.user,
+                           "server": self.creds.server, "tls": self.creds.tls,
                            "server_version": conn.surface.server_version, "kai": conn.surface.has_kai}
         hidden = list(conn.plan.hidden)
         for h in conn.health:
@@ -139,10 +203,11 @@ class LiveSnapshot:
         return self._telemetry.rows, self._telemetry.state
 
 
-async def take(kubeconfig: str | None, context: str | None, view: str = "all", timeout: float = 120.0,
-               scope: Scope | None = None) -> dict[str, Any]:
+async def take(kubeconfig: str | None, context: str | None, view: str = "all",
+               timeout: float = 120.0, progress: ProgressLine | None = None,
+               page_size: int = PAGE_SIZE, scope: Scope | None = None) -> dict[str, Any]:
     """One full sync of the cluster model, as a snapshot dict with cluster facts and hidden parts."""
-    async with LiveSnapshot(kubeconfig, context, view, timeout) as live:
+    async with LiveSnapshot(kubeconfig, context, view, timeout, progress, page_size) as live:
         if scope:
             await live.check(scope)
         return await live.take(scope)
@@ -183,8 +248,9 @@ def scope_of(args: argparse.Namespace) -> Scope:
     return Scope(namespace=ns or None, selector=sel, project=getattr(args, "project", None) or None)
 
 
-async def _watch(args: argparse.Namespace, scope: Scope, out: TextIO) -> None:
-    async with LiveSnapshot(args.kubeconfig, args.context, args.view, args.timeout) as live:
+async def _watch(args: argparse.Namespace, scope: Scope, out: TextIO, progress: ProgressLine | None) -> None:
+    async with LiveSnapshot(args.kubeconfig, args.context, args.view, args.timeout, progress,
+                            getattr(args, "page_size", PAGE_SIZE)) as live:
         if scope:
             await live.check(scope)
         tty = out.isatty()
@@ -198,9 +264,9 @@ async def _watch(args: argparse.Namespace, scope: Scope, out: TextIO) -> None:
             await asyncio.sleep(args.watch)
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, stderr: TextIO | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    err = err or sys.stderr
+    err = stderr or sys.stderr
 
     def fail(msg: str, code: int) -> int:
         print(f"gpuconsole snapshot: {msg}", file=err)
@@ -214,14 +280,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     watch = getattr(args, "watch", None)
     if watch is not None and not watch > 0:
         return fail(f"--watch {watch:g}: the interval must be a number of seconds above 0", 2)
+    progress = ProgressLine(err) if err.isatty() else None   # never into a file or a pipe
     try:
         if watch is not None:
             try:
-                asyncio.run(_watch(args, scope, out))
+                asyncio.run(_watch(args, scope, out, progress))
             except KeyboardInterrupt:
                 return 0  # ctrl+c is how a watch ends, as with `watch` and `kubectl get -w`
             return 0
-        snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout, scope))
+        snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout, progress,
+                                getattr(args, "page_size", PAGE_SIZE), scope))
     except BrokenPipeError:  # the reader (`| head`) stopped reading: nothing more to say
         import os
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import pty
+import re
 import shutil
+import struct
+import sys
+import termios
+import threading
 from pathlib import Path
 
 import orjson
 import pytest
 
 from console.model.quantity import parse_quantity
-from console.sim.resources import DEPLOYMENTS, QUEUES
+from console.sim import faults
+from console.sim.resources import DEPLOYMENTS, PODS, QUEUES
 from console.snapshot_cmd import take
 from console.snapshot_format import render
 
@@ -106,3 +115,102 @@ async def test_viewer_and_confined_researcher_each_get_a_model(demo) -> None:
     assert "deployments.apps" in hidden
     text = render(snap, "table")
     assert "hidden: pods: only namespaces runai-chat-serving are readable" in text
+
+
+async def test_snapshot_talks_to_the_server_kubectl_names_for_every_order(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Two kubeconfig files that each set a current context: whichever order KUBECONFIG lists them in,
+    snapshot reaches the server kubectl names, and when that one is down the error names it."""
+    import base64
+    import os
+    import subprocess
+
+    import yaml
+
+    from console.cli import main
+    from tests.conftest import make_sim_cluster, serve_sim
+
+    servers, files = {}, {}
+    for name in ("a", "b"):
+        sim, srv = await serve_sim(make_sim_cluster(), tmp_path, name=f"sim-{name}")
+        servers[name] = (sim, srv)
+        f = tmp_path / f"{name}.yaml"
+        f.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": f"ctx-{name}",
+            "clusters": [{"name": f"c{name}", "cluster": {
+                "server": sim.url,
+                "certificate-authority-data": base64.b64encode(Path(sim.ca_file).read_bytes()).decode()}}],
+            "users": [{"name": f"u{name}", "user": {"token": sim.tokens["admin"]}}],
+            "contexts": [{"name": f"ctx-{name}", "context": {"cluster": f"c{name}", "user": f"u{name}"}}]}))
+        files[name] = f
+    kubectl = shutil.which("kubectl")
+    try:
+        for first, second in (("a", "b"), ("b", "a")):
+            env = f"{files[first]}{os.pathsep}{files[second]}"
+            monkeypatch.setenv("KUBECONFIG", env)
+            if kubectl:
+                named = subprocess.run([kubectl, "config", "view", "--minify", "-o",
+                                        "jsonpath={.clusters[0].cluster.server}"], capture_output=True, text=True,
+                                       env={**os.environ, "KUBECONFIG": env}, check=True).stdout
+                assert named == servers[first][0].url
+            before = {n: s[1].api.requests for n, s in servers.items()}
+            capsys.readouterr()
+            rc = await asyncio.to_thread(main, ["snapshot", "-o", "json"])
+            out = capsys.readouterr().out
+            assert rc == 0
+            assert orjson.loads(out)["cluster"]["server"] == servers[first][0].url
+            assert servers[first][1].api.requests > before[first]
+            assert servers[second][1].api.requests == before[second]  # the other cluster was never touched
+        # the chosen cluster down: the error names the context, the server and the file
+        sim_b, srv_b = servers["b"]
+        await srv_b.stop()
+        rc = await asyncio.to_thread(main, ["snapshot"])
+        err = capsys.readouterr().err
+        assert rc == 1
+        assert err == f"gpuconsole snapshot: cannot reach {sim_b.url} (context ctx-b from {files['b']}): " \
+                      "connection refused\n"
+    finally:
+        for _, srv in servers.values():
+            await srv.stop()
+
+
+async def test_progress_on_a_terminal_stderr_only_and_none_into_a_pipe(demo) -> None:
+    """On a terminal, stderr shows the sync progress redrawn in place and wiped at the end; stdout holds the
+    result alone. When stderr is not a terminal nothing is written to it."""
+    cluster, kubeconfig = demo
+    faults.install(cluster).add_latency(0.02)  # some 85 pods in pages of 5: the lists take a while
+    cmd = [sys.executable, "-m", "console.cli", "snapshot", "--kubeconfig", kubeconfig, "-o", "json",
+           "--view", "nodes", "--page-size", "5"]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a 160x40 terminal
+    got = bytearray()
+
+    def drain() -> None:  # read the terminal while the command writes (a full pty buffer would block it)
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            got.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out, _ = await proc.communicate()
+    await asyncio.to_thread(reader.join, 10)
+    os.close(master)
+    assert proc.returncode == 0
+    assert orjson.loads(out)["nodes"], "stdout is the result, parseable as it is"
+    tty = got.decode()
+    frames = [f for f in tty.split("\r\x1b[K") if f]
+    assert frames and all(f.startswith("syncing ") and len(f) < 160 for f in frames), frames[:3]
+    pods = len(list(cluster.store.items(PODS)))
+    assert any(re.search(rf"pods \S+ \d+/{pods} ~", f) for f in frames), frames   # the server's exact count
+    assert tty.endswith("\r\x1b[K"), "the line is wiped when the sync is done"
+
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0 and err == b"" and orjson.loads(out)["nodes"]

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from .fair_share import FairShareTable
 from .kai_queues import INF
 from .scope import Scope, apply as apply_scope
-from .views_gpus import summary
 
 if TYPE_CHECKING:
     from .cluster_store import ClusterStore
@@ -93,7 +92,7 @@ def build(store: ClusterStore, view: str = "all", scope: Scope | None = None) ->
     if view in ("all", "nodes"):
         out["nodes"] = [to_dict(store.nodes_view.rows[k]) for k in sorted(store.nodes_view.rows)]
     if view == "all":
-        out["gpu_summary"] = summary(store.gpus.rows.values())
+        out["gpu_summary"] = store.gpus.summary()
         out["health"] = {k: h.as_dict() for k, h in sorted(store.health.items())}
         hidden: list[str] = []
         for k, h in sorted(store.health.items()):

@@ -218,7 +218,16 @@ class Store:
         limit: int = 0,
         continue_token: str | None = None,
     ) -> tuple[list[Obj], int, str | None, int | None]:
-        """Items in key order, the list's resourceVersion, the continue token, remaining count."""
+        """Items in key order, the list's resourceVersion, the continue token, remaining count.
+
+        The remaining count is kube-apiserver's `metadata.remainingItemCount`: set only on a page that has a
+        continue token, and only when the list has no label or field selector (the etcd store counts keys
+        under the list's prefix, which is per namespace for a namespaced list, and cannot count matches;
+        staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go GetList, `opts.Predicate.Empty()`). It is
+        the number of items after this page, so items so far plus it is the whole list.
+        """
+        import bisect
+
         table = self._table(rt)
         keys = self._sorted_keys(rt)
         list_rv = self._rv
@@ -228,23 +237,18 @@ class Store:
             if list_rv < self._oldest_rv:
                 raise gone("The provided continue parameter is too old to display a consistent list result. "
                            "You can start a new list without the continue parameter.")
-            import bisect
             start = bisect.bisect_right(keys, after)
         out: list[Obj] = []
         ns = namespace if rt.namespaced else None
         i = start
         n = len(keys)
+        end = n
         if ns:
-            import bisect
             i = max(i, bisect.bisect_left(keys, (ns, "")))
-        while i < n:
+            end = bisect.bisect_left(keys, (ns + "\0", ""))  # the first key of any later namespace
+        while i < end:
             k = keys[i]
             i += 1
-            if ns and k[0] != ns:
-                if k[0] > ns:
-                    i = n
-                    break
-                continue
             obj = table.get(k)
             if obj is None:
                 continue
@@ -257,11 +261,11 @@ class Store:
                 break
         token = None
         remaining = None
-        if limit and len(out) >= limit and i < n:
+        if limit and len(out) >= limit and i < end:
             # Only hand out a token when something may follow.
             token = _encode_continue(list_rv, keys[i - 1])
-            if not labels and not fields and not ns:
-                remaining = n - i
+            if not labels and not fields:
+                remaining = end - i  # the sorted keys are rebuilt on every write: each one is an object
         return out, list_rv, token, remaining
 
     # ------------------------------------------------------------------ writes

@@ -344,7 +344,10 @@ class ConsoleActions:
             self.app.notify(f"scale: a {what} has no scale subresource (Deployments, StatefulSets and "
                             "ReplicaSets do)", severity="warning", timeout=5)
             return
-        current = row.replicas_desired if row.replicas_desired is not None else row.pods
+        # The owner's spec says how many replicas it wants; else the pods are counted, which is only a
+        # number once every list is complete.
+        counted = self.app.pane("workloads").model.figures_known()
+        current = row.replicas_desired if row.replicas_desired is not None else (row.pods if counted else None)
 
         async def plan_for(count: int) -> ActionPlan:
             return await self._run(session.plan_scale(target, str(count)))

@@ -49,7 +49,9 @@ async def test_dry_run_sends_nothing(make_env, capsys) -> None:
                               "--gpu", "2", "--replicas", "2", "--dry-run")
     assert rc == 0, err
     assert "kind: Job" in out and "Server dry run: Job runai-team-a/sweep accepted" in out
-    assert "dry run: nothing was sent" in out
+    on = f"context sim-admin ({env.server.url}, user sim-admin, from {env.kubeconfig})"
+    assert out.startswith(f"On {on}\n")  # what it acts on comes first, and again with the verdict
+    assert f"dry run on {on}: nothing was sent" in out
     assert snapshot(env.cluster) == before
     assert env.audit.entries()[-1]["outcome"] == "dry-run"
 
@@ -116,7 +118,9 @@ async def test_terminal_confirmation_defaults_to_no_for_destructive_verbs(make_e
     monkeypatch.setattr(action_cli, "_isatty", lambda: True)
     monkeypatch.setattr(action_cli, "_ask", lambda p: (prompts.append(p), next(answers))[1])
     rc, out, err = await _run(env, capsys, "delete", "runai-team-a/serve")
-    assert rc == 1 and "not confirmed" in err and prompts[-1].endswith("[y/N] ")
+    assert rc == 1 and "not confirmed" in err
+    assert prompts[-1] == (f"delete Deployment runai-team-a/serve on context sim-admin ({env.server.url}, user sim-admin, "
+                           f"from {env.kubeconfig})? [y/N] ")
     assert snapshot(env.cluster) == before
     rc, out, err = await _run(env, capsys, "delete", "runai-team-a/serve")
     assert rc == 0, err
@@ -202,7 +206,8 @@ async def test_unreachable_cluster_exits_1_saying_so(make_env, capsys) -> None:
     env = await _env(make_env)
     await env.server.stop()
     rc, out, err = await _run(env, capsys, "scale", "runai-team-a/serve", "3", "--yes")
-    assert rc == 1 and "the cluster is unreachable" in err
+    assert rc == 1 and f"cannot reach {env.server.url} (context sim-admin from {env.kubeconfig}): " \
+        "connection refused" in err
     assert env.audit.entries()[-1]["outcome"] == "refused"
 
 
@@ -217,7 +222,7 @@ async def test_names_resolve_in_the_contexts_namespace_as_kubectl(make_env, caps
     assert rc == 0, err
     assert env.cluster.store.get(DEPLOYMENTS, "runai-team-a", "serve")["spec"]["replicas"] == 3
     rc, out, err = await _run(env, capsys, "scale", "serve", "1", "--project", "team-a", "--dry-run")
-    assert rc == 0 and "dry run: nothing was sent" in out, err
+    assert rc == 0 and "nothing was sent" in out, err
     # sim-admin's context namespace is `default`, where no `serve` lives: refused, nothing sent
     before = snapshot(env.cluster)
     rc, out, err = await _run(env, capsys, "scale", "serve", "1", "--yes")
@@ -261,7 +266,7 @@ async def test_submit_into_a_namespace_takes_its_project(make_env, capsys, tmp_p
     rc, out, err = await _run(env, capsys, "submit", "inference", "nsapp", "-n", "runai-team-b", "-i", "nginx:1.27",
                               "--gpu", "0.5", "--dry-run")
     assert rc == 0, err
-    assert "namespace: runai-team-b" in out and "dry run: nothing was sent" in out
+    assert "namespace: runai-team-b" in out and "nothing was sent" in out
     rc, out, err = await _run(env, capsys, "submit", "inference", "nsapp", "-n", "runai-team-b", "-p", "team-a",
                               "-i", "nginx:1.27", "--dry-run")
     assert rc == 1 and "namespace 'runai-team-b' is not the namespace of project 'team-a'" in err

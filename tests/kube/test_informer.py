@@ -16,7 +16,6 @@ import pytest
 
 from console.kube import client as k
 from console.kube.client import KubeClient
-from console.kube.config import Credentials
 from console.kube.informer import Informer
 from console.model.cluster_store import ClusterStore
 from console.model.snapshot import build as build_snapshot
@@ -132,7 +131,7 @@ async def _round(sim: SimServer, fault: str, seed: int, informers: list[Informer
 
 
 def _client(sim: SimServer) -> KubeClient:
-    return KubeClient(Credentials(server=sim.url, token=sim.tokens["admin"]), backoff_base=0.001,
+    return KubeClient(sim.credentials("admin"), backoff_base=0.001,
                       backoff_max=0.01, rng=random.Random(0))
 
 
@@ -197,7 +196,7 @@ def _model_equals_fresh(model: ClusterStore, sim: SimServer) -> bool:
 async def test_stall_then_recovery(sim_server: SimServer) -> None:
     sink = DictSink()
     faults = sim_server.cluster.extras["faults"]
-    async with KubeClient(Credentials(server=sim_server.url, token=sim_server.tokens["admin"]), timeout=0.5,
+    async with KubeClient(sim_server.credentials("admin"), timeout=0.5,
                           backoff_base=0.001, backoff_max=0.01, rng=random.Random(0)) as c:
         informers = _informers(c, sink)
         for i in informers:
@@ -216,16 +215,58 @@ async def test_stall_then_recovery(sim_server: SimServer) -> None:
 
 async def test_read_access_and_unauthorized_user(sim_server: SimServer) -> None:
     sink = DictSink()
-    async with KubeClient(Credentials(server=sim_server.url, token=sim_server.tokens["team-a"])) as c:
+    async with KubeClient(sim_server.credentials("team-a")) as c:
         inf = Informer(c, k.PODS, sink, namespace="default")  # project users may read everywhere
         inf.start()
         await inf.synced.wait()
         assert inf.health.state == "synced"  # no false "reconnecting" between the list and its watch
         await inf.stop()
-    async with KubeClient(Credentials(server=sim_server.url, token="sim.nobody.0000")) as c:
+    async with KubeClient(sim_server.credentials(token="sim.nobody.0000")) as c:
         inf = Informer(c, k.PODS, sink, backoff_max=0.01)
         task = inf.start()
         await until(lambda: inf.health.last_error != "", "unauthorized user reports an error")
         assert "401" in inf.health.last_error
         await inf.stop()
         assert task.done()
+
+
+async def test_list_progress_is_exact_and_a_relist_marks_figures_stale(sim_server: SimServer) -> None:
+    """Each page reports items so far and the server's remainingItemCount; the resource is complete only
+    after the sink holds the list; a 410 re-list starts from the previous count and marks it stale."""
+    from console.kube import progress as pg
+
+    store = sim_server.cluster.store
+    for i in range(11):
+        store.create(r.PODS, {"metadata": {"name": f"prog-{i}"}, "spec": {"containers": [{"name": "c",
+                                                                                           "image": "i"}]}},
+                     PROJECT_NS)
+    total = len(store.items(r.PODS))
+    sink = DictSink()
+    board = pg.SyncBoard()
+    seen: list[tuple[pg.KindProgress, int]] = []
+    board.listeners.append(lambda snap: seen.append((snap.kind("pods"), len(sink.objs.get("pods", {})))))
+    faults = sim_server.cluster.extras["faults"]
+    async with _client(sim_server) as c:
+        inf = Informer(c, k.PODS, sink, page_size=3, board=board, backoff_max=0.05, stall_grace=0.2)
+        board.open()
+        assert not board.snapshot.known({"pods"})
+        inf.start()
+        await inf.synced.wait()
+        listing = [kp for kp, _ in seen if kp.phase == pg.LISTING and kp.listed]
+        assert [kp.listed for kp in listing] == list(range(3, total, 3))
+        assert all(kp.total == total and kp.total_exact for kp in listing)
+        assert all(held == 0 for kp, held in seen if kp.phase != pg.WATCHING)  # nothing complete before commit
+        assert board.snapshot.known({"pods"}) and not board.snapshot.stale({"pods"})
+        assert "pods" not in pg.progress_text(board.snapshot, 0.0)
+
+        seen.clear()
+        faults.expire_window()
+        faults.drop_watches()
+        await until(lambda: any(kp.phase == pg.WATCHING and kp.listed == total for kp, _ in seen[1:]),
+                    "re-listed after 410")
+        again = [kp for kp, _ in seen if kp.phase == pg.LISTING]
+        assert again[0].listed == 0 and again[0].total == total and not again[0].total_exact  # the last count
+        assert all(kp.relist and kp.settled for kp in again)  # the old list stays: known, but stale
+        assert board.snapshot.known({"pods"}) and not board.snapshot.stale({"pods"})
+        assert inf.health.relists == 2
+        await inf.stop()

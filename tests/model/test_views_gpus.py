@@ -98,6 +98,8 @@ def test_memory_share_unknown_without_gpu_memory() -> None:
                  ("pods", pod("m", memory="2000", group="g")))
     r = rows(store)[0]
     assert r.holders[0].share is None and r.free_share is None
+    s = summary(store.gpus.rows.values())  # the unknown share adds nothing it cannot know
+    assert (s["allocated_share"], s["in_use"], s["gpus"] - s["free_share"], s["sliver_share"]) == (0.0, 1, 1.0, 0.0)
     store.apply("nodes", "MODIFIED", node(memory=16000))
     r = rows(store)[0]
     assert r.holders[0].share == 0.125 and r.free_share == 0.875
@@ -110,7 +112,8 @@ def test_fragmentation_follows_waiting_requests() -> None:
     store.apply("pods", "ADDED", pod("wait", node=None, fraction="0.5"))
     r = rows(store)
     assert r[0].free_share == 0.25 and r[0].fragmented and not r[1].fragmented  # 0.25 left, 0.5 wanted
-    assert summary(store.gpus.rows.values()) == {"gpus": 2, "free_share": 1.25, "fragmented_share": 0.25}
+    assert summary(store.gpus.rows.values()) == {"gpus": 2, "free_share": 1.25, "fragmented_share": 0.25,
+                                                 "allocated_share": 0.75, "in_use": 1, "sliver_share": 0.25}
     store.apply("pods", "ADDED", pod("small", node=None, fraction="0.25"))
     assert not rows(store)[0].fragmented                        # now something fits the sliver
     store.apply("pods", "DELETED", pod("small"))

@@ -55,3 +55,52 @@ def test_pane_snapshot(snap_compare, view: str, theme: str) -> None:
         await pilot.pause()
 
     assert snap_compare(make_app(theme), terminal_size=(160, 48), run_before=ready)
+
+
+class SyncingSession(StaticSession):
+    """The demo model under a fixed list progress, so the picture of a sync is the same on every run."""
+
+    def __init__(self, sync) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(demo_objects(), ClusterInfo(context="sim-admin", cluster="demo", user="admin",
+                                                     server_version="v1.32.0"))
+        self._sync = sync
+
+    @property
+    def sync(self):  # type: ignore[no-untyped-def]
+        return self._sync
+
+
+def _progress(relist: bool):  # type: ignore[no-untyped-def]
+    from console.kube import progress as pg
+
+    done = dict(phase=pg.WATCHING, complete_once=True, started=100.0, total_exact=True)
+    busy = dict(phase=pg.LISTING, complete_once=relist, started=100.0)
+    parts = [pg.ListProgress(k, listed=n, total=n, **done)  # type: ignore[arg-type]
+             for k, n in (("nodes", 14), ("queues.scheduling.run.ai", 12), ("deployments.apps", 19),
+                          ("services", 16), ("resourcequotas", 0), ("statefulsets.apps", 1), ("events", 161))]
+    parts += [pg.ListProgress("pods", listed=40, total=85, total_exact=not relist, **busy),  # type: ignore[arg-type]
+              pg.ListProgress("podgroups.scheduling.run.ai", listed=58, total=58, total_exact=True,
+                              phase=pg.APPLYING, complete_once=relist, started=100.0),
+              pg.ListProgress("replicasets.apps", listed=10, total=None, **busy),  # type: ignore[arg-type]
+              pg.ListProgress("jobs.batch", listed=0, total=None, phase=pg.WAITING, complete_once=relist)]
+    return pg.SyncSnapshot.of(parts, opened=True)
+
+
+@pytest.mark.parametrize("relist,view", [(False, "projects"), (True, "gpus")])
+def test_sync_progress_snapshot(snap_compare, relist: bool, view: str) -> None:
+    """While lists run: the progress line under the header; on the first sync every figure that counts pods
+    shows `…`; on a re-list the last complete figures stay, dimmed and marked stale."""
+    from console.app import ClusterConsole
+
+    session = SyncingSession(_progress(relist))
+    app = ClusterConsole(lambda ctx: session, theme="gpuconsole-dark", now=lambda: FROZEN_NOW,
+                         config=Config(refresh_hz=4), monotonic=lambda: 104.0)
+
+    async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
+        while pilot.app.session is None:
+            await pilot.pause(0.01)
+        pilot.app.flush()
+        await pilot.press({"projects": "1", "gpus": "2"}[view])
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(160, 30), run_before=ready)

@@ -8,12 +8,12 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
-from console.model.views_gpus import GpuRow, summary
+from console.model.views_gpus import GpuRow
 from widgets.bars import fmt_gpu, share_bar
 from widgets.sparkline import sparkline
 from widgets.vtable import Column
 
-from .base import IDLE_MARK, SPARK_WIDTH, Drill, Key, ObjRef, PaneModel, fmt_duration, fmt_mem, sorted_by
+from .base import IDLE_MARK, SPARK_WIDTH, UNKNOWN, Drill, Key, ObjRef, PaneModel, fmt_duration, fmt_mem, sorted_by
 
 
 class GpusPane(PaneModel):
@@ -22,6 +22,7 @@ class GpusPane(PaneModel):
     default_sort = "name"
     fields = ("node", "model", "project", "workload", "namespace")
     resources = ("nodes", "pods")
+    own_columns = frozenset({"name", "model"})   # a node's line: its name, state and GPU product
     columns = [
         Column("name", "NODE / GPU", 26, priority=0),
         Column("model", "MODEL", 22, priority=4),
@@ -34,6 +35,9 @@ class GpusPane(PaneModel):
         Column("power", "POWER", 5, "right", priority=3, sortable=False),
         Column("holders", "HOLDERS", 20, priority=1, flex=True, sortable=False),
     ]
+
+    def own(self, key: Key) -> frozenset[str]:
+        return self.own_columns if key[0] == "node" else frozenset({"name"})  # type: ignore[index]
 
     def _node_names(self) -> list[str]:
         return list(self.ctx.store.gpus.count)
@@ -144,6 +148,8 @@ class GpusPane(PaneModel):
         g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
         if g is None:
             return [""] * len(self.columns)
+        if not self.figures_known():  # which device a row is and who holds it come from the pods
+            return [Text(f"  #{g.index}", p.muted)] + [""] * (len(self.columns) - 1)
         tel = self._tel(g.key)
         label = Text(f"{IDLE_MARK} " if tel is not None and tel.idle else "  ", p.warn)
         label.append(f"#{g.index} ", p.muted)
@@ -297,8 +303,11 @@ class GpusPane(PaneModel):
         return (g.holders[0].namespace, g.holders[0].pod) if g and g.holders else None
 
     def summary(self) -> str:
-        s = summary(self.ctx.store.gpus.rows.values())
-        text = f"{s['gpus']} GPUs · {fmt_gpu(s['free_share'])} free"
+        if not self.figures_known():
+            return f"{UNKNOWN} GPUs · {UNKNOWN} allocated · {UNKNOWN} in use · {UNKNOWN} free"
+        s = self.ctx.store.gpus.summary()
+        text = (f"{s['gpus']} GPUs · {fmt_gpu(s['allocated_share'])} allocated · {s['in_use']} in use · "
+                f"{fmt_gpu(s['free_share'])} free ({fmt_gpu(s['sliver_share'])} in slivers)")
         if s["fragmented_share"]:
             text += f" · {fmt_gpu(s['fragmented_share'])} stranded in slivers no waiting request fits"
         return text

@@ -13,7 +13,7 @@ from console.model.workload_row import PENDING, RUNNING, WorkloadRow, request_te
 from widgets.bars import fmt_gpu
 from widgets.vtable import Column
 
-from .base import Key, ObjRef, PaneContext, PaneModel, age, created_at, idle_text, num, sorted_by
+from .base import UNKNOWN, Key, ObjRef, PaneContext, PaneModel, age, created_at, idle_text, num, sorted_by
 
 STATUS_ORDER = {PENDING: 0, "Partially running": 1, "Failed": 2, RUNNING: 3}
 
@@ -25,6 +25,9 @@ class WorkloadsPane(PaneModel):
     default_sort = "name"
     fields = ("project", "namespace", "type", "status", "kind", "workload", "node")
     resources = ("pods", "deployments.apps", "jobs.batch")
+    own_columns = frozenset({"name", "age"})
+    _pod_columns = frozenset(c for c in ("name", "project", "type", "ready", "gpu_per_replica", "gpu", "status",
+                                         "service", "age", "reason"))
     columns = [
         Column("name", "WORKLOAD", 30, priority=0),
         Column("project", "PROJECT", 14, priority=1),
@@ -120,6 +123,11 @@ class WorkloadsPane(PaneModel):
                 changed |= {("pod", p.namespace, p.name, "") for p in self.pods(k)}  # type: ignore[arg-type]
         return changed, reorder
 
+    def own(self, key: Key) -> frozenset[str]:
+        if isinstance(key, tuple) and len(key) == 4:
+            return self._pod_columns   # an expanded pod's row: every cell is the pod's own
+        return self.own_columns
+
     def toggle(self, key: Key) -> bool:
         if isinstance(key, tuple) and len(key) == 3 and key in self.ctx.store.workloads.rows:
             if key in self.expanded:
@@ -151,10 +159,11 @@ class WorkloadsPane(PaneModel):
         mark = "▾ " if key in self.expanded else "▸ "
         name = Text(mark, p.muted)
         name.append(f"{r.name}")
-        if r.preemptible:
+        known = self.figures_known()
+        if r.preemptible and known:
             name.append(" ⇣", p.muted)
         tel = self.ctx.telemetry
-        if tel is not None:
+        if tel is not None and known:
             name.append(idle_text(tel.idle_workloads.get((r.namespace, r.name), 0), p.warn))
         status_style = {RUNNING: p.ok, PENDING: p.warn, "Partially running": p.warn, "Failed": p.bad}.get(
             r.status, p.muted)
@@ -222,6 +231,8 @@ class WorkloadsPane(PaneModel):
         return (live[0].namespace, live[0].name) if live else None
 
     def summary(self) -> str:
+        if not self.figures_known():
+            return f"{UNKNOWN} workloads · {UNKNOWN} inference · {UNKNOWN} pending · ⇣ preemptible"
         rows = self.ctx.store.workloads.rows.values()
         n = pend = inf = 0
         for r in rows:
