@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 refused or failed (reason on stderr), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -69,12 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
         snap.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     add_action_parsers(sub)
+    from console.completion import SHELLS
+
+    comp = sub.add_parser("completion", help="print the shell completion script: bash, zsh or fish",
+                          description="Print the completion script for SHELL. bash: "
+                          "`source <(gpuconsole completion bash)` in ~/.bashrc; zsh: `source <(gpuconsole completion "
+                          "zsh)` in ~/.zshrc; fish: `gpuconsole completion fish > "
+                          "~/.config/fish/completions/gpuconsole.fish`.")
+    comp.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer and exit
+        from console.completion import complete
+
+        complete(parser)
     args = parser.parse_args(argv)
+    if args.command == "completion":
+        from console.completion import script
+
+        print(script(args.shell), end="")
+        return 0
     if args.command == "sim":
         from console.sim.main import run_sim
 
