@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from widgets.keyhints import KeyHints
 from widgets.palette import Palette
 
 VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events")
+log = logging.getLogger("gpuconsole.ui")
 SessionFactory = Callable[[str | None], Session]
 
 
@@ -195,6 +197,10 @@ class ClusterConsole(App[None]):
                 await session.close()
                 attempt += 1
                 delay = min(30.0, self.retry_base * (2 ** (attempt - 1)))
+                # The whole cause the first time; one line for each retry after it.
+                log.warning("cannot connect to %s (attempt %d, retry in %.0fs): %s",
+                            self.context or "the current context", attempt, delay, _one_line(e),
+                            exc_info=e if attempt == 1 else None)
                 self.conn_state = "unreachable"
                 self.conn_message = f"{_one_line(e)} — retry in {delay:.0f}s (r: now)"
                 self._set_session(session, live=False)
@@ -261,10 +267,18 @@ class ClusterConsole(App[None]):
         if event.state == WorkerState.ERROR:
             err = event.worker.error
             self.notify(f"{event.worker.name or event.worker.group}: {_one_line(err)}", severity="error",
-                        timeout=8)
+                        timeout=8, cause=err)
             if event.worker.group == "cluster":
                 self.conn_state, self.conn_message = "unreachable", f"{_one_line(err)} (r: retry)"
                 self.update_header()
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True, cause: BaseException | None = None) -> None:
+        """Textual's toast; a warning or an error is also written to the log, with its cause when one is known."""
+        if severity in ("warning", "error"):
+            log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s%s", f"{title}: " if title else "",
+                    message, exc_info=cause)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def action_retry(self) -> None:
         if self.conn_state == "unreachable":
@@ -294,7 +308,7 @@ class ClusterConsole(App[None]):
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a sampler bug must not end sampling, nor the console
-                self.notify(f"GPU telemetry: {_one_line(e)}", severity="error", timeout=5)
+                self.notify(f"GPU telemetry: {_one_line(e)}", severity="error", timeout=5, cause=e)
             await asyncio.sleep(max(1.0, feed.interval_s))
 
     async def telemetry_tick(self) -> TickResult | None:
@@ -336,7 +350,7 @@ class ClusterConsole(App[None]):
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a reader bug must not end the loop, nor the console
-                self.notify(f"KAI fair share: {_one_line(e)}", severity="error", timeout=5)
+                self.notify(f"KAI fair share: {_one_line(e)}", severity="error", timeout=5, cause=e)
             await asyncio.sleep(max(1.0, feed.interval_s))
 
     async def fair_share_tick(self) -> bool:

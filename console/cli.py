@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 refused or failed (reason on stderr), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo-scenario", default="demo", metavar="NAME",
                    help="scenario for --demo: demo (default), large, or a scenario YAML file")
     p.add_argument("--config", metavar="FILE", help="config file (default: $XDG_CONFIG_HOME/gpuconsole/config.yaml)")
+    p.add_argument("--log-file", metavar="FILE", help="log file (default: $XDG_STATE_HOME/gpuconsole/gpuconsole.log; "
+                   "level from GPUCONSOLE_LOG: debug, info, warning, error)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sim = sub.add_parser("sim", help="serve the simulated GPU cluster (a Kubernetes API on 127.0.0.1)")
     _add_sim_args(sim)
@@ -66,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first sync")
     snap.add_argument("--page-size", type=int, default=1000, metavar="N",
                       help="items per list request (kubectl's --chunk-size); default 1000")
-    for a in ("--context", "--kubeconfig"):
-        snap.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    for a in ("--context", "--kubeconfig", "--log-file"):
+        snap.add_argument(a, dest=a[2:].replace("-", "_"), default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     add_action_parsers(sub)
     from console.completion import SHELLS
@@ -93,6 +96,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(script(args.shell), end="")
         return 0
+    if args.command != "sim":  # the simulator logs to stderr (the demo keeps that in demo-sim.log)
+        from console import logs
+
+        try:
+            path = logs.setup(args.log_file)
+        except logs.LogLevelError as e:
+            print(f"gpuconsole: {e}", file=sys.stderr)
+            return 2
+        from console.version import version
+
+        logging.getLogger("gpuconsole").info("gpuconsole %s: %s (log %s)", version(),
+                                             args.command or ("--demo" if args.demo else "console"), path)
     if args.command == "sim":
         from console.sim.main import run_sim
 

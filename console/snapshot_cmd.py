@@ -23,6 +23,7 @@ from console.kube import config
 from console.kube.client import KubeClient, Res
 from console.kube.connection import Connection
 from console.kube.errors import ApiError
+from console.kube.redact import redact
 from console.kube.informer import PAGE_SIZE
 from console.kube.progress import SyncBoard, SyncSnapshot, progress_text
 from console.kube.selectors import SelectorError, parse_label_selector
@@ -169,7 +170,7 @@ class LiveSnapshot:
         add_to_snapshot(snap, telemetry, telemetry_state)
         snap["version"] = version()
         snap["cluster"] = {"context": self.creds.context, "cluster": self.creds.cluster, "user": self.creds.user,
-                           "server": self.creds.server, "tls": self.creds.tls,
+                           "server": redact(self.creds.server), "tls": self.creds.tls,
                            "server_version": conn.surface.server_version, "kai": conn.surface.has_kai}
         hidden = list(conn.plan.hidden)
         for h in conn.health:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from typing import Any, TextIO
 
 VERBS = ("submit", "scale", "preempt", "delete")
+log = logging.getLogger("gpuconsole.actions")
 
 
 def _ask(prompt: str) -> str:
@@ -30,8 +32,8 @@ def _isatty() -> bool:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--dry-run", action="store_true", help="validate, dry-run on the server and preview; send nothing")
-    for a in ("--context", "--kubeconfig"):
-        p.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=f"as the global {a}")
+    for a in ("--context", "--kubeconfig", "--log-file"):
+        p.add_argument(a, dest=a[2:].replace("-", "_"), default=argparse.SUPPRESS, help=f"as the global {a}")
     p.add_argument("--readonly", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
@@ -93,7 +95,7 @@ def add_parsers(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
-    err = err or sys.stderr
+    err = _Logged(err or sys.stderr, args.command)
     verb = args.command
     from .errors import ActionError
     from .targets import UsageError
@@ -124,6 +126,27 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     except KeyboardInterrupt:
         print(f"gpuconsole {verb}: interrupted; nothing more was sent", file=err)
         return 1
+
+
+class _Logged:
+    """The verb's stderr, each line also written to the log: every refusal and failure stays on record."""
+
+    def __init__(self, stream: TextIO, verb: str) -> None:
+        self.stream, self.verb, self._buf = stream, verb, ""
+
+    def write(self, text: str) -> int:
+        self._buf += text
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            if line.strip():
+                log.warning("%s", line)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 def _names(args: argparse.Namespace) -> list[str]:
