@@ -166,7 +166,7 @@ class LiveSnapshot:
         telemetry, telemetry_state = {}, None
         if view in ("all", "gpus"):  # a dcgm-exporter scrape, when the cluster runs exporter pods
             telemetry, telemetry_state = await self._scrape()
-        snap = build(self.store, view, scope)
+        snap = build(self.store, view, scope=scope)
         add_to_snapshot(snap, telemetry, telemetry_state)
         snap["version"] = version()
         snap["cluster"] = {"context": self.creds.context, "cluster": self.creds.cluster, "user": self.creds.user,

@@ -117,6 +117,42 @@ async def test_viewer_and_confined_researcher_each_get_a_model(demo) -> None:
     assert "hidden: pods: only namespaces runai-chat-serving are readable" in text
 
 
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+async def test_a_deleted_pod_shows_terminating_holding_its_share_until_it_goes(demo) -> None:
+    """kubectl deletes a fraction pod without waiting: the snapshot shows it Terminating, still on its GPU
+    (its share not free), its workload's replacement pending; once the grace period is over it is gone."""
+    from console.sim.resources import PODS
+    cluster, kubeconfig = demo
+    before = await take(kubeconfig, None, "gpus")
+    g = next(g for g in before["gpus"] if len(g["holders"]) >= 2)
+    h = g["holders"][0]
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", kubeconfig, "-n", h["namespace"], "delete", "pod", h["pod"], "--wait=false",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    cluster.settle()
+    during = await take(kubeconfig, None)
+    row = next(x for x in during["gpus"] if (x["node"], x["index"]) == (g["node"], g["index"]))
+    held = {x["pod"]: x for x in row["holders"]}
+    assert held[h["pod"]]["terminating"] is True and held[h["pod"]]["terminating_for_s"] >= 0
+    # nothing was freed: the terminating pod still holds its share (a replacement may take what was free)
+    assert held[h["pod"]]["share"] == h["share"] and row["free_share"] <= g["free_share"]
+    assert sum(x["share"] for x in row["holders"]) + row["free_share"] == pytest.approx(1.0)
+    assert during["gpu_summary"]["terminating_share"] == pytest.approx(h["share"])
+    w = next(x for x in during["workloads"] if (x["namespace"], x["name"]) == (h["namespace"], h["workload"]))
+    assert w["terminating"] == 1 and w["terminating_for_s"] is not None
+    assert "⌛terminating" in render(during, "table", "gpus")
+    assert cluster.store.get(PODS, h["namespace"], h["pod"])["metadata"]["deletionGracePeriodSeconds"] == 30
+    cluster.clock.advance(30)
+    cluster.settle()
+    after = await take(kubeconfig, None)
+    row = next(x for x in after["gpus"] if (x["node"], x["index"]) == (g["node"], g["index"]))
+    assert h["pod"] not in {x["pod"] for x in row["holders"]}
+    w = next(x for x in after["workloads"] if (x["namespace"], x["name"]) == (h["namespace"], h["workload"]))
+    assert (w["terminating"], w["terminating_for_s"]) == (0, None)
+
+
 async def test_snapshot_talks_to_the_server_kubectl_names_for_every_order(tmp_path: Path, monkeypatch, capsys) -> None:
     """Two kubeconfig files that each set a current context: whichever order KUBECONFIG lists them in,
     snapshot reaches the server kubectl names, and when that one is down the error names it."""

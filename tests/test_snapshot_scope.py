@@ -41,8 +41,8 @@ def _pods(snap: dict) -> set[tuple[str, str]]:
 
 @pytest.mark.kubectl
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
-@pytest.mark.parametrize("selector", ["app=llama-8b-chat", "app in (embeddings, guardrails),runai-gpu-group",
-                                      "app notin (llama-8b-chat),!runai-gpu-group", "app!=code-assistant"])
+@pytest.mark.parametrize("selector", ["serving.knative.dev/service=llama-8b-chat", "app in (embeddings, guardrails),runai-gpu-group",
+                                      "app notin (code-assistant),!runai-gpu-group", "app!=code-assistant"])
 async def test_namespace_and_selector_hold_what_kubectl_get_pods_holds(demo, capsys, selector) -> None:
     cluster, kubeconfig = demo
     rc, out, err = await _main(capsys, "snapshot", "--kubeconfig", kubeconfig, "-n", NS, "-l", selector,

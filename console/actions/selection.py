@@ -1,8 +1,9 @@
 """Which workloads a command line names, read the way kubectl reads `-n`, `-A`, `-l` and `TYPE/NAME`.
 
 `NAME` and `KIND/NAME` are in the namespace (`-n`, else the project's with `--project`, else the context's);
-`NS/NAME` and `NS/KIND/NAME` name their own. `-l` selects the top-level workloads (Deployments, StatefulSets,
-Jobs, ReplicaSets no Deployment owns) whose labels match, in the namespace or, with `-A`, in every one.
+`NS/NAME` and `NS/KIND/NAME` name their own. `-l` selects the top-level workloads (the kinds actions take: no
+other object controls them, so a Deployment's ReplicaSet or a Knative Service's Deployment is not picked apart
+from it) whose labels match, in the namespace or, with `-A`, in every one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def expand(text: str, namespace: str, explicit_namespace: bool) -> str:
     return text
 
 
+ALIAS = {key: next(a for a, (k, _) in KINDS.items() if k == key) for key in SEARCH}  # deployments → deployment
+
+
 def _controlled(o: dict[str, Any]) -> bool:
     return any(r.get("controller") for r in (o.get("metadata") or {}).get("ownerReferences") or ())
 
@@ -36,8 +40,7 @@ def select(facts: ClusterFacts, selector: LabelSelector, namespace: str | None) 
     """`NS/KIND/NAME` of every top-level workload whose labels match, sorted; `namespace` None is all."""
     found: list[str] = []
     for key in SEARCH:
-        kind = {"deployments": "deployment", "statefulsets": "statefulset", "jobs": "job",
-                "replicasets": "replicaset"}[key]
+        kind = ALIAS[key]
         for o in facts.items(key, namespace):
             md = o.get("metadata") or {}
             if _controlled(o):

@@ -33,6 +33,32 @@ RUNAI_WORKLOAD_KINDS = {"TrainingWorkload": TRAINING, "DistributedWorkload": TRA
 
 RUNNING, PENDING, PARTIAL, COMPLETED, FAILED = "Running", "Pending", "Partially running", "Completed", "Failed"
 SCALED_TO_ZERO, UNKNOWN = "Scaled to zero", "Unknown"
+TERMINATING = "Terminating"  # every pod left is being deleted (kubectl's STATUS for such pods)
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRow:
+    name: str
+    percent: int | None          # share of the traffic the route sends it; None when not routed
+    desired: int | None
+    actual: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AutoscalingRow:
+    source: str                  # knative | kserve | hpa | runai
+    min: int | None
+    max: int | None              # None: unlimited, or unreadable (then see problems)
+    metric: str | None
+    target: float | None
+    desired: int | None          # the autoscaler's latest decision; None until it reports one
+    current: int                 # replicas ready now
+    scaled_to_zero: bool
+    problems: tuple[str, ...] = ()
+
+    @property
+    def at_max(self) -> bool:
+        return self.max is not None and self.desired is not None and self.desired >= self.max
 
 
 @dataclass(slots=True)
@@ -49,15 +75,20 @@ class WorkloadRow:
     replicas_ready: int
     replicas_running: int
     replicas_pending: int             # live pods in phase Pending (unscheduled or starting)
-    pods: int                         # live pods
+    pods: int                         # live pods not being deleted
+    terminating: int                  # pods being deleted that still run (and hold their GPUs)
+    terminating_since: float | None   # when the longest-terminating of them was deleted (epoch s)
     gpu_per_replica: float | None     # GPU devices one replica asks for; None for MIG or unresolved memory
     gpu_request: str                  # "1", "0.5", "2000MiB", "2x0.5", "mig-1g.5gb", "" for none
-    gpu_total: float                  # over live pods
-    gpu_allocated: float              # over pods placed on nodes
+    gpu_total: float                  # over live pods not being deleted
+    gpu_allocated: float              # over those placed on nodes (terminating pods' GPUs: `gpu_terminating`)
+    gpu_terminating: float            # still held by terminating pods
     status: str
     pending_reason: str | None
     service: str | None               # the Service in front of an inference workload
     created: str
+    autoscaling: AutoscalingRow | None = None   # None: a fixed replica count
+    revisions: tuple[RevisionRow, ...] = ()     # Knative revisions, with their share of the traffic
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .clock import SimClock
+from .graceful import GracefulTerminator
 from .store import Obj, Store
 
 # (pod, container or None, tail lines or None) -> log lines
@@ -37,11 +38,13 @@ def default_logs(pod: Obj, container: str | None, tail: int | None) -> list[str]
 class SimCluster:
     """Everything the simulated apiserver serves from."""
 
-    def __init__(self, seed: int = 42, manual_clock: bool = False, window: int = 20_000) -> None:
+    def __init__(self, seed: int = 42, manual_clock: bool = False, window: int = 20_000,
+                 without: frozenset[str] = frozenset()) -> None:
         self.seed = seed
+        self.without = frozenset(without)  # optional API groups this cluster does not serve (no CRD)
         self.clock = SimClock(manual=manual_clock)
-        self.store = Store(window=window, seed=seed)
-        self.controllers: list[Controller] = []
+        self.store = Store(window=window, seed=seed, sim_now=self.clock.now)
+        self.controllers: list[Controller] = [GracefulTerminator(self)]
         self.log_source: LogSource = default_logs
         self.proxies: dict[int, ProxyHandler] = {}  # pod proxy handlers by port
         self.tick_s = 0.1

@@ -14,11 +14,15 @@ from .resources import BY_KEY
 from .scenario_file import ScenarioError
 
 
-def base_objects() -> list[tuple[str, dict[str, Any]]]:
-    """What every cluster holds before any workload: (resource key, object) in creation order."""
+def base_objects(without: frozenset[str] = frozenset()) -> list[tuple[str, dict[str, Any]]]:
+    """What every cluster holds before any workload: (resource key, object) in creation order.
+
+    `without`: optional API groups the cluster does not serve, whose CRDs are left out."""
     out: list[tuple[str, dict[str, Any]]] = [("namespaces", b.namespace(n)) for n in b.BASE_NAMESPACES]
     out += [("priorityclasses.scheduling.k8s.io", b.priority_class(*pc)) for pc in b.PRIORITY_CLASSES]
-    out += [("customresourcedefinitions.apiextensions.k8s.io", c) for c in b.kai_crds()]
+    crds = b.kai_crds() + b.knative_crds() + b.kserve_crds() + b.runai_crds()
+    out += [("customresourcedefinitions.apiextensions.k8s.io", c) for c in crds
+            if c["spec"]["group"] not in without]
     out += [("queues.scheduling.run.ai", q) for q in b.default_queues()]
     out += [("daemonsets.apps", b.exporter_daemonset()), ("services", b.exporter_service())]
     out += [("deployments.apps", b.kai_scheduler_deployment()), ("services", b.kai_scheduler_service())]
@@ -39,7 +43,7 @@ def apply_all(cluster: SimCluster, objs: list[tuple[str, dict[str, Any]]]) -> No
                 continue  # a project may reuse a base namespace, as `kubectl label ns` adoption does
             for rk, ns, name in reversed(done):
                 if store.try_get(BY_KEY[rk], ns, name) is not None:
-                    store.delete(BY_KEY[rk], ns, name)
+                    store.delete(BY_KEY[rk], ns, name, grace_period=0)  # undone, not shut down
             where = f"{md.get('namespace')}/" if md.get("namespace") else ""
             raise ScenarioError(f"{rt.kind} {where}{md.get('name')}: {e.message}") from None
         cmd = created["metadata"]

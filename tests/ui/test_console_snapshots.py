@@ -16,7 +16,10 @@ from console.ui.session import ClusterInfo, StaticSession
 from .conftest import FROZEN_NOW, frozen_demo
 
 MODEL_KEYS = ("nodes", "namespaces", "pods", "services", "resourcequotas", "deployments.apps", "replicasets.apps",
-              "statefulsets.apps", "jobs.batch", "queues.scheduling.run.ai", "podgroups.scheduling.run.ai", "events")
+              "statefulsets.apps", "jobs.batch", "queues.scheduling.run.ai", "podgroups.scheduling.run.ai", "events",
+              "horizontalpodautoscalers.autoscaling", "services.serving.knative.dev",
+              "configurations.serving.knative.dev", "revisions.serving.knative.dev",
+              "inferenceservices.serving.kserve.io", "inferenceworkloads.run.ai")
 
 _OBJECTS: dict[str, list[dict]] = {}
 
@@ -104,3 +107,51 @@ def test_sync_progress_snapshot(snap_compare, relist: bool, view: str) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(160, 30), run_before=ready)
+
+
+TERMINATING_SINCE = "2026-01-01T00:09:48Z"   # twelve seconds before the console's clock
+
+
+def terminating_objects() -> dict[str, list[dict]]:
+    """The demo with one of llama-8b-chat's pods just deleted (30 s grace period, 12 s into it)."""
+    import copy
+    objs = {k: list(v) for k, v in demo_objects().items()}
+    pods = objs["pods"]
+    i = min((i for i, p in enumerate(pods) if p["metadata"]["name"].startswith("llama-8b-chat-")),
+            key=lambda i: pods[i]["metadata"]["name"])
+    pod = copy.deepcopy(pods[i])
+    pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:10:18Z"
+    pod["metadata"]["deletionGracePeriodSeconds"] = 30
+    pods[i] = pod
+    return objs
+
+
+@pytest.mark.parametrize("view", ["gpus", "workloads"])
+def test_terminating_pod_snapshot(snap_compare, view: str) -> None:
+    """A pod being deleted: its share drawn ▒ and marked ⌛ on its GPU, its workload and pod row Terminating."""
+    from console.app import ClusterConsole
+
+    objs = terminating_objects()
+    gone = next(p for p in objs["pods"] if p["metadata"].get("deletionTimestamp"))
+    info = ClusterInfo(context="sim-admin", cluster="demo", user="admin", server_version="v1.32.0")
+    session = StaticSession(objs, info)
+    app = ClusterConsole(lambda ctx: session, theme="gpuconsole-dark", now=lambda: FROZEN_NOW,
+                         config=Config(refresh_hz=4))
+
+    async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
+        app = pilot.app
+        while app.session is None:
+            await pilot.pause(0.01)
+        app.flush()
+        await pilot.press({"gpus": "2", "workloads": "3"}[view])
+        table = app.pane().table
+        if view == "gpus":
+            rows = app.ctx.store.gpus.rows
+            table.move_to_key(next(k for k in table.order if k[0] == "gpu" and any(
+                h.pod == gone["metadata"]["name"] for h in rows[(k[1], k[2])].holders)))
+        else:
+            table.move_to_key(next(k for k in table.order if k[2] == "llama-8b-chat"))
+            await pilot.press("enter")  # expanded, the cursor on the group: its detail line names the terminating
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(160, 48), run_before=ready)

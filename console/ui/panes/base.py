@@ -113,6 +113,14 @@ def age(ts: float | None, now: float) -> str:
     return f"{s // 86400}d"
 
 
+TERMINATING_MARK = "⌛"
+
+
+def terminating_text(since: float | None, now: float, count: int = 1) -> str:
+    """Pods being deleted that still run and hold what they held: `⌛ terminating 12s`, `⌛2 terminating 5m`."""
+    return f"{TERMINATING_MARK}{count if count > 1 else ' '}terminating {age(since, now)}"
+
+
 @functools.lru_cache(maxsize=65536)
 def created_at(ts: str) -> float | None:
     return parse_time(ts)

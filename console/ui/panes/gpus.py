@@ -9,11 +9,14 @@ from rich.style import Style
 from rich.text import Text
 
 from console.model.views_gpus import GpuRow
-from widgets.bars import fmt_gpu, share_bar
+from widgets.bars import RELEASING, fmt_gpu, share_bar
 from widgets.sparkline import sparkline
 from widgets.vtable import Column
 
-from .base import IDLE_MARK, SPARK_WIDTH, UNKNOWN, Drill, Key, ObjRef, PaneModel, fmt_duration, fmt_mem, sorted_by
+from .base import (
+    IDLE_MARK, SPARK_WIDTH, TERMINATING_MARK, UNKNOWN, Drill, Key, ObjRef, PaneModel, fmt_duration, fmt_mem,
+    sorted_by, terminating_text,
+)
 
 
 class GpusPane(PaneModel):
@@ -105,17 +108,25 @@ class GpusPane(PaneModel):
         rem |= {("node", n) for n in node_rem}
         return ups, rem
 
+    @property
+    def ages(self) -> bool:  # type: ignore[override]
+        """While pods being deleted hold GPUs, rows re-render so their terminating time moves on."""
+        return bool(self.ctx.store.gpus.terminating)
+
     def _holder_text(self, g: GpuRow, limit: int = 4) -> Text:
-        """Holders grouped by workload ("reranker 3×0.25"), each with its bar colour."""
+        """Holders grouped by workload ("reranker 3×0.25"), each with its bar colour; `⌛` before the
+        pods being deleted (their share stays held until they are gone)."""
         p = self.ctx.palette
-        groups: dict[tuple[str, str], list[float | None]] = {}
+        groups: dict[tuple[str, str, bool], list[float | None]] = {}
         for h in g.holders:
-            groups.setdefault((h.namespace, h.workload or h.pod), []).append(h.share)
+            groups.setdefault((h.namespace, h.workload or h.pod, h.terminating), []).append(h.share)
         t = Text()
-        for i, ((ns, who), shares) in enumerate(list(groups.items())[:limit]):
+        for i, ((ns, who, going), shares) in enumerate(list(groups.items())[:limit]):
             if i:
                 t.append("  ")
             t.append("■ ", p.holder(f"{ns}/{who}"))
+            if going:
+                t.append(TERMINATING_MARK, p.warn)
             one = fmt_gpu(shares[0]) if shares[0] is not None else "?"
             same = all(x == shares[0] for x in shares)
             amount = (f"{len(shares)}×{one}" if len(shares) > 1 else one) if same else \
@@ -156,9 +167,10 @@ class GpusPane(PaneModel):
         label.append((g.uuid[:12] + "…") if g.uuid else ("whole" if g.use == "whole" else
                                                           ("shared" if g.use == "shared" else "free")),
                      p.muted if not g.uuid else Style())
-        shares = [(h.share, p.holder(f"{h.namespace}/{h.workload or h.pod}")) for h in g.holders]
+        shares = [(h.share, p.holder(f"{h.namespace}/{h.workload or h.pod}"), *([RELEASING] if h.terminating else []))
+                  for h in g.holders]
         if g.use == "whole" and len(g.holders) == 1:
-            shares = [(1.0, shares[0][1])]
+            shares = [(1.0, *shares[0][1:])]
         bar = share_bar(shares, 20, p.free, p.warn)
         free = Text(fmt_gpu(g.free_share) if g.free_share is not None else "?",
                     p.warn if g.fragmented else (p.ok if g.free_share == 1.0 else Style()))
@@ -254,6 +266,8 @@ class GpusPane(PaneModel):
             pr = self.ctx.store.pods.get((h.namespace, h.pod))
             proj = f" [{pr.queue}]" if pr is not None and pr.queue else ""
             t.append(f"{h.namespace}/{h.pod}{proj} {fmt_gpu(h.share) if h.share is not None else '?'}")
+            if h.terminating:
+                t.append(f" {terminating_text(h.terminating_since, self.ctx.now())}, held until it is gone", p.warn)
         t.append(f" · free {fmt_gpu(g.free_share) if g.free_share is not None else '?'}")
         if g.fragmented:
             t.append(" · fragmented: no waiting request fits this sliver", p.warn)
@@ -310,4 +324,6 @@ class GpusPane(PaneModel):
                 f"{fmt_gpu(s['free_share'])} free ({fmt_gpu(s['sliver_share'])} in slivers)")
         if s["fragmented_share"]:
             text += f" · {fmt_gpu(s['fragmented_share'])} stranded in slivers no waiting request fits"
+        if s["terminating_share"]:
+            text += f" · {TERMINATING_MARK} {fmt_gpu(s['terminating_share'])} held by pods being deleted"
         return text
