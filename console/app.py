@@ -31,7 +31,10 @@ from console.config import Config
 from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot, progress_segments
 from console.model.cluster_store import KNOWN_KINDS
 from console.ui.actions import ConsoleActions
+from console.kube.redact import redact
+from console.model.scope import namespaces as scope_namespaces
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
+from console.ui.scope import scope_terms
 from console.ui.host import PaletteEntry
 from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
@@ -126,6 +129,10 @@ class ClusterConsole(App[None]):
         self._retry = asyncio.Event()
         self._gpu: dict[str, float | int | None] = {}
         self._context_names: list[str] = []
+        self._namespace_names: list[str] = []
+        self._project_names: list[str] = []
+        self.scope_ns: str | None = None        # `:ns NAME`
+        self.scope_project: str | None = None   # `:project NAME`
         self.flushes = 0
         self.actions = ConsoleActions(self)
         chosen = theme or self.config.theme or themes.DEFAULT_THEME
@@ -546,7 +553,7 @@ class ClusterConsole(App[None]):
         return HeaderData(
             context=(info.context if info and info.context else self.context or ""),
             cluster=info.cluster if info else "", user=info.user if info else "",
-            server=info.server if info else "", tls=info.tls if info else "",
+            server=redact(info.server) if info else "", tls=info.tls if info else "", scope=self.scope_text(),
             server_version=info.server_version if info else "", readonly=self.readonly,
             connection=self.conn_state, message=self.conn_message, resources=states,
             gpus_allocated=g.get("allocated"), gpus_capacity=g.get("capacity"),  # type: ignore[arg-type]
@@ -572,7 +579,8 @@ class ClusterConsole(App[None]):
         tabs = " ".join(f"[reverse] {i + 1} {v} [/]" if v == self.view else f" {i + 1} {v} "
                         for i, v in enumerate(VIEW_ORDER))
         self.query_one("#tabs", Static).update(tabs)
-        crumbs = [e.view + (f" › {e.drill.crumb}" if e.drill else "") for e in self.nav]
+        crumbs = [self.scope_text()] if self.scope_text() else []
+        crumbs += [e.view + (f" › {e.drill.crumb}" if e.drill else "") for e in self.nav]
         p = self.pane()
         crumbs.append(self.view + (f" › {p.drill.crumb}" if p.drill else ""))
         self.query_one("#crumbs", Static).update("  ›  ".join(f"<{c}>" for c in crumbs))
@@ -698,10 +706,13 @@ class ClusterConsole(App[None]):
         self._prompt_before = self.pane().typed
         if mode == ":":
             names = self._contexts()
+            self._refresh_scope_names()
             cands = [*completions("", [], []), *(f"ctx {c}" for c in names),
-                     *(f"theme {t}" for t in self.available_themes)]
+                     *(f"theme {t}" for t in self.available_themes),
+                     *(f"ns {n}" for n in ("all", *self._namespace_names)),
+                     *(f"project {n}" for n in ("all", *self._project_names))]
             inp.suggester = SuggestFromList(cands, case_sensitive=False)
-            inp.placeholder = "command: projects gpus workloads nodes events ctx theme q (tab completes)"
+            inp.placeholder = "command: projects gpus workloads nodes events ns project ctx theme q (tab completes)"
         else:
             inp.suggester = None
             inp.placeholder = "filter: text, -l key=value, or field:value (" + ", ".join(self.pane().model.fields) + ")"
@@ -714,6 +725,23 @@ class ClusterConsole(App[None]):
 
     def _contexts(self) -> list[str]:
         return self._context_names
+
+    def _completions(self, value: str) -> list[str]:
+        return completions(value, self._contexts(), list(self.available_themes), self._namespace_names,
+                           self._project_names)
+
+    def _refresh_scope_names(self) -> None:
+        """The model's namespaces and projects, for `:ns` / `:project` completion and checks. The informers'
+        thread may hold the model for seconds while a large cluster syncs: then the last names serve."""
+        lock = self.ctx.lock
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            store = self.ctx.store
+            self._namespace_names = scope_namespaces(store)
+            self._project_names = sorted(store.projects.rows)
+        finally:
+            lock.release()
 
     def close_prompt(self, cancel: bool = False) -> None:
         inp = self.query_one("#prompt", Input)
@@ -728,7 +756,7 @@ class ClusterConsole(App[None]):
     def _hints(self, value: str, error: str = "") -> None:
         hints = self.query_one("#prompt-hints", Static)
         if self.prompt_mode == ":":
-            cands = completions(value, self._contexts(), list(self.available_themes))
+            cands = self._completions(value)
             text = "  ".join(cands[:12]) if cands else "no such command"
         else:
             text = error
@@ -741,10 +769,10 @@ class ClusterConsole(App[None]):
             return
         inp = self.query_one("#prompt", Input)
         if self.prompt_mode == ":":
-            cands = completions(inp.value, self._contexts(), list(self.available_themes))
+            cands = self._completions(inp.value)
             if cands:
-                inp.value = cands[0] + ("" if cands[0] in ("ctx", "theme") else "")
-                if cands[0] in ("ctx", "theme"):
+                inp.value = cands[0]
+                if cands[0] in ("ctx", "theme", "ns", "project"):
                     inp.value += " "
                 inp.cursor_position = len(inp.value)
                 self._hints(inp.value)
@@ -799,6 +827,47 @@ class ClusterConsole(App[None]):
                 self.theme = cmd.arg
         elif cmd.verb == "ctx":
             self.switch_context(cmd.arg)
+        elif cmd.verb in ("ns", "project"):
+            self.set_scope(cmd.verb, cmd.arg)
+
+    # ------------------------------------------------------------------ :ns and :project
+    def set_scope(self, kind: str, name: str) -> None:
+        """`:ns NAME` / `:project NAME` narrow every pane (k9s's `:ns`); `all` lifts it; a name the model does
+        not know is refused with the names it does know."""
+        self._refresh_scope_names()
+        known = self._namespace_names if kind == "ns" else self._project_names
+        what = "namespace" if kind == "ns" else "project"
+        current = self.scope_ns if kind == "ns" else self.scope_project
+        if not name:
+            self.notify(f"{what}: {current or 'all'} (have: {', '.join(known) or 'none yet'}); "
+                        f":{kind} NAME narrows, :{kind} all lifts", timeout=6)
+            return
+        if name != "all" and name not in known:
+            shown = ", ".join(known[:20]) + (" …" if len(known) > 20 else "")
+            self.notify(f"no {what} {name!r} in this cluster (have: {shown or 'none yet'})", severity="warning")
+            return
+        value = None if name == "all" else name
+        if kind == "ns":
+            self.scope_ns = value
+        else:
+            self.scope_project = value
+        self._apply_scope()
+
+    def scope_text(self) -> str:
+        parts = ([f"ns {self.scope_ns}"] if self.scope_ns else []) + \
+            ([f"project {self.scope_project}"] if self.scope_project else [])
+        return " · ".join(parts)
+
+    def _apply_scope(self) -> None:
+        """Give each pane the field terms of the scope it can be narrowed by (see `scope_terms`)."""
+        with self.ctx.lock:  # one walk of the workload rows, under the model's lock (a command, not a frame)
+            terms = scope_terms(self.ctx.store, {n: PANES[n].fields for n in VIEW_ORDER},
+                                self.scope_ns, self.scope_project)
+        label = self.scope_text()
+        for name in VIEW_ORDER:
+            t = terms.get(name, ())
+            self.pane(name).set_scope(t, label if t else "")
+        self.update_header()
 
     def switch_context(self, name: str) -> None:
         names = self._contexts()
@@ -810,6 +879,9 @@ class ClusterConsole(App[None]):
             return
         self.context = name
         self.nav.clear()
+        self.scope_ns = self.scope_project = None  # another cluster: its namespaces and projects are its own
+        for v in VIEW_ORDER:
+            self.pane(v).set_scope((), "")
         for v in VIEW_ORDER:
             self.pane(v).set_filter("", None)
         self.conn_state, self.conn_message = "connecting", f"to {name}"
@@ -925,6 +997,9 @@ class ClusterConsole(App[None]):
             ("Sort by next column", "cycle the sort column", self.action_sort_next),
             ("Reverse sort", "flip the sort order", self.action_sort_reverse),
             ("Switch context", "choose a kubeconfig context", partial(self.open_prompt, ":", "ctx ")),
+            ("Namespace", "narrow every pane to a namespace (:ns NAME, :ns all)", partial(self.open_prompt, ":", "ns ")),
+            ("Project", "narrow every pane to a project (:project NAME, :project all)",
+             partial(self.open_prompt, ":", "project ")),
             ("Retry connection", "reconnect now", self.action_retry),
             ("Help", "every key", self.action_help),
         ):

@@ -53,6 +53,7 @@ class HeaderData:
     extra: tuple[str, ...] = field(default=())
     telemetry: str = ""                 # the GPU sampler's state, e.g. "dcgm 14/14 nodes · 5s"
     telemetry_bad: bool = False         # a node's exporter fails, GPUs are lost, or no sampler works
+    scope: str = ""                     # `:ns` / `:project` in force, e.g. "ns runai-vision"
 
 
 def merge_states(states: Sequence[ResourceState]) -> list[ResourceState]:
@@ -70,6 +71,8 @@ def render_header(d: HeaderData, p: Palette) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append("gpuconsole ", p.accent)
     t.append(f"ctx {d.context or '-'}", p.bold)
+    if d.scope:
+        t.append(f" · {d.scope}", p.accent)
     if d.server:
         t.append(f" · {d.server}")
     if d.tls == "unverified":

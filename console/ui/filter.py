@@ -60,6 +60,11 @@ class Filter:
         vals = frozenset(v.lower() for v in values)
         return Filter(self.raw, self.text, self.labels, tuple(f for f in self.fields if f[0] != name) + ((name, vals),))
 
+    def also(self, name: str, values: Iterable[str]) -> "Filter":
+        """This filter and one more field term, both required (the `:ns` / `:project` scope on top of the rest)."""
+        vals = frozenset(v.lower() for v in values)
+        return Filter(self.raw, self.text, self.labels, self.fields + ((name, vals),))
+
 
 def _selector(text: str) -> LabelSelector:
     try:

@@ -33,6 +33,8 @@ class Pane(Vertical):
         self.model = model
         self.typed = ""                   # the `/` filter text
         self.drill: Drill | None = None   # the drill-down that led here
+        self.scope: tuple[tuple[str, frozenset[str]], ...] = ()  # `:ns` / `:project`: field terms on every filter
+        self.scope_label = ""             # how the title names the scope ("ns runai-a")
         self._stale: set[Hashable] = set()
         self._reorder = True
         self.active = False
@@ -115,6 +117,8 @@ class Pane(Vertical):
         title.append(f" [{shown}]" if m.rows_known() else f" [{UNKNOWN}]")
         if m.figures_known() and m.figures_stale():
             title.append(" · stale: re-listing", style=m.ctx.palette.warn)
+        if self.scope_label:
+            title.append(f" · {self.scope_label}")
         if self.drill is not None:
             title.append(f" · {self.drill.field}: {self.drill.crumb}")
         if self.typed:
@@ -181,7 +185,18 @@ class Pane(Vertical):
         f = parse_filter(typed, self.model.fields)
         if d is not None:
             f = f.with_fields(d.field, d.values)  # type: ignore[union-attr]
+        for name, values in self.scope:
+            f = f.also(name, values)
         return f
+
+    def set_scope(self, terms: tuple[tuple[str, frozenset[str]], ...], label: str) -> None:
+        """Narrow the pane to a namespace or project (field terms every filter then carries); () clears."""
+        self.scope, self.scope_label = terms, label
+        self.model.filter = self.effective_filter()
+        self._summary = None
+        self._reorder = True
+        if self.active:
+            self.catch_up()
 
     def set_filter(self, typed: str, drill: Drill | None | bool = False) -> str | None:
         """Apply filter text (and drill); returns an error message and changes nothing when it is bad."""

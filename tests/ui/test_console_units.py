@@ -10,7 +10,7 @@ from rich.style import Style
 
 from console.config import ConfigError, load, parse
 from console.model.events import EventBuffer, category, event_row
-from console.ui.commands import CommandError, completions, parse_command
+from console.ui.commands import Command, CommandError, completions, parse_command
 from console.ui.filter import FilterError, parse_filter
 from console.ui.panes.base import age
 from widgets.bars import fmt_gpu, quota_bar, share_bar
@@ -72,6 +72,13 @@ def test_commands_views_aliases_ctx_theme_quit() -> None:
         parse_command("pods2")
     with pytest.raises(CommandError, match="empty"):
         parse_command(":")
+    assert parse_command(":ns runai-a") == Command("ns", "runai-a")
+    assert parse_command("namespace all") == Command("ns", "all")
+    assert parse_command("ns") == Command("ns", "")
+    assert parse_command("project vision") == Command("project", "vision")
+    assert parse_command("project") == Command("view", "projects"), "a bare :project is the Projects view"
+    with pytest.raises(CommandError, match="takes one namespace"):
+        parse_command("ns a b")
 
 
 def test_completions() -> None:
@@ -80,6 +87,10 @@ def test_completions() -> None:
     assert completions("ctx sim-v", ["sim-admin", "sim-viewer"], []) == ["ctx sim-viewer"]
     assert completions("theme gpuconsole-l", [], ["gpuconsole-light", "gpuconsole-dark"]) == ["theme gpuconsole-light"]
     assert completions("zz", [], []) == []
+    assert completions("n", [], []) == ["nodes", "ns"]
+    assert completions("ns runai-", [], [], ["default", "runai-a", "runai-b"]) == ["ns runai-a", "ns runai-b"]
+    assert completions("ns ", [], [], ["runai-a"]) == ["ns all", "ns runai-a"]
+    assert completions("project v", [], [], [], ["speech", "vision"]) == ["project vision"]
 
 
 # ------------------------------------------------------------------------------------------------ config
