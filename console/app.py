@@ -35,6 +35,7 @@ from console.kube.redact import redact
 from console.model.scope import namespaces as scope_namespaces
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
 from console.ui.scope import scope_terms
+from console.ui.terminal import AsciiOnly, safe_filters
 from console.ui.host import PaletteEntry
 from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
@@ -98,8 +99,11 @@ class ClusterConsole(App[None]):
                  contexts: Callable[[], list[str]] | None = None, retry_base: float = 2.0,
                  sampler_factory: SamplerFactory = dcgm_sampler, idle_policy: IdlePolicy | None = None,
                  telemetry_auto: bool = True, kai_reader_factory: ReaderFactory = kai_reader,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, ascii_only: bool = False) -> None:
         super().__init__()
+        self._filters = safe_filters(self._filters)  # NO_COLOR: Textual's monochrome filter, unstyled text too
+        if ascii_only:  # a terminal without UTF-8: Textual's own borders and scrollbars too, cell for cell
+            self._filters.append(AsciiOnly())
         self.monotonic = monotonic              # the clock list progress is timed with (tests fix it)
         self.sampler_factory = sampler_factory
         self.kai_reader_factory = kai_reader_factory

@@ -19,10 +19,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from widgets.glyphs import current as G
 from widgets.vtable import VirtualTable
 
 from .filter import Filter, FilterError, parse_filter
-from .panes.base import UNKNOWN, Drill, PaneModel
+from .panes.base import Drill, PaneModel
 
 STALE = Style(dim=True)
 
@@ -67,7 +68,7 @@ class Pane(Vertical):
             if col.key in own:
                 continue
             if not known:
-                cells[i] = Text(UNKNOWN, m.ctx.palette.muted)
+                cells[i] = Text(G().unknown, m.ctx.palette.muted)
             else:
                 c = cells[i]
                 cells[i] = c.copy() if isinstance(c, Text) else Text(c)
@@ -114,7 +115,7 @@ class Pane(Vertical):
         m = self.model
         title = Text(m.title, style="bold")
         shown = len(self.table)
-        title.append(f" [{shown}]" if m.rows_known() else f" [{UNKNOWN}]")
+        title.append(f" [{shown}]" if m.rows_known() else f" [{G().unknown}]")
         if m.figures_known() and m.figures_stale():
             title.append(" · stale: re-listing", style=m.ctx.palette.warn)
         if self.scope_label:
@@ -123,7 +124,7 @@ class Pane(Vertical):
             title.append(f" · {self.drill.field}: {self.drill.crumb}")
         if self.typed:
             title.append(f" · /{self.typed}")
-        sort = f" · sort {m.sort}{' ▼' if m.reverse else ''}"
+        sort = f" · sort {m.sort}{' ' + G().sort_desc if m.reverse else ''}"
         title.append(sort)
         if self._summary is None:
             try:
