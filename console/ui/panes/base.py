@@ -61,6 +61,7 @@ class PaneContext:
     now: Callable[[], float] = time.time
     lock: Any = field(default_factory=threading.RLock)   # the session's: held while walking the model
     telemetry: Any = None                                # the session's TelemetryFeed, once it samples
+    local: Any = None                                    # the LocalFeed: this machine's GPUs through NVML
 
 
 IDLE_MARK = "◌"
