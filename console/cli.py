@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gpuconsole",
         description="Terminal console for GPU Kubernetes clusters run the Run:ai / KAI Scheduler way.",
     )
+    from console.version import version
+
+    p.add_argument("--version", action="version", version=f"gpuconsole {version()}")
     p.add_argument("--context", help="kubeconfig context (default: the current one)")
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--readonly", action="store_true", help="disable every action that changes the cluster")

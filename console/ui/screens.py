@@ -14,6 +14,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Log, Static
 
+from console.version import version
+
 
 class HelpScreen(ModalScreen[None]):
     """Every key that works, with its binding id (the name to use in the config file's `keys:`)."""
@@ -42,7 +44,7 @@ class HelpScreen(ModalScreen[None]):
                  "dry-run and previewed first, and written to the audit log\n")
         t.append("Keys are remapped by binding id in the config file: keys: {row.logs: L}\n", "dim")
         with Vertical(id="help-body"):
-            yield Static("Keys", classes="screen-title")
+            yield Static(f"Keys · gpuconsole {version()}", classes="screen-title")
             with VerticalScroll():
                 yield Static(t, id="help-text")
 
