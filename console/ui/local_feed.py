@@ -75,10 +75,15 @@ class LocalFeed:
             return False
         self._last = snap
         self.ticks += 1
+        seen: set[str] = set()
         for g in snap.gpus():
             if g.gi_id is None and g.uuid:
+                seen.add(g.uuid)
                 ring = self._rings.setdefault(g.uuid, deque(maxlen=self.history))
                 ring.append(None if g.lost else g.util_pct)
+        if not snap.error:
+            for gone in set(self._rings) - seen:   # a GPU replaced or no longer there
+                del self._rings[gone]
         sparks = {u: tuple(r) for u, r in self._rings.items()}
         note = None
         if not live:
