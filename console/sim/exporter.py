@@ -224,7 +224,10 @@ class Exporter:
         if util == 0:
             reasons |= BY_NAME["gpu_idle"][0]
         hot = reasons & (BY_NAME["sw_thermal"][0] | BY_NAME["hw_thermal"][0])
-        temp = round(ambient + 0.46 * util + 1.5 * smooth((*seed, "temp"), t, 30.0) + (40 if hot else 0))
+        temp = ambient + 0.46 * util + 1.5 * smooth((*seed, "temp"), t, 30.0)
+        if hot:   # held at the slowdown temperature by the throttling itself
+            temp = max(temp, 86.0 + 3.0 * smooth((*seed, "hot"), t, 30.0))
+        temp = round(temp)
         power = model.idle_w + (model.max_w - model.idle_w) * (util / 100.0) ** 0.9
         power *= 0.97 + 0.06 * smooth((*seed, "pw"), t, 10.0)
         energy = self._energy_at(uuid, model, power, t)
