@@ -20,7 +20,7 @@ from console.telemetry.fake_nvml import FakeGpu, FakeProc, LocalScenario, cgroup
 from console.telemetry.health import BY_NAME, GpuHealth
 from console.telemetry.sampler import GpuSample, NodeGpus, Snapshot
 
-from .telemetry_view import match_rows, physical, uid_index
+from .telemetry_view import match_rows, uid_index
 
 if TYPE_CHECKING:
     from .cluster_store import ClusterStore

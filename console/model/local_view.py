@@ -16,7 +16,7 @@ by swapping one reference.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from console.telemetry.health import GpuHealth
@@ -214,8 +214,7 @@ def build(snap: Snapshot, *, host: str, store: ClusterStore | None = None, node:
         node_rows = {k: r for k, r in store.gpus.rows.items() if r.node == node}
         as_node = Snapshot(snap.source, snap.taken_at,
                            {node: NodeGpus(node, tuple(_renode(g, node) for g in samples))})
-        name_of = {uid: key for uid, key in by_uid.items()}.get
-        for key, s in match_rows(as_node, node_rows, name_of).items():
+        for key, s in match_rows(as_node, node_rows, by_uid.get).items():
             if s.uuid:
                 rows[s.uuid] = key
 
@@ -246,6 +245,5 @@ def build(snap: Snapshot, *, host: str, store: ClusterStore | None = None, node:
 
 
 def _renode(g: GpuSample, node: str) -> GpuSample:
-    from dataclasses import replace
-
+    """A sample under the cluster's name for this node (NVML knows the host by its hostname)."""
     return g if g.node == node else replace(g, node=node)
