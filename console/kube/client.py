@@ -98,10 +98,13 @@ class Stats:
         self._times.append(time.monotonic())
 
     def rate_per_min(self, window: float = 60.0) -> float:
-        if not self._times:
+        """Requests in the last `window` s. Read by the UI while the informers' thread records: the
+        deque is copied in one C call (atomic under the GIL) rather than iterated while it grows."""
+        times = self._times
+        if not times:
             return 0.0
         cutoff = time.monotonic() - window
-        return sum(1 for t in self._times if t >= cutoff) * 60.0 / window
+        return sum(1 for t in tuple(times) if t >= cutoff) * 60.0 / window
 
 
 def _retry_after(resp: httpx.Response, body: Any) -> float | None:
