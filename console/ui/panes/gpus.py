@@ -92,6 +92,10 @@ class GpusPane(PaneModel):
         rows = self.ctx.store.gpus.rows
         count = self.ctx.store.gpus.count
         placed: dict[Key, int | None] = {}
+        feed = self.ctx.telemetry
+        tels = feed.view.rows if feed is not None else {}
+        local = self._local()
+        by_row = local.by_row if local is not None else {}
         for n in sorted_by(self._node_names(), self._node_value, self.reverse):
             c = count.get(n, 0)
             slots = [i for i in range(c) if (n, i) in rows]
@@ -100,7 +104,7 @@ class GpusPane(PaneModel):
                 if not slots:
                     continue
             for i in slots:
-                placed[("gpu", n, i)] = self.device_index(rows[(n, i)])
+                placed[("gpu", n, i)] = self.device_index(rows[(n, i)], tels.get((n, i)), by_row.get((n, i)))
             slots.sort(key=lambda i: (placed[("gpu", n, i)] is None, placed[("gpu", n, i)] or 0, i))
             out.append(("node", n))
             out.extend(("gpu", n, i) for i in slots)
@@ -121,14 +125,17 @@ class GpusPane(PaneModel):
                         break
         return changed, reorder
 
-    def device_index(self, g: GpuRow) -> int | None:
-        """The GPU's device index: from its telemetry sample, the API, or NVML on this host; None if unknown."""
-        tel = self._tel(g.key)
+    def device_index(self, g: GpuRow, tel: Any = False, lg: Any = False) -> int | None:
+        """The GPU's device index: from its telemetry sample, the API, or NVML on this host; None if unknown.
+        `tel`/`lg`: the row's telemetry and local GPU when the caller has them already."""
+        if tel is False:
+            tel = self._tel(g.key)
         if tel is not None and tel.index is not None:
             return tel.index
         if g.index is not None:
             return g.index
-        lg = self._local_gpu(g)
+        if lg is False:
+            lg = self._local_gpu(g)
         return lg.index if lg is not None else None
 
     # --- this host (NVML), when the console runs on a node of the cluster
@@ -151,7 +158,7 @@ class GpusPane(PaneModel):
         rem |= {("node", n) for n in node_rem}
         return ups, rem
 
-    def _holder_text(self, g: GpuRow, limit: int = 4) -> Text:
+    def _holder_text(self, g: GpuRow, limit: int = 4, lg: Any = None) -> Text:
         """Holders grouped by workload ("reranker 3×0.25"), each with its bar colour; on this host, with
         the GPU memory NVML counts for the group's processes ("reranker 3×0.25 18.2G")."""
         p = self.ctx.palette
@@ -160,7 +167,6 @@ class GpusPane(PaneModel):
         for h in g.holders:
             groups.setdefault((h.namespace, h.workload or h.pod), []).append(h.share)
             pods.setdefault((h.namespace, h.workload or h.pod), set()).add((h.namespace, h.pod))
-        lg = self._local_gpu(g)
         t = Text()
         for i, ((ns, who), shares) in enumerate(list(groups.items())[:limit]):
             if i:
@@ -206,9 +212,10 @@ class GpusPane(PaneModel):
         if g is None:
             return [""] * len(self.columns)
         tel = self._tel(g.key)
+        lg = self._local_gpu(g)
         label = Text(IDLE_MARK if tel is not None and tel.idle else " ", p.warn)
-        label.append("⌂" if self._local_gpu(g) is not None else " ", p.info)
-        idx = self.device_index(g)
+        label.append("⌂" if lg is not None else " ", p.info)
+        idx = self.device_index(g, tel, lg)
         label.append(f"#{idx} " if idx is not None else "#? ", p.muted)
         label.append((g.uuid[:12] + "…") if g.uuid else ("whole" if g.use == "whole" else
                                                           ("shared" if g.use == "shared" else "free")),
@@ -222,18 +229,19 @@ class GpusPane(PaneModel):
         if g.fragmented:
             free.append("⚠", p.warn)
         model = Text("MIG" if g.mig else "", p.muted)
-        return [label, model, bar, free, *self._gpu_telemetry(g, tel), self._holder_text(g)]
+        return [label, model, bar, free, *self._gpu_telemetry(g, tel, lg), self._holder_text(g, lg=lg)]
 
     # --- telemetry columns: UTIL, UTIL HISTORY, MEM, TEMP, POWER, HEALTH
     def _tel(self, key: tuple[str, int]) -> Any:
         feed = self.ctx.telemetry
         return feed.view.rows.get(key) if feed is not None else None
 
-    def _problems(self, g: GpuRow, tel: Any) -> list[str] | None:
+    def _problems(self, g: GpuRow, tel: Any, lg: Any = False) -> list[str] | None:
         """What is wrong with the GPU (dcgm-exporter's word, else NVML's on this host); None: nobody says."""
         if tel is not None and (tel.health is not None or tel.lost):
             return tel.problems
-        lg = self._local_gpu(g)
+        if lg is False:
+            lg = self._local_gpu(g)
         if lg is not None and (lg.health is not None or lg.lost):
             return lg.problems
         return None
@@ -248,9 +256,9 @@ class GpusPane(PaneModel):
         text = problems[0] + (f" +{len(problems) - 1}" if len(problems) > 1 else "")
         return Text(text, p.bad if bad else p.warn)
 
-    def _gpu_telemetry(self, g: GpuRow, tel: Any) -> list[Text | str]:
+    def _gpu_telemetry(self, g: GpuRow, tel: Any, lg: Any = False) -> list[Text | str]:
         p = self.ctx.palette
-        health = self._health_cell(self._problems(g, tel))
+        health = self._health_cell(self._problems(g, tel, lg))
         if tel is None:
             return ["", "", Text(fmt_mem(None, g.memory_mib), p.muted) if g.memory_mib else "", "", "", health]
         if tel.lost:
@@ -271,10 +279,16 @@ class GpusPane(PaneModel):
         """How many of the node's GPUs have something wrong (`⚠2`), ✓ when none, blank when nobody says."""
         p = self.ctx.palette
         rows = self.ctx.store.gpus.rows
+        feed = self.ctx.telemetry
+        local = self._local()
+        if feed is None and (local is None or local.node != n):
+            return Text("")
+        tels = feed.view.rows if feed is not None else {}
+        by_row = local.by_row if local is not None and local.node == n else {}
         said = bad = 0
         for i in range(self.ctx.store.gpus.count.get(n, 0)):
             g = rows.get((n, i))
-            problems = self._problems(g, self._tel(g.key)) if g is not None else None
+            problems = self._problems(g, tels.get((n, i)), by_row.get((n, i))) if g is not None else None
             if problems is not None:
                 said += 1
                 bad += bool(problems)
