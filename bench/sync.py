@@ -29,7 +29,8 @@ async def read_and_parse(kubeconfig: str, page: int = PAGE_SIZE) -> tuple[float,
     resources: list[Res] = [r for r in CORE_RESOURCES + KAI_RESOURCES if _models(r)]
     t0 = time.perf_counter()
     nbytes = 0
-    async with httpx.AsyncClient(base_url=creds.server, headers=creds.headers(), timeout=600) as http:
+    async with httpx.AsyncClient(base_url=creds.server, headers=creds.headers(), timeout=600,
+                                 verify=creds.ssl_context()) as http:
         async def one(res: Res) -> int:
             token, n = None, 0
             while True:

@@ -34,6 +34,7 @@ from console.ui.local_feed import LocalFeed, SourceFactory, default_source
 from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
 from console.ui.session import Session
+from console.ui.fair_share_feed import FairShareFeed, ReaderFactory, kai_reader
 from console.ui.telemetry_feed import SamplerFactory, TelemetryFeed, TickResult, dcgm_sampler
 from console.telemetry.idle import IdlePolicy
 from widgets.header import ClusterHeader, HeaderData, ResourceState
@@ -91,9 +92,13 @@ class ClusterConsole(App[None]):
                  readonly: bool = False, theme: str | None = None, now: Callable[[], float] = time.time,
                  contexts: Callable[[], list[str]] | None = None, retry_base: float = 2.0,
                  sampler_factory: SamplerFactory = dcgm_sampler, idle_policy: IdlePolicy | None = None,
-                 telemetry_auto: bool = True, local_factory: SourceFactory = default_source) -> None:
+                 telemetry_auto: bool = True, kai_reader_factory: ReaderFactory = kai_reader,
+                 local_factory: SourceFactory = default_source) -> None:
         super().__init__()
         self.sampler_factory = sampler_factory
+        self.kai_reader_factory = kai_reader_factory
+        self.fs_feed: FairShareFeed | None = None
+        self._fs_task: asyncio.Task[None] | None = None
         self.telemetry_auto = telemetry_auto   # False: ticks are driven by the caller (tests)
         self.feed: TelemetryFeed | None = None
         self._tel_task: asyncio.Task[None] | None = None
@@ -210,6 +215,8 @@ class ClusterConsole(App[None]):
             self.settle_heap(session)
             if self.feed is not None and self.telemetry_auto:
                 self.telemetry_loop()
+            if self.fs_feed is not None and self.telemetry_auto:
+                self.fair_share_loop()
             return
 
     @work(exclusive=True, group="heap", exit_on_error=False)
@@ -241,6 +248,8 @@ class ClusterConsole(App[None]):
             self.feed = TelemetryFeed(session, self.sampler_factory, self.idle_policy) \
                 if hasattr(session, "off_ui") and live else None
             self.ctx.telemetry = self.feed
+            self.fs_feed = FairShareFeed(session, self.kai_reader_factory) \
+                if hasattr(session, "off_ui") and live else None
             if old_feed is not None:
                 self.run_worker(_close_feed(old_feed), group="close", exit_on_error=False)
             for name in VIEW_ORDER:
@@ -349,6 +358,34 @@ class ClusterConsole(App[None]):
                 self.pane("gpus").absorb(keys, ())
             self.update_header()
 
+    # ------------------------------------------------------------------ KAI's fair shares
+    def fair_share_loop(self) -> None:
+        """Read KAI's fair shares for this session (replacing the last session's loop)."""
+        if self._fs_task is not None:
+            self._fs_task.cancel()
+        self._fs_task = asyncio.create_task(self._fair_share_run(), name="kai-fair-share")
+
+    async def _fair_share_run(self) -> None:
+        feed = self.fs_feed
+        while feed is not None and feed is self.fs_feed:
+            try:
+                await self.fair_share_tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a reader bug must not end the loop, nor the console
+                self.notify(f"KAI fair share: {_one_line(e)}", severity="error", timeout=5)
+            await asyncio.sleep(max(1.0, feed.interval_s))
+
+    async def fair_share_tick(self) -> bool:
+        """One read of KAI's metrics on the informers' loop; the next flush shows what it moved."""
+        feed, s = self.fs_feed, self.session
+        if feed is None or s is None:
+            return False
+        fresh: bool = await s.off_ui(feed.tick())  # type: ignore[attr-defined]
+        if fresh and feed is self.fs_feed:
+            self.flush()
+        return fresh
+
     def action_idle_jump(self) -> None:
         """On an idle-allocated GPU: its workload. Elsewhere: the next idle-allocated GPU."""
         if self.view != "gpus":
@@ -406,6 +443,10 @@ class ClusterConsole(App[None]):
             await asyncio.wait_for(self.local.close(), 5)
         except Exception:
             pass
+        fs_task, self._fs_task = self._fs_task, None
+        if fs_task is not None:
+            fs_task.cancel()
+        self.fs_feed = None
         feed, self.feed = self.feed, None
         if feed is not None:
             await _close_feed(feed)
@@ -514,6 +555,7 @@ class ClusterConsole(App[None]):
         return HeaderData(
             context=(info.context if info and info.context else self.context or ""),
             cluster=info.cluster if info else "", user=info.user if info else "",
+            server=info.server if info else "", tls=info.tls if info else "",
             server_version=info.server_version if info else "", readonly=self.readonly,
             connection=self.conn_state, message=self.conn_message, resources=states, gpus_allocated=alloc,
             gpus_capacity=cap, api_per_min=s.api_rate() if s else 0.0, watches=s.open_watches() if s else 0,

@@ -16,8 +16,11 @@ def _add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=0, help="port to serve on; 0 picks a free one")
     p.add_argument("--scenario", default="demo", help="demo, large, or a path to a scenario YAML file")
     p.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same cluster")
-    p.add_argument("--kubeconfig-out", metavar="FILE", help="write a kubeconfig with sim-admin, sim-viewer and "
-                   "one sim-<project> context per project")
+    p.add_argument("--kubeconfig-out", metavar="FILE", help="write a kubeconfig with sim-admin, sim-viewer, "
+                   "one sim-<project> and sim-researcher-<project> context per project, and sim-cert (a client "
+                   "certificate user)")
+    p.add_argument("--plain-http", action="store_true", help="serve plain HTTP instead of HTTPS, for debugging "
+                   "(tokens then ride in the kubeconfig's server URLs, since kubectl sends none over HTTP)")
     p.add_argument("--exit-with-parent", action="store_true", help="stop when the process that started the "
                    "simulator exits (used by --demo, so no simulator outlives its console)")
     p.add_argument("--static", action="store_true", help="do not run the demo's moving load (jobs arriving, "

@@ -25,6 +25,7 @@ from console.model.snapshot import build
 from console.model.telemetry_view import StoreGroupIndex, TelemetryView, snapshot_fields, uid_index
 from console.snapshot_format import render
 from console.telemetry.dcgm import DcgmExporterSampler
+from console.telemetry.kai_metrics import KaiMetricsReader
 from console.telemetry.sampler import Snapshot
 
 
@@ -46,11 +47,14 @@ async def take(kubeconfig: str | None, context: str | None, view: str = "all",
         finally:
             await conn.close()
         telemetry, telemetry_state = {}, None
+        if view in ("all", "projects") and store.kai_mode:  # KAI's own fair shares, where its metrics answer
+            store.set_kai_fair_share(await KaiMetricsReader(client, min_interval_s=0).read())
         if view in ("all", "gpus"):  # one dcgm-exporter scrape, when the cluster runs exporter pods
             telemetry, telemetry_state = await scrape_once(client, store)
     snap = build(store, view)
     add_to_snapshot(snap, telemetry, telemetry_state)
     snap["cluster"] = {"context": creds.context, "cluster": creds.cluster, "user": creds.user,
+                       "server": creds.server, "tls": creds.tls,
                        "server_version": conn.surface.server_version,
                        "kai": conn.surface.has_kai}
     hidden = list(conn.plan.hidden)

@@ -36,13 +36,34 @@ def _table(headers: Sequence[str], rows: list[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def _saturation(p: dict[str, Any]) -> str:
+    if p.get("fair_share_gpu") is None:
+        return "-"
+    sat = p.get("saturation")
+    return "inf" if sat is None else f"{float(sat):.2f}"
+
+
 def _projects(items: list[dict[str, Any]]) -> str:
-    rows = [[p.get("name", ""), p.get("parent") or "-", _num(p.get("quota_gpu")), _num(p.get("limit_gpu")),
-             _num(p.get("over_quota_weight")), _num(p.get("priority")), _num(p.get("allocated_gpu")),
-             _num(p.get("allocated_nonpreemptible_gpu")), _num(p.get("requested_gpu")),
+    rows = [[p.get("name", "") + (" <reclaim next" if p.get("reclaim_next") else ""), p.get("parent") or "-",
+             _num(p.get("quota_gpu")), _num(p.get("limit_gpu")), _num(p.get("over_quota_weight")),
+             _num(p.get("priority")), _num(p.get("allocated_gpu")), _fair(p.get("fair_share_gpu")),
+             _saturation(p), _num(p.get("allocated_nonpreemptible_gpu")), _num(p.get("requested_gpu")),
              _num(p.get("pending_workloads"))] for p in items]
-    return _table(["PROJECT", "PARENT", "QUOTA", "LIMIT", "WEIGHT", "PRIORITY", "ALLOCATED", "NON-PREEMPT",
-                   "REQUESTED", "PENDING"], rows)
+    return _table(["PROJECT", "PARENT", "QUOTA", "LIMIT", "WEIGHT", "PRIORITY", "ALLOCATED", "FAIR", "SATURATION",
+                   "NON-PREEMPT", "REQUESTED", "PENDING"], rows)
+
+
+def _fair(x: Any) -> str:
+    return "-" if x is None else f"{float(x):.2f}".rstrip("0").rstrip(".")
+
+
+def _fair_share_lines(fs: dict[str, Any]) -> list[str]:
+    src = "KAI metrics" if fs.get("source") == "kai-scheduler" else "computed"
+    lines = [f"fair share: {src}" + (f" ({fs['detail']})" if fs.get("detail") else "")]
+    nxt = fs.get("reclaim_next")
+    if nxt:
+        lines.append(f"{nxt.get('project')}: {nxt.get('reason')}")
+    return lines
 
 
 def _holders(g: dict[str, Any]) -> str:
@@ -146,6 +167,8 @@ def render(snapshot: dict[str, Any], output: str = "table", view: str = "all") -
     for extra in ("cluster", "hidden", "health", "telemetry"):
         if extra in snapshot and view == "all":
             data[extra] = snapshot[extra]
+    if "fair_share" in snapshot and view in ("all", "projects"):
+        data["fair_share"] = snapshot["fair_share"]
     if output == "json":
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
     if output == "yaml":
@@ -158,6 +181,8 @@ def render(snapshot: dict[str, Any], output: str = "table", view: str = "all") -
     for v in views:
         title = f"{v.upper()} ({len(data[v])})"
         parts.append(title + "\n" + RENDER[v](data[v]))
+        if v == "projects" and data.get("fair_share") and data[v]:
+            parts.append("\n".join(_fair_share_lines(data["fair_share"])))
     if snapshot.get("telemetry") and view in ("all", "gpus"):
         parts.append(f"telemetry: {snapshot['telemetry']}")
     for note in snapshot.get("hidden") or []:

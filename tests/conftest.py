@@ -63,50 +63,86 @@ def sim_cluster() -> SimCluster:
 
 @dataclass
 class SimServer:
-    """A running simulated apiserver: its URL, cluster, users' tokens and a kubeconfig for kubectl."""
+    """A running simulated apiserver: its URL, cluster, users' tokens and a kubeconfig for kubectl.
+
+    HTTPS by default, as every real cluster is: `ca_file` holds the CA a client must trust, and
+    `credentials()` / `client()` build clients that do.
+    """
 
     url: str
     cluster: SimCluster
     server: object
     tokens: dict[str, str]
     kubeconfig: Path
+    ca_file: str | None = None
 
     def headers(self, user: str = "admin") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
-    def client(self, user: str = "admin", **kw: object):
+    def verify(self):  # type: ignore[no-untyped-def]
+        import ssl
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
+
+    def client(self, user: str | None = "admin", **kw: object):
+        """An httpx client for `user` (None: anonymous) that trusts the server's CA."""
         import httpx
         kw.setdefault("timeout", 10.0)
-        return httpx.AsyncClient(base_url=self.url, headers=self.headers(user), **kw)
+        kw.setdefault("verify", self.verify())
+        return httpx.AsyncClient(base_url=self.url, headers=self.headers(user) if user else {}, **kw)
+
+    def credentials(self, user: str | None = "admin", token: str | None = None):  # type: ignore[no-untyped-def]
+        """Credentials built by hand for `user`'s token (or `token`), trusting the server's CA."""
+        from console.kube.config import Credentials
+        return Credentials(server=self.url, token=token if token is not None else self.tokens[user] if user else None,
+                           ca_file=self.ca_file)
+
+
+async def serve_sim(cluster: SimCluster, tmp_path: Path, *, tls: object = True, name: str = "kubeconfig",
+                    **kw: object) -> tuple[SimServer, object]:
+    """Serve `cluster` over loopback (HTTPS unless `tls=False`) and write its kubeconfig and CA file."""
+    from console.sim.server import start_server
+
+    srv = await start_server(cluster, tls=tls, **kw)  # type: ignore[arg-type]
+    users = Users(cluster)
+    kubeconfig = tmp_path / name
+    write_kubeconfig(kubeconfig, srv.url, users, tls=srv.tls)
+    ca_file = None
+    if srv.tls is not None:
+        ca = tmp_path / f"{name}-ca.pem"
+        ca.write_bytes(srv.tls.ca.cert_pem)
+        ca_file = str(ca)
+    tokens = {n: users.token(n) for n in users.names()}
+    return SimServer(srv.url, cluster, srv, tokens, kubeconfig, ca_file), srv
 
 
 @pytest_asyncio.fixture
 async def sim_server(sim_cluster: SimCluster, tmp_path: Path) -> AsyncIterator[SimServer]:
-    from console.sim.server import start_server
-
-    srv = await start_server(sim_cluster, bookmark_interval=0.1, log_poll_interval=0.01)
-    users = Users(sim_cluster)
-    kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, srv.url, users)
-    tokens = {n: users.token(n) for n in users.names()}
+    sim, srv = await serve_sim(sim_cluster, tmp_path, bookmark_interval=0.1, log_poll_interval=0.01)
     try:
-        yield SimServer(srv.url, sim_cluster, srv, tokens, kubeconfig)
+        yield sim
     finally:
-        await srv.stop()
+        await srv.stop()  # type: ignore[attr-defined]
+
+
+@pytest_asyncio.fixture
+async def sim_server_plain(sim_cluster: SimCluster, tmp_path: Path) -> AsyncIterator[SimServer]:
+    """The debugging mode: plain HTTP, tokens also accepted in `/sim/auth/<token>` URL paths."""
+    sim, srv = await serve_sim(sim_cluster, tmp_path, tls=False, bookmark_interval=0.1, log_poll_interval=0.01)
+    try:
+        yield sim
+    finally:
+        await srv.stop()  # type: ignore[attr-defined]
 
 
 @pytest_asyncio.fixture
 async def demo(tmp_path: Path) -> AsyncIterator[tuple[SimCluster, str]]:
     """The seeded demo cluster, settled on a manual clock, served over loopback: (cluster, kubeconfig path)."""
     from console.sim.build import make_cluster
-    from console.sim.server import start_server
 
     cluster = make_cluster("demo", seed=42, manual_clock=True)
     cluster.settle()
-    srv = await start_server(cluster)
-    kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, srv.url, Users(cluster))
+    sim, srv = await serve_sim(cluster, tmp_path)
     try:
-        yield cluster, str(kubeconfig)
+        yield cluster, str(sim.kubeconfig)
     finally:
-        await srv.stop()
+        await srv.stop()  # type: ignore[attr-defined]

@@ -106,3 +106,59 @@ async def test_viewer_and_confined_researcher_each_get_a_model(demo) -> None:
     assert "deployments.apps" in hidden
     text = render(snap, "table")
     assert "hidden: pods: only namespaces runai-chat-serving are readable" in text
+
+
+async def test_snapshot_talks_to_the_server_kubectl_names_for_every_order(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Two kubeconfig files that each set a current context: whichever order KUBECONFIG lists them in,
+    snapshot reaches the server kubectl names, and when that one is down the error names it."""
+    import base64
+    import os
+    import subprocess
+
+    import yaml
+
+    from console.cli import main
+    from tests.conftest import make_sim_cluster, serve_sim
+
+    servers, files = {}, {}
+    for name in ("a", "b"):
+        sim, srv = await serve_sim(make_sim_cluster(), tmp_path, name=f"sim-{name}")
+        servers[name] = (sim, srv)
+        f = tmp_path / f"{name}.yaml"
+        f.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": f"ctx-{name}",
+            "clusters": [{"name": f"c{name}", "cluster": {
+                "server": sim.url,
+                "certificate-authority-data": base64.b64encode(Path(sim.ca_file).read_bytes()).decode()}}],
+            "users": [{"name": f"u{name}", "user": {"token": sim.tokens["admin"]}}],
+            "contexts": [{"name": f"ctx-{name}", "context": {"cluster": f"c{name}", "user": f"u{name}"}}]}))
+        files[name] = f
+    kubectl = shutil.which("kubectl")
+    try:
+        for first, second in (("a", "b"), ("b", "a")):
+            env = f"{files[first]}{os.pathsep}{files[second]}"
+            monkeypatch.setenv("KUBECONFIG", env)
+            if kubectl:
+                named = subprocess.run([kubectl, "config", "view", "--minify", "-o",
+                                        "jsonpath={.clusters[0].cluster.server}"], capture_output=True, text=True,
+                                       env={**os.environ, "KUBECONFIG": env}, check=True).stdout
+                assert named == servers[first][0].url
+            before = {n: s[1].api.requests for n, s in servers.items()}
+            capsys.readouterr()
+            rc = await asyncio.to_thread(main, ["snapshot", "-o", "json"])
+            out = capsys.readouterr().out
+            assert rc == 0
+            assert orjson.loads(out)["cluster"]["server"] == servers[first][0].url
+            assert servers[first][1].api.requests > before[first]
+            assert servers[second][1].api.requests == before[second]  # the other cluster was never touched
+        # the chosen cluster down: the error names the context, the server and the file
+        sim_b, srv_b = servers["b"]
+        await srv_b.stop()
+        rc = await asyncio.to_thread(main, ["snapshot"])
+        err = capsys.readouterr().err
+        assert rc == 1
+        assert err == f"gpuconsole snapshot: cannot reach {sim_b.url} (context ctx-b from {files['b']}): " \
+                      "connection refused\n"
+    finally:
+        for _, srv in servers.values():
+            await srv.stop()

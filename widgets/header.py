@@ -1,4 +1,4 @@
-"""The header: who and where (context, cluster, user, server), the state of every watched resource,
+"""The header: who and where (context, server and whether TLS verifies it, cluster, user), the state of every watched resource,
 cluster GPU totals, and the console's own load on the API server. It receives plain data only."""
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ class HeaderData:
     context: str = ""
     cluster: str = ""
     user: str = ""
+    server: str = ""
+    tls: str = ""                       # verified | unverified | plain | "" (unknown)
     server_version: str = ""
     readonly: bool = False
     connection: str = "connecting"      # connecting | connected | unreachable | offline
@@ -62,6 +64,12 @@ def render_header(d: HeaderData, p: Palette) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append("gpuconsole ", p.accent)
     t.append(f"ctx {d.context or '-'}", p.bold)
+    if d.server:
+        t.append(f" · {d.server}")
+    if d.tls == "unverified":
+        t.append(" · TLS unverified", p.bad)
+    elif d.tls == "plain":
+        t.append(" · plain HTTP", p.warn)
     t.append(f" · cluster {d.cluster or '-'} · user {d.user or '-'} · k8s {d.server_version or '?'}")
     if d.readonly:
         t.append(" · read-only", p.warn)

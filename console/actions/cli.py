@@ -146,12 +146,28 @@ async def _plan(session: Any, args: argparse.Namespace) -> Any:
     return await session.plan_delete(args.targets)
 
 
+def where(creds: Any) -> str:
+    """`context sim-admin (https://127.0.0.1:6443, user sim-admin, from k.yaml)`: what a verb acts on."""
+    from console.kube.kubeconfig_merge import show_path
+
+    bits = [creds.server]
+    if creds.user:
+        bits.append(f"user {creds.user}")
+    if creds.source:
+        bits.append(f"from {show_path(creds.source)}")
+    if creds.tls != "verified":
+        bits.append("TLS unverified" if creds.tls == "unverified" else "plain HTTP, unencrypted")
+    return f"context {creds.context or '-'} ({', '.join(bits)})"
+
+
 async def _run(args: argparse.Namespace, creds: Any, out: TextIO, err: TextIO) -> int:
     from console.kube.client import KubeClient
 
     from .session import ActionSession
 
     verb = args.command
+    on = where(creds)
+    print(f"On {on}", file=out)
     async with KubeClient(creds, max_retries=2, timeout=30.0) as client:
         session = ActionSession(client, readonly=bool(getattr(args, "readonly", False)))
         plan = await _plan(session, args)
@@ -165,7 +181,7 @@ async def _run(args: argparse.Namespace, creds: Any, out: TextIO, err: TextIO) -
             return 1
         if args.dry_run:
             await session.apply(plan, dry_run=True)
-            print("dry run: nothing was sent", file=out)
+            print(f"dry run on {on}: nothing was sent", file=out)
             return 0
         confirm = None
         if plan.confirm_phrase:
@@ -175,7 +191,7 @@ async def _run(args: argparse.Namespace, creds: Any, out: TextIO, err: TextIO) -
                     why = (f"needs the typed confirmation {plan.confirm_phrase!r}: not a terminal, so pass "
                            "--confirm with that text")
                     return await _refuse_async(session, plan, err, why)
-                confirm = await asyncio.to_thread(_ask, f"Type {plan.confirm_phrase!r} to go ahead: ")
+                confirm = await asyncio.to_thread(_ask, f"On {on}: type {plan.confirm_phrase!r} to go ahead: ")
             if confirm.strip() != plan.confirm_phrase:
                 return await _refused(session, plan, err, confirm)
         elif not args.yes:
@@ -184,7 +200,8 @@ async def _run(args: argparse.Namespace, creds: Any, out: TextIO, err: TextIO) -
                 return await _refuse_async(session, plan, err, f"{what} needs confirmation and this is not a "
                                                                "terminal; pass --yes to go ahead")
             default_yes = not plan.destructive
-            answer = await asyncio.to_thread(_ask, f"{verb} {plan.target}? [{'Y/n' if default_yes else 'y/N'}] ")
+            answer = await asyncio.to_thread(_ask, f"{verb} {plan.target} on {on}? "
+                                                   f"[{'Y/n' if default_yes else 'y/N'}] ")
             answer = answer.strip().lower()
             if not (answer in ("y", "yes") or (default_yes and answer == "")):
                 return await _refuse_async(session, plan, err, "not confirmed; nothing was sent")

@@ -19,16 +19,17 @@ class ActionError(Exception):
 
 def outcome_unknown(e: ApiError) -> bool:
     """A request that was sent but never answered (a read timeout): it may or may not have been applied."""
-    return e.unreachable and ("ReadTimeout" in e.message or "RemoteProtocolError" in e.message)
+    return e.outcome_unknown
 
 
 def explain_api_error(e: ApiError, doing: str) -> str:
     """An API failure in the operator's words: what was being done, and what the server (or its absence) said."""
     if outcome_unknown(e):
-        return (f"{doing}: no answer from the cluster in time ({e.message}); the server may still carry it out, "
-                "so look before trying again")
+        return (f"{doing}: {e.message}; the server may still carry it out, so look before trying again")
     if e.unreachable:
-        return f"{doing}: the cluster is unreachable ({e.message}); nothing was changed by this step"
+        return f"{doing}: {e.message}; nothing was changed by this step"
+    if e.explained:
+        return f"{doing}: {e.message}"
     if e.code == 403:
         return f"{doing}: forbidden: {e.message}"
     if e.code == 404:

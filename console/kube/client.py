@@ -1,8 +1,11 @@
 """Async Kubernetes client: httpx + orjson, raw dicts in and out, never the generated model classes.
 
 Retries with jittered backoff on connection errors, 429 (honouring Retry-After) and 5xx; a 401 reloads
-credentials once; a 403 is reported at once. Watches are separate (`watch()`), since a dropped watch is
-resumed by the informer from its last resourceVersion rather than retried here.
+credentials once and sends again only when they changed; a 403 is reported at once. A TLS failure is
+final: no retry can mend a certificate, so nothing more is sent. Every failure to reach the server is an
+ApiError whose message names the server, the context and its file (`reach`). Watches are separate
+(`watch()`), since a dropped watch is resumed by the informer from its last resourceVersion rather than
+retried here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from . import reach
 from .config import Credentials
 from .errors import ApiError
 
@@ -155,6 +159,7 @@ class KubeClient:
         self._reload = reload or creds.reload
         self._rng = rng or random.Random()
         self._transport = transport
+        self._answered = False  # whether the server ever answered: a first failure may be our certificate
         self._http = self._make_http()
 
     def _make_http(self) -> httpx.AsyncClient:
@@ -183,12 +188,28 @@ class KubeClient:
         cap = min(self.backoff_max, self.backoff_base * (2 ** attempt))
         return self._rng.uniform(cap / 2, cap)  # jitter keeps a fleet of consoles from retrying in step
 
-    async def _reauth(self) -> None:
+    async def _reauth(self) -> bool:
+        """Reload credentials; False when they are the same (sending again would be refused again)."""
         creds = await asyncio.to_thread(self._reload)
+        if creds is self.creds or creds.same_auth(self.creds):
+            return False
         old = self._http
         self.creds = creds
         self._http = self._make_http()
         await old.aclose()
+        return True
+
+    def _status_error(self, code: int, body: Any, method: str, path: str,
+                      retry_after: float | None = None) -> ApiError:
+        e = ApiError.from_status(code, body, method=method, path=path, retry_after=retry_after)
+        return reach.unauthorized(e, self.creds) if e.code == 401 else e
+
+    def _unreachable(self, e: BaseException, method: str, path: str, read_timeout: float | None = None,
+                     watch: bool = False) -> ApiError:
+        timeout = self.timeout if isinstance(e, (httpx.ReadTimeout, httpx.WriteTimeout)) else \
+            min(self.timeout, 10.0)
+        return reach.unreachable(e, self.creds, method=method, path=path, first=not self._answered, watch=watch,
+                                 timeout=read_timeout if read_timeout is not None else timeout)
 
     async def request(
         self,
@@ -213,25 +234,28 @@ class KubeClient:
                 resp = await self._http.request(method, path, params=params, content=content, headers=headers)
             except (httpx.TransportError, OSError) as e:
                 self.stats.errors += 1
-                if retry and attempt < self.max_retries:
+                err = self._unreachable(e, method, path)
+                if retry and attempt < self.max_retries and err.transport not in reach.FINAL:
                     attempt += 1
                     self.stats.retries += 1
                     await asyncio.sleep(self._backoff(attempt))
                     continue
-                raise ApiError(0, "Unreachable", f"{type(e).__name__}: {e}".rstrip(": "),
-                               method=method, path=path) from None
+                raise err from None
+            self._answered = True
             if resp.status_code < 400:
                 return resp.content if raw else _decode(resp)
             self.stats.errors += 1
             body_out = _decode(resp)
             hint = _retry_after(resp, body_out)
-            if resp.status_code == 401 and not reauthed:
-                reauthed = True
-                try:
-                    await self._reauth()
-                    continue
-                except Exception:
-                    pass
+            if resp.status_code == 401:
+                if not reauthed:
+                    reauthed = True
+                    try:
+                        if await self._reauth():
+                            continue
+                    except Exception:
+                        pass
+                raise self._status_error(401, body_out, method, path)
             if retry and attempt < self.max_retries and (resp.status_code == 429 or resp.status_code >= 500):
                 attempt += 1
                 self.stats.retries += 1
@@ -341,11 +365,11 @@ class KubeClient:
                                          ) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()
-                    raise ApiError.from_status(resp.status_code, _decode(resp), method="GET", path=path)
+                    raise self._status_error(resp.status_code, _decode(resp), "GET", path)
                 async for line in resp.aiter_lines():
                     yield line
         except httpx.TransportError as e:
-            raise ApiError(0, "Unreachable", f"{type(e).__name__}: {e}", method="GET", path=path) from None
+            raise self._unreachable(e, "GET", path) from None
 
     async def watch(self, res: Res, namespace: str | None = None, *, resource_version: str | None = None,
                     label_selector: str | None = None, field_selector: str | None = None,
@@ -369,8 +393,8 @@ class KubeClient:
                                          timeout=httpx.Timeout(self.timeout, read=read_timeout)) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()
-                    raise ApiError.from_status(resp.status_code, _decode(resp), method="GET", path=path,
-                                               retry_after=_retry_after(resp, None))
+                    raise self._status_error(resp.status_code, _decode(resp), "GET", path, _retry_after(resp, None))
+                self._answered = True
                 if on_open is not None:
                     on_open()
                 async for line in resp.aiter_lines():
@@ -387,7 +411,6 @@ class KubeClient:
                         raise ApiError.from_status(int(obj.get("code") or 500), obj, method="GET", path=path)
                     yield etype, obj
         except httpx.TransportError as e:
-            raise ApiError(0, "Unreachable", f"watch interrupted: {type(e).__name__}: {e}",
-                           method="GET", path=path) from None
+            raise self._unreachable(e, "GET", path, read_timeout, watch=True) from None
         finally:
             self.stats.open_watches -= 1

@@ -8,11 +8,15 @@ from typing import Any
 class ApiError(Exception):
     """A failed API call: the `Status` reason and message when the server sent one.
 
-    `code` 0 means the server was never reached (connection refused, DNS, TLS, timeout).
+    `code` 0 means the server was never reached (connection refused, DNS, TLS, timeout), or stopped
+    answering; `transport` then says which (see `reach.classify`) and `message` is a whole sentence naming
+    the server, the context and its file. `explained` marks a message that is such a sentence for another
+    code (a 401 names whose credentials were refused).
     """
 
     def __init__(self, code: int, reason: str, message: str, *, details: dict[str, Any] | None = None,
-                 retry_after: float | None = None, method: str = "", path: str = "") -> None:
+                 retry_after: float | None = None, method: str = "", path: str = "", transport: str = "",
+                 explained: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
@@ -21,6 +25,8 @@ class ApiError(Exception):
         self.retry_after = retry_after
         self.method = method
         self.path = path
+        self.transport = transport
+        self.explained = explained or code == 0
 
     @property
     def causes(self) -> list[dict[str, str]]:
@@ -30,10 +36,14 @@ class ApiError(Exception):
     def unreachable(self) -> bool:
         return self.code == 0
 
+    @property
+    def outcome_unknown(self) -> bool:
+        """Sent but never answered (a read timeout, a dropped connection): it may have been applied."""
+        return self.code == 0 and self.transport in ("read-timeout", "dropped")
+
     def __str__(self) -> str:
-        where = f" ({self.method} {self.path})" if self.method else ""
-        if self.code == 0:
-            return f"cluster unreachable: {self.message}{where}"
+        if self.explained:
+            return self.message
         return f"{self.code} {self.reason}: {self.message}"
 
     @classmethod

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import podspec, views_gpus, views_nodes, views_projects, views_workloads
+from . import fair_share, podspec, views_gpus, views_nodes, views_projects, views_workloads
 from .records import (
     KNATIVE_SERVICE_LABEL, OWNER_BY_GROUP_KIND, OWNER_BY_KEY, OWNER_KINDS, BadObject, NodeRec, Obj,
     OwnerKey, OwnerRec, PodGroupRec, PodKey, PodRec, QueueRec, QuotaRec, Ref, ServiceRec, node_record,
@@ -258,6 +258,7 @@ class ClusterStore:
         self.gpus = views_gpus.GpusView()
         self.workloads = views_workloads.WorkloadsView()
         self.nodes_view = views_nodes.NodesView()
+        self.fair_share = fair_share.FairShareView()
         self._delta = Delta()
         self._kai_mode_seen: bool | None = None
 
@@ -843,14 +844,26 @@ class ClusterStore:
         d.workloads.merge(changed, removed)
         self.dirty_projects |= touched_projects
         pr_dirty, self.dirty_projects = self.dirty_projects, set()
-        d.projects.merge(*self.projects.refresh(self, pr_dirty))
+        pr_changed, pr_removed = self.projects.refresh(self, pr_dirty)
+        d.projects.merge(pr_changed, pr_removed)
         gn_dirty, self.dirty_gpu_nodes = self.dirty_gpu_nodes, set()
         d.gpus.merge(*self.gpus.refresh(self, gn_dirty))
         nd_dirty, self.dirty_nodes = self.dirty_nodes, set()
-        d.nodes.merge(*self.nodes_view.refresh(self, nd_dirty))
+        nd_changed, nd_removed = self.nodes_view.refresh(self, nd_dirty)
+        d.nodes.merge(nd_changed, nd_removed)
+        # Fair shares are global: any project's request or allocation, or the GPU capacity, moves them all.
+        if pr_changed or pr_removed or nd_changed or nd_removed:
+            self.fair_share.dirty = True
+        moved = self.fair_share.refresh(self.queues, self.projects.rows, self.nodes.values(), mode)
+        rows = self.projects.rows
+        d.projects.merge({n: rows[n] for n in moved if n in rows}, ())
         if self._health_dirty:
             d.health = True
             self._health_dirty = False
+
+    def set_kai_fair_share(self, kai: Any) -> None:
+        """KAI's own fair shares as read from its scheduler's metrics (a `KaiFairShare`), or None."""
+        self.fair_share.set_kai(kai)
 
     def drain(self) -> Delta:
         """What changed since the last drain (rows upserted and removed per view, health changed)."""

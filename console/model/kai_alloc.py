@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .kai_queues import EPS, INF, fair_shares
+from .kai_queues import EPS, INF, allocatable_share, fair_shares, victim_order
 from .kai_state import ClusterState, NodeInfo, PodRec
 
 NON_PREEMPTIBLE_OVER_QUOTA = "NonPreemptibleOverQuota"
@@ -359,6 +359,16 @@ def _evict_for(state: ClusterState, unit: list[PodRec], job: PendingJob, add: fl
 
 
 # ---------------------------------------------------------------- the round
+def cycle_fair_shares(state: ClusterState, pending_demand: dict[str, float]) -> dict[str, float]:
+    """The fair shares a scheduling cycle starts from: each leaf's request is what it holds plus what
+    waits (proportion.go updateQueuesCurrentResourceUsage), over the GPUs of schedulable nodes."""
+    tree = state.tree
+    demand: dict[str, float] = dict(state.alloc)
+    for q, d in pending_demand.items():
+        demand[q] = demand.get(q, 0.0) + d
+    return fair_shares(tree, state.capacity(), {q: d for q, d in demand.items() if tree.is_leaf(q)})
+
+
 def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str],
          pending_demand: dict[str, float] | None = None, max_victims: int = 5000) -> Plan:
     """One scheduling round: allocate, then reclaim between queues, then preempt within a queue.
@@ -368,14 +378,11 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
     """
     out = Plan()
     tree = state.tree
-    demand: dict[str, float] = dict(state.alloc)
     if pending_demand is None:
         pending_demand = {}
         for j in jobs:
             pending_demand[j.queue] = pending_demand.get(j.queue, 0.0) + sum(p.gpus for p in j.pods)
-    for q, d in pending_demand.items():
-        demand[q] = demand.get(q, 0.0) + d
-    fair = fair_shares(tree, state.capacity(), {q: d for q, d in demand.items() if tree.is_leaf(q)})
+    fair = cycle_fair_shares(state, pending_demand)
     out.fair_share = fair
 
     def ratio(q: str) -> float:
@@ -392,20 +399,27 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
     reclaim_list: list[Victim] | None = None
 
     def reclaim_victims() -> list[Victim]:
+        """Preemptible jobs of every queue that one of KAI's two reclaim strategies could take from
+        (over its fair share, or over its quota), queue by queue in KAI's victim order, then by job:
+        lowest priority first, newest first."""
         nonlocal reclaim_list
         if reclaim_list is None:
-            cands: list[tuple[float, int, str, Victim]] = []
-            for q in state.queue_jobs:
-                excess = state.alloc.get(q, 0.0) - fair.get(q, 0.0)
-                if not tree.is_leaf(q) or excess <= EPS:
-                    continue
+            over = [q for q in state.queue_jobs if tree.is_leaf(q)
+                    and state.alloc.get(q, 0.0) > min(fair.get(q, 0.0), _deserved(q)) + EPS]
+            rank = {q: i for i, q in enumerate(victim_order(tree, fair, state.alloc, over))}
+            cands: list[tuple[int, int, str, Victim]] = []
+            for q, i in rank.items():
                 jobs_q = [jk for jk in state.queue_jobs[q] if state.jobs[jk].preemptible]
                 for created, jk, v in victim_units(state, jobs_q):
-                    cands.append((-excess, state.jobs[jk].priority, created, v))
+                    cands.append((i, state.jobs[jk].priority, created, v))
             cands.sort(key=lambda c: (c[2], c[3]), reverse=True)  # newest first ...
-            cands.sort(key=lambda c: (c[0], c[1]))         # ... within furthest over share, lowest priority
+            cands.sort(key=lambda c: (c[0], c[1]))         # ... within the queue order, lowest priority
             reclaim_list = [c[3] for c in cands[:max_victims]]
         return reclaim_list
+
+    def _deserved(q: str) -> float:
+        s = tree.specs.get(q)
+        return s.deserved if s else 0.0
 
     for job in order:
         units: list[list[PodRec]] = []
@@ -434,17 +448,23 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
             victims: list[tuple[str, list[PodRec]]] | None = None
             action = ""
             if why[0] == UNSCHEDULABLE and state.alloc.get(job.queue, 0.0) + add <= fair.get(job.queue, 0.0) + EPS:
-                def eligible(v: Victim, q: str = job.queue) -> bool:
+                starved = state.alloc.get(job.queue, 0.0) + add <= _deserved(job.queue) + EPS
+
+                def eligible(v: Victim, q: str = job.queue, starved: bool = starved) -> bool:
+                    """KAI's reclaim strategies (reclaimable/strategies/strategies.go), checked on what
+                    the victim's queue holds before this victim goes: MaintainFairShare takes from a
+                    queue over its allocatable share (its quota or fair share, whichever is larger);
+                    GuaranteeDeservedQuota lets a queue within its quota take from one over its quota."""
                     j = state.jobs.get(v[0])
                     if j is None or j.queue == q or not j.preemptible:
                         return False
                     spec = tree.specs.get(j.queue)
                     have = state.alloc.get(j.queue, 0.0)
-                    if have <= fair.get(j.queue, 0.0) + EPS:
-                        return False
-                    deserved = spec.deserved if spec else 0.0
-                    freed = sum(state.pods[k].gpus for k in v[1] if k in state.pods)
-                    return have - freed >= deserved - EPS
+                    if spec is None:
+                        return have > EPS
+                    if have > allocatable_share(spec, fair.get(j.queue, 0.0)) + EPS:
+                        return True
+                    return starved and have > spec.deserved + EPS
                 victims = _evict_for(state, unit, job, add, reclaim_victims(), eligible, False)
                 action = RECLAIM
             if victims is None and why[0] in (UNSCHEDULABLE, OVER_LIMIT):

@@ -482,6 +482,7 @@ class QueueRec:
     requested_gpu: float | None
     status_reported: bool
     conditions: tuple[str, ...]          # condition types that are True: Orphan, OverQuota
+    created: str = ""                    # metadata.creationTimestamp (KAI's last tie-break)
 
 
 def _status_gpu(status: dict, field_name: str) -> float | None:
@@ -513,6 +514,7 @@ def queue_record(raw: Any) -> QueueRec:
         allocated_nonpreemptible_gpu=_status_gpu(status, "allocatedNonPreemptible"),
         requested_gpu=_status_gpu(status, "requested"),
         status_reported=reported, conditions=conds,
+        created=md.get("creationTimestamp") if isinstance(md.get("creationTimestamp"), str) else "",
     )
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from .fair_share import FairShareTable
+from .kai_queues import INF
 from .views_gpus import summary
 
 if TYPE_CHECKING:
@@ -53,6 +55,24 @@ def _depth_order(rows: dict[str, Any]) -> list[Any]:
     return out
 
 
+def _with_fair_share(row: dict[str, Any], fs: FairShareTable) -> dict[str, Any]:
+    """A project row with KAI's fair share: `fair_share_gpu`, `saturation` (allocated / fair share; null
+    when GPUs are held on a zero fair share), `fair_share_source` and `reclaim_next`."""
+    s = fs.shares.get(row["name"])
+    row["fair_share_gpu"] = s.fair_share_gpu if s else None
+    row["saturation"] = (None if s.saturation == INF else s.saturation) if s else None
+    row["fair_share_source"] = s.source if s else None
+    row["reclaim_next"] = fs.reclaim_next is not None and fs.reclaim_next.queue == row["name"]
+    return row
+
+
+def fair_share_dict(fs: FairShareTable) -> dict[str, Any]:
+    """Where the fair shares came from and which project KAI would reclaim from next."""
+    nxt = fs.reclaim_next
+    return {"source": fs.source, "detail": fs.detail, "capacity_gpu": fs.capacity_gpu,
+            "reclaim_next": {"project": nxt.queue, "reason": nxt.reason} if nxt else None}
+
+
 def build(store: ClusterStore, view: str = "all") -> dict[str, Any]:
     """The current views as a dict: `projects`, `gpus`, `workloads`, `nodes` (or only `view`), plus
     `health`, `hidden`, `gpu_summary` and `problems` for the whole snapshot."""
@@ -61,7 +81,9 @@ def build(store: ClusterStore, view: str = "all") -> dict[str, Any]:
     store.refresh()
     out: dict[str, Any] = {}
     if view in ("all", "projects"):
-        out["projects"] = [to_dict(r) for r in _depth_order(store.projects.rows)]
+        fs = store.fair_share.table
+        out["projects"] = [_with_fair_share(to_dict(r), fs) for r in _depth_order(store.projects.rows)]
+        out["fair_share"] = fair_share_dict(fs)
     if view in ("all", "gpus"):
         out["gpus"] = [to_dict(store.gpus.rows[k]) for k in sorted(store.gpus.rows)]
     if view in ("all", "workloads"):

@@ -3,7 +3,10 @@
 Four kinds of user, matching how Run:ai clusters are used: `admin` (cluster-admin), `viewer`
 (read-only everywhere), one user per project (write in the project's namespace, read everywhere), and one
 `researcher-<project>` per project, confined to the project's namespaces (plus read access to nodes, queues
-and priority classes), as researchers are on clusters that keep projects apart.
+and priority classes), as researchers are on clusters that keep projects apart. Over HTTPS one more user,
+`cert-admin`, authenticates with a client certificate instead of a token: as kube-apiserver reads one,
+the subject's CommonName is the user name and its Organizations are the groups, and the group
+`system:masters` makes it an admin.
 Projects are leaf Queues; they can appear at any time, so rights are computed at request time from
 the store rather than fixed at start-up. Tokens are derived from the cluster's seed, so a kubeconfig
 written by one process works against a server started from the same seed.
@@ -11,12 +14,13 @@ written by one process works against a server started from the same seed.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -24,8 +28,13 @@ import yaml
 from .protobuf import PROTOBUF_MAGIC, decode_eviction_protobuf, decode_review_protobuf  # noqa: F401
 from .resources import NAMESPACES, QUEUES
 
+if TYPE_CHECKING:
+    from .tls import ServerTLS
+
 ADMIN = "admin"
 VIEWER = "viewer"
+CERT_USER = "cert-admin"        # the client-certificate user of the kubeconfig's `sim-cert` context
+MASTERS = "system:masters"
 READ_VERBS = frozenset({"get", "list", "watch"})
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 REVIEWS = frozenset({"selfsubjectaccessreviews", "selfsubjectrulesreviews"})
@@ -40,11 +49,18 @@ class User:
     name: str
     kind: str  # "admin", "viewer", "project" or "researcher"
     project: str = ""
+    cert_groups: tuple[str, ...] = ()  # a client certificate's Organizations
 
     @property
     def groups(self) -> list[str]:
         base = ["system:authenticated"]
+        if self.cert_groups:
+            return [g for g in self.cert_groups if g != base[0]] + base
         return (["system:masters"] + base) if self.kind == "admin" else base
+
+    def info(self) -> dict[str, Any]:
+        """The `userInfo` a SelfSubjectReview answers with (authentication.k8s.io/v1)."""
+        return {"username": self.name, "groups": self.groups}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +120,23 @@ class Users:
             return User(name, "researcher", name[len(RESEARCHER_PREFIX):])
         return None
 
+    def authenticate_cert(self, peercert: dict[str, Any]) -> User | None:
+        """The user a verified client certificate names (`ssl.getpeercert()` form): CN is the user, each O a
+        group; `system:masters` is admin, other names are the token users of the same name."""
+        cn, groups = "", []
+        for rdn in peercert.get("subject") or ():
+            for key, value in rdn:
+                if key == "commonName":
+                    cn = value
+                elif key == "organizationName":
+                    groups.append(value)
+        if not cn:
+            return None
+        if MASTERS in groups:
+            return User(cn, "admin", cert_groups=tuple(groups))
+        u = self.authenticate(self.token(cn))
+        return User(u.name, u.kind, u.project, tuple(groups)) if u is not None and groups else u
+
     def user(self, name: str) -> User:
         u = self.authenticate(self.token(name))
         if u is None:
@@ -125,6 +158,9 @@ class Users:
             ok = a.verb in ("get", "head")
             return ok, "authenticated users may read discovery and health paths" if ok else \
                 "only admin may write non-resource paths"
+        if (a.group, a.resource) == ("authentication.k8s.io", "selfsubjectreviews"):
+            ok = a.verb == "create"
+            return ok, "every user may ask who it is" if ok else "reviews can only be created"
         if a.group == "authorization.k8s.io" and a.resource in REVIEWS:
             ok = a.verb == "create"
             return ok, "every user may ask what it may do" if ok else "reviews can only be created"
@@ -196,13 +232,21 @@ class Users:
         return out
 
 
-def write_kubeconfig(path: str | os.PathLike[str], server_url: str, users: Users) -> list[str]:
-    """Write a kubeconfig with contexts `sim-admin` (current), `sim-viewer` and `sim-<project>`.
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
-    Each user has its bearer token. kubectl sends tokens only over TLS, so for a plain-HTTP server each
-    context also gets its own cluster entry whose server URL carries the token in a `/sim/auth/<token>`
-    path prefix (the server accepts either). Written atomically with mode 0600, as it holds tokens.
-    Returns the context names written.
+
+def write_kubeconfig(path: str | os.PathLike[str], server_url: str, users: Users,
+                     tls: "ServerTLS | None" = None) -> list[str]:
+    """Write a kubeconfig with contexts `sim-admin` (current), `sim-viewer`, `sim-<project>` and
+    `sim-researcher-<project>`, and over TLS `sim-cert`. Returns the context names written.
+
+    Over HTTPS it is what a real cluster's kubeconfig looks like: one cluster whose server is the bare URL,
+    with the CA as `certificate-authority-data`; each user's bearer token in `users[].user.token`; and
+    `sim-cert`, whose user `cert-admin` holds a client certificate and key issued now by that CA.
+    Over plain HTTP kubectl sends no bearer token, so each context also gets its own cluster entry whose
+    server URL carries the token in a `/sim/auth/<token>` path prefix (the plain server accepts either).
+    Written atomically with mode 0600, as it holds credentials.
     """
     base = server_url.rstrip("/")
     plain = base.startswith("http://")
@@ -220,7 +264,16 @@ def write_kubeconfig(path: str | os.PathLike[str], server_url: str, users: Users
         contexts.append({"name": ctx, "context": {"cluster": cluster, "user": ctx, "namespace": ns}})
         auth.append({"name": ctx, "user": {"token": token}})
     if not plain:
-        clusters.append({"name": "gpuconsole-sim", "cluster": {"server": base}})
+        cluster_body: dict[str, Any] = {"server": base}
+        if tls is not None:
+            cluster_body["certificate-authority-data"] = _b64(tls.ca.cert_pem)
+        clusters.append({"name": "gpuconsole-sim", "cluster": cluster_body})
+        if tls is not None:
+            cert = tls.ca.issue_client(CERT_USER, [MASTERS])
+            contexts.append({"name": "sim-cert",
+                             "context": {"cluster": "gpuconsole-sim", "user": "sim-cert", "namespace": "default"}})
+            auth.append({"name": "sim-cert", "user": {"client-certificate-data": _b64(cert.cert_pem),
+                                                      "client-key-data": _b64(cert.key_pem)}})
     doc = {
         "apiVersion": "v1",
         "kind": "Config",

@@ -44,7 +44,8 @@ async def serve(args: argparse.Namespace, kubeconfig_out: str | None, announce: 
     built = time.perf_counter() - t0
     cluster.start()
     try:
-        server = await start_server(cluster, host=args.host, port=args.port)
+        server = await start_server(cluster, host=args.host, port=args.port,
+                                    tls=not getattr(args, "plain_http", False))
     except OSError as e:
         print(f"gpuconsole sim: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
         await cluster.stop()
@@ -54,11 +55,15 @@ async def serve(args: argparse.Namespace, kubeconfig_out: str | None, announce: 
     print(f"scenario {args.scenario}: {cluster.store.count(PODS)} pods, built in {built:.1f} s, "
           f"peak RSS {_rss_mb():.0f} MB", file=sys.stderr)
     if kubeconfig_out:
-        write_kubeconfig(kubeconfig_out, server.url, Users(cluster))
-        print(f"kubeconfig written to {kubeconfig_out} (contexts: sim-admin, sim-viewer, sim-<project>)",
-              file=sys.stderr)
+        names = write_kubeconfig(kubeconfig_out, server.url, Users(cluster), tls=server.tls)
+        extra = ", sim-cert (client certificate)" if "sim-cert" in names else ""
+        print(f"kubeconfig written to {kubeconfig_out} (contexts: sim-admin, sim-viewer, sim-<project>, "
+              f"sim-researcher-<project>{extra})", file=sys.stderr)
         if announce:
             print(f"try: kubectl --kubeconfig {kubeconfig_out} get nodes", file=sys.stderr)
+    if server.tls is None:
+        print("serving plain HTTP (--plain-http): nothing is encrypted, and tokens ride in URL paths",
+              file=sys.stderr)
     print(f"ready {server.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -305,6 +305,7 @@ TABLES_SRC: dict[str, str] = {
     "NonResourceAttributes": "1 path, 2 verb",
     "SelfSubjectRulesReview": "1 metadata:ObjectMeta, 2 spec:SelfSubjectRulesReviewSpec",
     "SelfSubjectRulesReviewSpec": "1 namespace",
+    "SelfSubjectReview": "1 metadata:ObjectMeta",  # k8s.io/api/authentication/v1 generated.proto
     "Scale": "1 metadata:ObjectMeta, 2 spec:ScaleSpec",
     "ScaleSpec": "1 replicas!:int",
 }
@@ -320,6 +321,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("policy/v1", "Eviction"): "Eviction",
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
     ("autoscaling/v1", "Scale"): "Scale",
 }
 SCALARS = frozenset({"str", "int", "bool", "bytes", "time", "qty", "ios"})

@@ -91,13 +91,16 @@ RESOURCES: tuple[ResourceType, ...] = (
         verbs=CREATE_ONLY),
     _rt("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False,
         verbs=CREATE_ONLY),
+    # authentication.k8s.io/v1 (`kubectl auth whoami`)
+    _rt("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=CREATE_ONLY),
     # apiextensions.k8s.io/v1
     _rt("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
         short_names=("crd", "crds"), subresources=("status",)),
 )
 
 # Virtual resources: reviews are answered, never stored.
-VIRTUAL = frozenset({"selfsubjectaccessreviews.authorization.k8s.io", "selfsubjectrulesreviews.authorization.k8s.io"})
+VIRTUAL = frozenset({"selfsubjectaccessreviews.authorization.k8s.io", "selfsubjectrulesreviews.authorization.k8s.io",
+                     "selfsubjectreviews.authentication.k8s.io"})
 
 BY_KEY: dict[str, ResourceType] = {r.key: r for r in RESOURCES}
 BY_GVR: dict[tuple[str, str, str], ResourceType] = {(r.group, r.version, r.plural): r for r in RESOURCES}

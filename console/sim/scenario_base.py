@@ -21,6 +21,7 @@ def base_objects() -> list[tuple[str, dict[str, Any]]]:
     out += [("customresourcedefinitions.apiextensions.k8s.io", c) for c in b.kai_crds()]
     out += [("queues.scheduling.run.ai", q) for q in b.default_queues()]
     out += [("daemonsets.apps", b.exporter_daemonset()), ("services", b.exporter_service())]
+    out += [("deployments.apps", b.kai_scheduler_deployment()), ("services", b.kai_scheduler_service())]
     return out
 
 

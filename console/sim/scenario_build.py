@@ -23,6 +23,13 @@ AUTOSCALE_ANNOTATION = "sim.gpuconsole.io/autoscale"
 EXPORTER_NS = "gpu-operator"
 EXPORTER_NAME = "nvidia-dcgm-exporter"
 EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.8-3.6.0-ubuntu22.04"
+# KAI's scheduler as its operator deploys the default shard: Deployment `kai-scheduler-default`, pods
+# labelled `app=kai-scheduler-default`, metrics on :8080 (pkg/operator/operands/scheduler/
+# resources_for_shard.go, pkg/apis/kai/v1/scheduler/scheduler.go).
+KAI_NS = "kai-scheduler"
+KAI_SCHEDULER_APP = "kai-scheduler-default"
+KAI_SCHEDULER_IMAGE = "ghcr.io/nvidia/kai-scheduler/scheduler:v0.9.3"
+KAI_METRICS_PORT = 8080
 
 BASE_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "kai-resource-reservation",
                    "gpu-operator", "kai-scheduler")
@@ -222,6 +229,35 @@ def exporter_service() -> Obj:
                          "annotations": {"prometheus.io/scrape": "true"}},
             "spec": {"type": "ClusterIP", "selector": {"app": EXPORTER_NAME},
                      "ports": [{"name": "gpu-metrics", "port": 9400, "targetPort": 9400, "protocol": "TCP"}]}}
+
+
+def kai_scheduler_deployment() -> Obj:
+    labels = {"app": KAI_SCHEDULER_APP}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": KAI_SCHEDULER_APP, "namespace": KAI_NS, "labels": dict(labels)},
+        "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)}, "strategy": {"type": "Recreate"},
+                 "template": {"metadata": {"name": KAI_SCHEDULER_APP, "labels": dict(labels)}, "spec": {
+                     "serviceAccountName": SCHEDULER,
+                     "containers": [{
+                         "name": KAI_SCHEDULER_APP, "image": KAI_SCHEDULER_IMAGE, "imagePullPolicy": "IfNotPresent",
+                         "args": ["--scheduler-conf=/etc/config/config.yaml", f"--scheduler-name={SCHEDULER}",
+                                  f"--namespace={KAI_NS}", "--queue-label-key=kai.scheduler/queue",
+                                  f"--listen-address=:{KAI_METRICS_PORT}"],
+                         "env": [{"name": "GOGC", "value": "400"},
+                                 {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+                         "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}},
+                     }]}}},
+    }
+
+
+def kai_scheduler_service() -> Obj:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": KAI_SCHEDULER_APP, "namespace": KAI_NS, "labels": {"app": KAI_SCHEDULER_APP},
+                         "annotations": {"prometheus.io/scrape": "true"}},
+            "spec": {"clusterIP": "None", "selector": {"app": KAI_SCHEDULER_APP},
+                     "ports": [{"name": "http-metrics", "port": KAI_METRICS_PORT, "targetPort": KAI_METRICS_PORT,
+                                "protocol": "TCP"}]}}
 
 
 # ---------------------------------------------------------------- workloads

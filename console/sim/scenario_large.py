@@ -267,6 +267,33 @@ class _Builder:
         self.objs["replicasets"].append(rs)
         return made
 
+    def running_replicaset(self, dep: Obj, created: str) -> None:
+        """The ReplicaSet and one running pod of a Deployment already in the store (KAI's scheduler)."""
+        md = dep["metadata"]
+        name, ns = md["name"], md["namespace"]
+        template = dep["spec"]["template"]
+        h = template_hash(template)
+        rs_name, rs_uid = f"{name}-{h}", self.uid()
+        pod_labels = {**template["metadata"]["labels"], HASH_LABEL: h}
+        d_ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": md["uid"], "controller": True,
+                 "blockOwnerDeletion": True}
+        rs_ref = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": rs_uid,
+                   "controller": True, "blockOwnerDeletion": True}]
+        spec = template["spec"]
+        self.pod(f"{rs_name}-{self.suffix()}", ns, pod_labels, None, rs_ref, spec, self.cpu_node(),
+                 self.statuses(spec, created, rs_uid), created)
+        sel = {"matchLabels": {**dep["spec"]["selector"]["matchLabels"], HASH_LABEL: h}}
+        self.objs["replicasets"].append({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": rs_name, "namespace": ns, "uid": rs_uid, "labels": pod_labels,
+                         "creationTimestamp": created, "ownerReferences": [d_ref],
+                         "annotations": {REVISION_ANN: "1", "deployment.kubernetes.io/desired-replicas": "1",
+                                         "deployment.kubernetes.io/max-replicas": "2"}},
+            "spec": {"replicas": 1, "selector": sel,
+                     "template": {"metadata": {**template["metadata"], "labels": pod_labels}, "spec": spec}},
+            "status": {"replicas": 1, "fullyLabeledReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+                       "observedGeneration": 1}})
+
     def job(self, ns: str, queue: str, name: str, gpus: int, parallelism: int, created: str) -> int:
         job = b.training_job(name, ns, queue, gpus if gpus else None, parallelism,
                              image=None if gpus else "python:3.11-slim")
@@ -315,8 +342,9 @@ def build_large(cluster: SimCluster, **knobs: Any) -> dict[str, int]:
     if knobs:
         raise ScenarioError(f"{', '.join(sorted(knobs))}: unknown knob (large takes nodes, gpus_per_node, pods, "
                             "queues)")
-    if pods < nodes:
-        raise ScenarioError(f"pods: must be at least nodes ({nodes}): every GPU node runs a dcgm-exporter pod")
+    if pods < nodes + 1:
+        raise ScenarioError(f"pods: must be at least nodes + 1 ({nodes + 1}): every GPU node runs a dcgm-exporter "
+                            "pod, and KAI's scheduler runs one")
     apply_all(cluster, base_objects())
     bld = _Builder(cluster, nodes, gpus, pods, queues)
     projects = bld.queues_and_namespaces()
@@ -376,6 +404,7 @@ def build_large(cluster: SimCluster, **knobs: Any) -> dict[str, int]:
         if not made:
             break
         shared_used += sum(1 for p in bld.objs["pods"][before:] if p["metadata"]["namespace"] == RESERVATION_NS)
+    bld.running_replicaset(store.get(DEPLOYMENTS, b.KAI_NS, b.KAI_SCHEDULER_APP), T0)
     while bld.pod_count < pods:
         left = pods - bld.pod_count
         ns, q = project()

@@ -403,6 +403,19 @@ class KaiScheduler(KaiBinder, KaiStatus):
     def _new_gid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
+    def pending_demand(self) -> dict[str, float]:
+        """GPUs waiting per queue: the grouped, valid pending pods a round would try to place."""
+        demand: dict[str, float] = {}
+        for key, rec in self.pending.items():
+            if "\x00" in rec.job or self.errors.get(key):
+                continue
+            demand[rec.queue] = demand.get(rec.queue, 0.0) + rec.gpus
+        return demand
+
+    def fair_share_now(self) -> dict[str, float]:
+        """Each queue's fair share as a scheduling cycle would compute it now (what KAI's metrics report)."""
+        return kai_alloc.cycle_fair_shares(self.state, self.pending_demand())
+
     def _schedule(self) -> None:
         jobs: dict[str, PendingJob] = {}
         invalid: dict[str, str] = {}
@@ -495,9 +508,13 @@ def admission(rt: ResourceType, obj: Obj, old: Obj | None, op: str) -> None:
 
 
 def install(cluster: SimCluster) -> KaiScheduler:
-    """Add the scheduler to the cluster's controllers and its admission check to the store."""
+    """Add the scheduler to the cluster's controllers, its admission check to the store and its
+    metrics endpoint to the pod proxy."""
+    from . import kai_metrics
+
     sched = KaiScheduler(cluster)
     cluster.add(sched)
     cluster.store.admission.append(admission)
     cluster.extras["kai_scheduler"] = sched
+    kai_metrics.install(cluster)
     return sched

@@ -3,7 +3,10 @@
 One catch-all route parses Kubernetes REST paths itself (core `/api/v1`, groups `/apis/<g>/<v>`,
 namespaced or cluster-scoped, subresources), because the apiserver's URL grammar is easier to read as
 code than as a route table. Every request goes: faults → authentication → authorization → handler;
-every failure is a `Status` body. Large lists and watches are streamed in chunks so the controllers,
+every failure is a `Status` body. It serves HTTPS by default, with a CA and certificate made at start
+(`tls`); a client certificate signed by that CA authenticates as kube-apiserver's x509 authenticator
+does (before any bearer token). Plain HTTP is kept for debugging, and only there may a token ride in
+the URL path (`/sim/auth/<token>/...`), because kubectl sends bearer tokens only over TLS. Large lists and watches are streamed in chunks so the controllers,
 which share this event loop, keep running while a 60,000-pod list is being written.
 """
 
@@ -14,6 +17,7 @@ import contextlib
 import copy
 import inspect
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +33,7 @@ from .errors import ApiError, bad_request, conflict, forbidden, method_not_allow
 from .resources import PODS, ResourceType, lookup
 from .selectors import parse_field_selector, parse_label_selector
 from .store import BOOKMARK, ERROR, Watch
+from .tls import ServerTLS, server_tls
 
 log = logging.getLogger("gpuconsole.sim.server")
 Obj = dict[str, Any]
@@ -71,8 +76,9 @@ class ApiServer:
     """Request handling for one cluster; `start_server` wires it into an aiohttp app."""
 
     def __init__(self, cluster: SimCluster, users: Users, bookmark_interval: float = 5.0,
-                 log_poll_interval: float = 0.2) -> None:
+                 log_poll_interval: float = 0.2, tls: bool = False) -> None:
         self.cluster = cluster
+        self.tls = tls
         self.store = cluster.store
         self.users = users
         self.bookmark_interval = bookmark_interval
@@ -81,11 +87,18 @@ class ApiServer:
         self.stopping = False
         self._watches: set[Watch] = set()
         self.requests = 0
+        # The last requests' (method, path, status): what tests read to see that nothing more was sent.
+        self.trail: deque[tuple[str, str, int]] = deque(maxlen=256)
 
     # ================================================================== entry
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
-        path, path_token = split_token_prefix(request.path)
+        resp = await self._handle(request)
+        self.trail.append((request.method, request.path, resp.status))
+        return resp
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path, path_token = (request.path, None) if self.tls else split_token_prefix(request.path)
         try:
             if path.rstrip("/") == "/sim/faults":
                 return await self._faults_endpoint(request, path_token)
@@ -114,7 +127,14 @@ class ApiServer:
         return web.Response(text="ok", content_type="text/plain")
 
     def _authenticate(self, request: web.Request, path_token: str | None = None) -> User:
-        """The bearer token of the Authorization header, or the one in a `/sim/auth/<token>` URL prefix."""
+        """A client certificate signed by our CA, else the bearer token of the Authorization header (or, over
+        plain HTTP, the one in a `/sim/auth/<token>` URL prefix)."""
+        peer = request.transport.get_extra_info("peercert") if self.tls and request.transport else None
+        if peer:  # verified by the TLS layer against our CA (a certificate from elsewhere fails the handshake)
+            user = self.users.authenticate_cert(peer)
+            if user is None:
+                raise unauthorized()
+            return user
         if path_token is not None:
             token = path_token
         else:
@@ -395,6 +415,10 @@ class ApiServer:
             except ValueError as e:
                 raise ApiError(422, f'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: {e}',
                                "Invalid") from None
+        if rt.key == "selfsubjectreviews.authentication.k8s.io":
+            out = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": body.get("metadata") or {},
+                   "status": {"userInfo": user.info()}}
+            return _json(out, 201)
         if rt.key == "selfsubjectrulesreviews.authorization.k8s.io":
             ns = str((body.get("spec") or {}).get("namespace") or "")
             out = {**body, "apiVersion": rt.api_version, "kind": rt.kind, "status": self.users.rules(user, ns)}
@@ -797,6 +821,7 @@ class RunningServer:
     api: ApiServer
     runner: web.AppRunner
     users: Users
+    tls: ServerTLS | None = None   # the CA and certificate served; None for plain HTTP
     _stopped: bool = field(default=False, repr=False)
 
     async def stop(self) -> None:
@@ -809,18 +834,24 @@ class RunningServer:
 
 async def start_server(cluster: SimCluster, host: str = "127.0.0.1", port: int = 0, *,
                        bookmark_interval: float = 5.0, users: Users | None = None,
-                       log_poll_interval: float = 0.2) -> RunningServer:
-    """Serve `cluster` over HTTP on `host:port` (port 0 picks a free one) until `stop()`."""
+                       log_poll_interval: float = 0.2, tls: ServerTLS | bool = True) -> RunningServer:
+    """Serve `cluster` on `host:port` (port 0 picks a free one) until `stop()`: HTTPS with a CA and server
+    certificate made now (or the `ServerTLS` given, which tests make wrong on purpose), or plain HTTP with
+    `tls=False`."""
     users = users or Users(cluster)
-    api = ApiServer(cluster, users, bookmark_interval, log_poll_interval)
+    server_tls_ = (tls if isinstance(tls, ServerTLS) else server_tls(host)) if tls else None
+    api = ApiServer(cluster, users, bookmark_interval, log_poll_interval, tls=server_tls_ is not None)
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", api.handle)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=server_tls_.ssl_context() if server_tls_ else None)
     await site.start()
     sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
     bound = sockets[0].getsockname()[1] if sockets else port
     api.address = f"{host}:{bound}"
-    return RunningServer(url=f"http://{host}:{bound}", port=bound, api=api, runner=runner, users=users)
+    reach = "127.0.0.1" if host in ("", "0.0.0.0") else f"[{host}]" if ":" in host else host
+    scheme = "https" if server_tls_ else "http"
+    return RunningServer(url=f"{scheme}://{reach}:{bound}", port=bound, api=api, runner=runner, users=users,
+                         tls=server_tls_)
 

@@ -48,6 +48,7 @@ class ActionDialog(ModalScreen["Outcome | None"]):
     def compose(self) -> ComposeResult:
         with Vertical(id="action-body"):
             yield Static(self.title_text, classes="screen-title")
+            yield Static(self.where(), id="action-where")
             yield from self.form()
             with VerticalScroll(id="action-plan-scroll"):
                 yield Static("checking…", id="action-plan")
@@ -60,6 +61,18 @@ class ActionDialog(ModalScreen["Outcome | None"]):
 
     def form(self) -> ComposeResult:
         yield from ()
+
+    def where(self) -> str:
+        """`on context sim-admin · https://127.0.0.1:6443`: which cluster the action goes to."""
+        info = getattr(getattr(self.app, "session", None), "info", None)
+        if info is None:
+            return ""
+        out = f"on context {info.context or '-'}" + (f" · {info.server}" if info.server else "")
+        if info.tls == "unverified":
+            out += " · TLS unverified"
+        elif info.tls == "plain":
+            out += " · plain HTTP"
+        return out
 
     def extra_buttons(self) -> ComposeResult:
         yield from ()

@@ -37,6 +37,7 @@ class ClusterInfo:
     cluster: str = ""
     user: str = ""
     server: str = ""
+    tls: str = ""              # verified | unverified (insecure-skip-tls-verify) | plain (http); "" unknown
     server_version: str = ""
     kai: bool = False
     hidden: list[str] = field(default_factory=list)
@@ -165,7 +166,8 @@ class LiveSession(Session):
         Raises ConfigError or ApiError; the caller shows them and retries.
         """
         creds = await asyncio.to_thread(config.load, self.kubeconfig, self.context)
-        self.info = ClusterInfo(context=creds.context, cluster=creds.cluster, user=creds.user, server=creds.server)
+        self.info = ClusterInfo(context=creds.context, cluster=creds.cluster, user=creds.user, server=creds.server,
+                                tls=creds.tls)
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="gpuconsole-informers", daemon=True)

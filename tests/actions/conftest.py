@@ -84,7 +84,7 @@ async def make_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         cluster.settle()
         srv = await start_server(cluster, bookmark_interval=0.2)
         kc = tmp_path / f"kubeconfig-{len(envs)}"
-        write_kubeconfig(kc, srv.url, Users(cluster))
+        write_kubeconfig(kc, srv.url, Users(cluster), tls=srv.tls)
         env = Env(cluster, srv, kc, AuditLog(tmp_path / "state" / "gpuconsole" / "audit.jsonl"))
         envs.append(env)
         return env

@@ -49,7 +49,9 @@ async def test_dry_run_sends_nothing(make_env, capsys) -> None:
                               "--gpu", "2", "--replicas", "2", "--dry-run")
     assert rc == 0, err
     assert "kind: Job" in out and "Server dry run: Job runai-team-a/sweep accepted" in out
-    assert "dry run: nothing was sent" in out
+    on = f"context sim-admin ({env.server.url}, user sim-admin, from {env.kubeconfig})"
+    assert out.startswith(f"On {on}\n")  # what it acts on comes first, and again with the verdict
+    assert f"dry run on {on}: nothing was sent" in out
     assert snapshot(env.cluster) == before
     assert env.audit.entries()[-1]["outcome"] == "dry-run"
 
@@ -116,7 +118,9 @@ async def test_terminal_confirmation_defaults_to_no_for_destructive_verbs(make_e
     monkeypatch.setattr(action_cli, "_isatty", lambda: True)
     monkeypatch.setattr(action_cli, "_ask", lambda p: (prompts.append(p), next(answers))[1])
     rc, out, err = await _run(env, capsys, "delete", "runai-team-a/serve")
-    assert rc == 1 and "not confirmed" in err and prompts[-1].endswith("[y/N] ")
+    assert rc == 1 and "not confirmed" in err
+    assert prompts[-1] == (f"delete Deployment runai-team-a/serve on context sim-admin ({env.server.url}, user sim-admin, "
+                           f"from {env.kubeconfig})? [y/N] ")
     assert snapshot(env.cluster) == before
     rc, out, err = await _run(env, capsys, "delete", "runai-team-a/serve")
     assert rc == 0, err
@@ -197,5 +201,6 @@ async def test_unreachable_cluster_exits_1_saying_so(make_env, capsys) -> None:
     env = await _env(make_env)
     await env.server.stop()
     rc, out, err = await _run(env, capsys, "scale", "runai-team-a/serve", "3", "--yes")
-    assert rc == 1 and "the cluster is unreachable" in err
+    assert rc == 1 and f"cannot reach {env.server.url} (context sim-admin from {env.kubeconfig}): " \
+        "connection refused" in err
     assert env.audit.entries()[-1]["outcome"] == "refused"

@@ -123,9 +123,8 @@ async def test_429_honours_retry_after(sim_server: SimServer, monkeypatch: pytes
 
 
 async def test_401_reloads_credentials_once(sim_server: SimServer) -> None:
-    # Plain-HTTP kubeconfigs carry the token in the URL too; use the bare URL so only the header counts.
-    good = Credentials(server=sim_server.url, token=sim_server.tokens["admin"])
-    bad = Credentials(server=sim_server.url, token="expired-token")
+    good = sim_server.credentials("admin")
+    bad = sim_server.credentials(token="expired-token")
     reloads = []
 
     def reload() -> Credentials:
@@ -137,9 +136,13 @@ async def test_401_reloads_credentials_once(sim_server: SimServer) -> None:
     assert reloads == [1]
 
     async with KubeClient(bad, reload=lambda: bad) as c:
+        sent = sim_server.server.api.requests
         with pytest.raises(ApiError) as e:
             await c.get(k.NAMESPACES, PROJECT_NS)
         assert e.value.code == 401
+        assert sim_server.server.api.requests == sent + 1  # the same token again would be refused again: not sent
+    assert str(e.value) == (f"{sim_server.url} rejected the bearer token (401 Unauthorized: the credentials are "
+                            "wrong, expired or revoked)")
 
 
 async def test_unreachable_cluster_is_a_clear_error() -> None:
@@ -147,7 +150,8 @@ async def test_unreachable_cluster_is_a_clear_error() -> None:
     async with KubeClient(creds, max_retries=1, backoff_base=0.001, backoff_max=0.002) as c:
         with pytest.raises(ApiError) as e:
             await c.version()
-    assert e.value.unreachable and "unreachable" in str(e.value)
+    assert e.value.unreachable and e.value.transport == "refused"
+    assert str(e.value) == "cannot reach http://127.0.0.1:9: connection refused"
 
 
 async def test_scale_subresource(sim_server: SimServer) -> None:

@@ -64,9 +64,9 @@ def test_insecure_skip_verify_is_respected(tmp_path: Path) -> None:
     assert ctx is not False and ctx.check_hostname is False
 
 
-def test_list_contexts(tmp_path: Path) -> None:
+def test_list_contexts_in_kubectl_order(tmp_path: Path) -> None:
     names, current = list_contexts(_write(tmp_path, KUBECONFIG))
-    assert names == ["sim-admin", "sim-viewer", "prod"]
+    assert names == ["prod", "sim-admin", "sim-viewer"]  # `kubectl config get-contexts` sorts by name
     assert current == "sim-admin"
 
 
@@ -152,4 +152,22 @@ def test_kubeconfig_env_with_several_files_is_merged(tmp_path: Path, monkeypatch
     monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{second}")
     assert load(context="one").token == "t1"
     assert load(context="two").token == "t2"
-    assert load().context in ("one", "two")
+    assert load().context == "one"  # the first file that sets current-context wins, as with kubectl
+    monkeypatch.setenv("KUBECONFIG", f"{second}{os.pathsep}{first}")
+    assert load().context == "two" and load().server == "http://127.0.0.1:2222"
+
+
+def test_username_and_password_become_basic_auth(tmp_path: Path) -> None:
+    import base64
+    text = """
+    apiVersion: v1
+    kind: Config
+    clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+    users: [{name: u, user: {username: alice, password: "s3:cret"}}]
+    contexts: [{name: x, context: {cluster: c, user: u}}]
+    current-context: x
+    """
+    creds = load_kubeconfig(_write(tmp_path, text))
+    assert (creds.username, creds.password, creds.token) == ("alice", "s3:cret", None)
+    assert creds.headers() == {"Authorization": "Basic " + base64.b64encode(b"alice:s3:cret").decode()}
+    assert creds.auth_kind == "username and password"

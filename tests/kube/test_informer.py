@@ -16,7 +16,6 @@ import pytest
 
 from console.kube import client as k
 from console.kube.client import KubeClient
-from console.kube.config import Credentials
 from console.kube.informer import Informer
 from console.model.cluster_store import ClusterStore
 from console.model.snapshot import build as build_snapshot
@@ -132,7 +131,7 @@ async def _round(sim: SimServer, fault: str, seed: int, informers: list[Informer
 
 
 def _client(sim: SimServer) -> KubeClient:
-    return KubeClient(Credentials(server=sim.url, token=sim.tokens["admin"]), backoff_base=0.001,
+    return KubeClient(sim.credentials("admin"), backoff_base=0.001,
                       backoff_max=0.01, rng=random.Random(0))
 
 
@@ -197,7 +196,7 @@ def _model_equals_fresh(model: ClusterStore, sim: SimServer) -> bool:
 async def test_stall_then_recovery(sim_server: SimServer) -> None:
     sink = DictSink()
     faults = sim_server.cluster.extras["faults"]
-    async with KubeClient(Credentials(server=sim_server.url, token=sim_server.tokens["admin"]), timeout=0.5,
+    async with KubeClient(sim_server.credentials("admin"), timeout=0.5,
                           backoff_base=0.001, backoff_max=0.01, rng=random.Random(0)) as c:
         informers = _informers(c, sink)
         for i in informers:
@@ -216,13 +215,13 @@ async def test_stall_then_recovery(sim_server: SimServer) -> None:
 
 async def test_read_access_and_unauthorized_user(sim_server: SimServer) -> None:
     sink = DictSink()
-    async with KubeClient(Credentials(server=sim_server.url, token=sim_server.tokens["team-a"])) as c:
+    async with KubeClient(sim_server.credentials("team-a")) as c:
         inf = Informer(c, k.PODS, sink, namespace="default")  # project users may read everywhere
         inf.start()
         await inf.synced.wait()
         assert inf.health.state == "synced"  # no false "reconnecting" between the list and its watch
         await inf.stop()
-    async with KubeClient(Credentials(server=sim_server.url, token="sim.nobody.0000")) as c:
+    async with KubeClient(sim_server.credentials(token="sim.nobody.0000")) as c:
         inf = Informer(c, k.PODS, sink, backoff_max=0.01)
         task = inf.start()
         await until(lambda: inf.health.last_error != "", "unauthorized user reports an error")

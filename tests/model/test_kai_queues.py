@@ -54,19 +54,22 @@ def test_higher_priority_queue_gets_spare_first() -> None:
     assert fs["hi"] == pytest.approx(6) and fs["lo"] == pytest.approx(2)
 
 
-def test_children_never_above_parent() -> None:
+def test_children_divide_the_parent_share_and_deserved_is_never_cut() -> None:
     t = QueueTree([QueueSpec("dept", quota=4, limit=4), QueueSpec("other", quota=0, limit=-1),
                    QueueSpec("a", "dept", quota=4, limit=-1), QueueSpec("b", "dept", quota=4, limit=-1)])
     fs = fair_shares(t, 16, {"a": MANY, "b": MANY, "other": MANY})
-    assert fs["dept"] == pytest.approx(4)
-    assert fs["a"] + fs["b"] == pytest.approx(4)
-    assert fs["other"] == pytest.approx(12)
+    # top: dept min(4, requestable min(limit 4, 2000)) = 4, other 0; 12 left go to other (dept is at its limit)
+    assert fs["dept"] == pytest.approx(4) and fs["other"] == pytest.approx(12)
+    # in dept (4 GPUs): deserved is given whole, min(4, MANY) each, even past the parent's share (KAI's
+    # setDeservedResource never cuts a quota); nothing is left for over-quota
+    assert fs["a"] == pytest.approx(4) and fs["b"] == pytest.approx(4)
 
 
-def test_deserved_when_capacity_is_short_goes_by_priority() -> None:
+def test_deserved_is_given_whole_even_when_capacity_is_short() -> None:
     t = QueueTree([QueueSpec("a", quota=4, priority=100), QueueSpec("b", quota=4, priority=150)])
     fs = fair_shares(t, 5, {"a": MANY, "b": MANY})
-    assert fs["b"] == pytest.approx(4) and fs["a"] == pytest.approx(1)
+    # KAI gives every queue min(quota, request) whatever the capacity: 4 + 4 = 8 > 5, nothing left over
+    assert fs["b"] == pytest.approx(4) and fs["a"] == pytest.approx(4)
 
 
 def test_unlimited_quota_takes_what_it_wants() -> None:

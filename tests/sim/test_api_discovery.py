@@ -6,8 +6,7 @@ from console.sim.resources import RESOURCES
 
 
 async def test_health_and_version_need_no_token(sim_server) -> None:
-    import httpx
-    async with httpx.AsyncClient(base_url=sim_server.url) as c:
+    async with sim_server.client(None) as c:
         for p in ("/healthz", "/readyz", "/livez"):
             r = await c.get(p)
             assert r.status_code == 200 and r.text == "ok"
@@ -67,7 +66,11 @@ async def test_openapi_v3_declares_field_validation_on_patch(sim_server) -> None
         assert {"fieldValidation", "dryRun"} <= {p["name"] for p in op["parameters"]}
         assert op["x-kubernetes-group-version-kind"] == {"group": "apps", "version": "v1", "kind": "Deployment"}
         assert (await c.get("/openapi/v2")).status_code == 404
-        # behind the kubeconfig's token prefix the index keeps the prefix
-        tok = sim_server.tokens["admin"]
+
+
+async def test_openapi_index_keeps_the_plain_http_token_prefix(sim_server_plain) -> None:
+    # Plain HTTP only: behind the kubeconfig's token prefix the index keeps the prefix
+    async with sim_server_plain.client() as c:
+        tok = sim_server_plain.tokens["admin"]
         pref = (await c.get(f"/sim/auth/{tok}/openapi/v3")).json()
         assert pref["paths"]["api/v1"]["serverRelativeURL"].startswith(f"/sim/auth/{tok}/openapi/v3/api/v1")

@@ -20,13 +20,21 @@ def _status(r: httpx.Response, code: int, reason: str) -> dict:
 
 
 async def test_missing_and_unknown_tokens_are_401(sim_server) -> None:
-    async with httpx.AsyncClient(base_url=sim_server.url) as c:
+    async with sim_server.client(None) as c:
         _status(await c.get("/api/v1/pods"), 401, "Unauthorized")
         _status(await c.get("/api/v1/pods", headers={"Authorization": "Bearer sim.admin.0000"}), 401,
                 "Unauthorized")
         _status(await c.get("/api/v1/pods", headers={"Authorization": "Basic YWRtaW46eA=="}), 401, "Unauthorized")
-        ok = await c.get(f"/sim/auth/{sim_server.tokens['viewer']}/api/v1/pods")
+        # over TLS a token is never read from the URL: that is the plain-HTTP debugging mode's alone
+        path = f"/sim/auth/{sim_server.tokens['viewer']}/api/v1/pods"
+        assert (await c.get(path)).status_code == 401
+
+
+async def test_plain_http_accepts_the_url_path_token(sim_server_plain) -> None:
+    async with sim_server_plain.client(None) as c:
+        ok = await c.get(f"/sim/auth/{sim_server_plain.tokens['viewer']}/api/v1/pods")
         assert ok.status_code == 200
+        _status(await c.get("/api/v1/pods"), 401, "Unauthorized")
 
 
 async def test_forbidden_wording_matches_the_apiserver(sim_server) -> None:

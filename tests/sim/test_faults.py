@@ -119,8 +119,7 @@ async def test_http_endpoint_is_admin_only_and_never_faulted(sim_server) -> None
             assert r.status_code == 400 and r.json()["kind"] == "Status"
         r = await c.post("/sim/faults", json={"action": "expire_window"})
         assert r.status_code == 200
-    import httpx
-    async with httpx.AsyncClient(base_url=sim_server.url) as anon:
+    async with sim_server.client(None) as anon:
         assert (await anon.post("/sim/faults", json={"action": "clear"})).status_code == 401
 
 

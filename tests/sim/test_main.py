@@ -27,7 +27,7 @@ def test_simulator_stops_when_its_parent_is_killed() -> None:
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert parent.stdout is not None
     pid_s, ready, url = parent.stdout.readline().split()
-    assert ready == "ready" and url.startswith("http://127.0.0.1:")
+    assert ready == "ready" and url.startswith("https://127.0.0.1:")
     child = int(pid_s)
     fd = os.pidfd_open(child)
     try:

@@ -59,7 +59,7 @@ async def demo_env(tmp_path: Path) -> AsyncIterator[DemoEnv]:
     cluster = frozen_demo()
     srv = await start_server(cluster, bookmark_interval=0.2, log_poll_interval=0.01)
     kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, srv.url, Users(cluster))
+    write_kubeconfig(kubeconfig, srv.url, Users(cluster), tls=srv.tls)
     try:
         yield DemoEnv(cluster, str(kubeconfig), srv.url)
     finally:

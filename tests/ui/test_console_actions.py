@@ -246,6 +246,8 @@ async def test_every_dialog_opens_on_cancel_and_cancel_changes_nothing(demo_env,
             dialog = app.screen
             assert isinstance(dialog, ActionDialog), key
             assert dialog.focused is dialog.query_one("#cancel", Button), key
+            # every dialog says where the action would go
+            assert str(dialog.query_one("#action-where").render()) == f"on context sim-admin · {demo_env.url}", key
             if key == "s":
                 await pilot.press("plus")
             await app.workers.wait_for_complete()

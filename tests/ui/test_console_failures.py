@@ -32,6 +32,8 @@ async def test_unreachable_cluster_is_a_state_with_retry(tmp_path: Path) -> None
         await until(pilot, lambda: app.conn_state == "unreachable", what="unreachable state")
         h = app.query_one("#header").data
         assert h.connection == "unreachable" and "retry" in h.message
+        # the context, the server and the file it came from, and the cause in words
+        assert h.message.startswith(f"cannot reach http://127.0.0.1:9 (context far from {kc}): connection refused")
         assert "unreachable" in app.pane().state_message
         tries = []
         app.factory = lambda ctx: (tries.append(ctx), LiveSession(kc, ctx, max_retries=0))[1]

@@ -7,10 +7,14 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
+from console.model.fair_share import SOURCE_KAI, fmt_saturation
 from widgets.bars import fmt_gpu, quota_bar
 from widgets.vtable import Column
 
 from .base import Drill, Key, ObjRef, PaneModel, idle_text, num, sorted_by
+
+
+RECLAIM_MARK = "⇣"
 
 
 class ProjectsPane(PaneModel):
@@ -23,6 +27,8 @@ class ProjectsPane(PaneModel):
         Column("name", "PROJECT", 24, priority=0),
         Column("bar", "ALLOCATED vs QUOTA", 22, priority=1, sortable=False),
         Column("allocated", "ALLOC", 6, "right", priority=0),
+        Column("fair", "FAIR", 6, "right", priority=0),
+        Column("saturation", "SAT", 5, "right", priority=1),
         Column("quota", "QUOTA", 6, "right", priority=0),
         Column("over", "OVER", 5, "right", priority=3),
         Column("limit", "LIMIT", 6, "right", priority=2),
@@ -35,7 +41,10 @@ class ProjectsPane(PaneModel):
 
     def _value(self, name: str) -> Any:
         r = self.ctx.store.projects.rows[name]
+        share = self.ctx.store.fair_share.table.shares.get(name)
         return {"name": name, "allocated": r.allocated_gpu, "quota": num(r.quota_gpu),
+                "fair": num(share.fair_share_gpu if share else None),
+                "saturation": num(share.saturation if share else None),
                 "over": max(0.0, r.allocated_gpu - max(0.0, r.quota_gpu or 0.0)),
                 "limit": num(r.limit_gpu), "weight": num(r.over_quota_weight), "requested": r.requested_gpu,
                 "nonpre": r.allocated_nonpreemptible_gpu, "pending": r.pending_workloads,
@@ -99,6 +108,9 @@ class ProjectsPane(PaneModel):
         name.append(r.name, p.bold if r.children else Style())
         if r.queue_missing:
             name.append(" (no queue)", p.warn)
+        fs = self.ctx.store.fair_share.table
+        if fs.reclaim_next is not None and fs.reclaim_next.queue == r.name:
+            name.append(f" {RECLAIM_MARK}", p.bad)
         tel = self.ctx.telemetry
         if tel is not None:
             name.append(idle_text(tel.idle_projects.get(r.name, 0), p.warn))
@@ -109,7 +121,16 @@ class ProjectsPane(PaneModel):
         alloc_style = p.warn if quota is not None and over > 1e-6 else Style()
         pending = Text(str(r.pending_workloads), p.warn if r.pending_workloads else p.muted)
         mismatch = "≠" if r.mismatch else ""
-        return [name, bar, Text(fmt_gpu(r.allocated_gpu) + mismatch, alloc_style), fmt_gpu(r.quota_gpu),
+        share = fs.shares.get(r.name)
+        if share is None:
+            fair, sat = Text("-", p.muted), Text("-", p.muted)
+        else:
+            computed = fs.source == SOURCE_KAI and share.source != SOURCE_KAI  # not in KAI's metrics
+            fair = Text(fmt_gpu(share.fair_share_gpu) + ("*" if computed else ""))
+            above = share.saturation > 1 + 1e-6
+            sat = Text(fmt_saturation(share.saturation), p.warn if above else (p.muted if share.saturation == 0
+                                                                              else Style()))
+        return [name, bar, Text(fmt_gpu(r.allocated_gpu) + mismatch, alloc_style), fair, sat, fmt_gpu(r.quota_gpu),
                 Text(fmt_gpu(max(0.0, over)) if quota is not None and over > 1e-6 else "-",
                      p.over if over > 1e-6 else p.muted),
                 fmt_gpu(r.limit_gpu), fmt_gpu(r.over_quota_weight), fmt_gpu(r.requested_gpu),
@@ -128,6 +149,17 @@ class ProjectsPane(PaneModel):
                  f" (non-preemptible {fmt_gpu(r.allocated_nonpreemptible_gpu)})"
                  f" · requested {fmt_gpu(r.requested_gpu)} · limit {fmt_gpu(r.limit_gpu)}"
                  f" · weight {fmt_gpu(r.over_quota_weight)} · priority {r.priority if r.priority is not None else '-'}")
+        fs = self.ctx.store.fair_share.table
+        share = fs.shares.get(r.name)
+        if share is not None:
+            t.append(f" · fair share {fmt_gpu(share.fair_share_gpu)}"
+                     f" ({'KAI' if share.source == SOURCE_KAI else 'computed'})"
+                     f" · saturation {fmt_saturation(share.saturation)}")
+        nxt = fs.reclaim_next
+        if nxt is not None and nxt.queue == r.name:
+            t.append(" · " + nxt.reason, p.bad)
+        elif nxt is not None and share is not None:
+            t.append(f" · reclaimed next: {nxt.queue}", p.muted)
         if r.mismatch:
             t.append(f" · status and pods disagree on {', '.join(r.mismatch)}", p.warn)
         if r.conditions:
@@ -165,4 +197,10 @@ class ProjectsPane(PaneModel):
         over = sum(1 for r in leaves if r.quota_gpu is not None and r.quota_gpu >= 0
                    and r.allocated_gpu > r.quota_gpu + 1e-6)
         pend = sum(r.pending_workloads for r in leaves)
-        return f"{len(leaves)} projects · {over} over quota · {pend} workloads pending"
+        out = f"{len(leaves)} projects · {over} over quota · {pend} workloads pending"
+        fs = self.ctx.store.fair_share.table
+        if fs.shares:
+            out += f" · {fs.label}"
+        if fs.reclaim_next is not None:
+            out += f" · {RECLAIM_MARK} reclaimed next: {fs.reclaim_next.queue}"
+        return out
