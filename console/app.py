@@ -410,7 +410,10 @@ class ClusterConsole(App[None]):
         with self.ctx.lock:
             target = next((k for k in self.ctx.store.workloads.rows if k[0] == ns and k[2] == name), None)
         g = key
-        self._push_and_go(Drill("workloads", "workload", (name,), f"idle {g[1]}#{g[2]}"))  # type: ignore[index]
+        row = self.ctx.store.gpus.rows.get((g[1], g[2]))  # type: ignore[index]
+        idx = model.device_index(row) if row is not None else None  # type: ignore[attr-defined]
+        crumb = f"idle {g[1]}#{idx if idx is not None else '?'}"  # type: ignore[index]
+        self._push_and_go(Drill("workloads", "workload", (name,), crumb))
         if target is not None:
             self.pane("workloads").table.move_to_key(target)
 

@@ -175,8 +175,13 @@ async def test_history_view_plots_the_retained_window(demo_env) -> None:
         assert "4 points over 15s" in text
         for title in ("utilisation:", "memory used:", "temperature:", "power:"):
             assert title in text
-        plot_lines = [ln for ln in text.splitlines() if ln.startswith("  ") and ln.strip()]
-        assert len(plot_lines) == 16 and all(len(ln) == 74 for ln in plot_lines)   # 4 plots × 4 lines
+        # 4 plots × 4 lines (a flat series, such as a steady temperature, leaves its upper lines blank)
+        plot_lines = [ln for ln in text.splitlines() if ln.startswith("  ")]
+        assert len(plot_lines) == 16 and all(len(ln) == 74 for ln in plot_lines)
+        assert all(any(ln.strip() for ln in plot_lines[i:i + 4]) for i in range(0, 16, 4))
+        # titled by the device index the exporter names, not the row's slot on its node
+        tel = app.feed.row((held[1], held[2]))
+        assert text.startswith(f"{held[1]} #{tel.index} ")
         await pilot.press("escape")
         assert not isinstance(app.screen, GpuDetailScreen)
 
