@@ -27,6 +27,8 @@ from textual.worker import Worker, WorkerState
 
 import themes
 from console.config import Config
+from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot, progress_segments
+from console.model.cluster_store import KNOWN_KINDS
 from console.ui.actions import ConsoleActions
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
 from console.ui.host import PaletteEntry
@@ -37,7 +39,7 @@ from console.ui.session import Session
 from console.ui.fair_share_feed import FairShareFeed, ReaderFactory, kai_reader
 from console.ui.telemetry_feed import SamplerFactory, TelemetryFeed, TickResult, dcgm_sampler
 from console.telemetry.idle import IdlePolicy
-from widgets.header import ClusterHeader, HeaderData, ResourceState
+from widgets.header import UNKNOWN, ClusterHeader, HeaderData, ResourceState, SyncProgress
 from widgets.keyhints import KeyHints
 from widgets.palette import Palette
 
@@ -93,8 +95,10 @@ class ClusterConsole(App[None]):
                  contexts: Callable[[], list[str]] | None = None, retry_base: float = 2.0,
                  sampler_factory: SamplerFactory = dcgm_sampler, idle_policy: IdlePolicy | None = None,
                  telemetry_auto: bool = True, kai_reader_factory: ReaderFactory = kai_reader,
+                 monotonic: Callable[[], float] = time.monotonic,
                  local_factory: SourceFactory = default_source) -> None:
         super().__init__()
+        self.monotonic = monotonic              # the clock list progress is timed with (tests fix it)
         self.sampler_factory = sampler_factory
         self.kai_reader_factory = kai_reader_factory
         self.fs_feed: FairShareFeed | None = None
@@ -124,7 +128,7 @@ class ClusterConsole(App[None]):
         self.prompt_mode = ""
         self._prompt_before = ""
         self._retry = asyncio.Event()
-        self._gpu_totals = (0.0, 0.0)
+        self._gpu: dict[str, float | int | None] = {}
         self._context_names: list[str] = []
         self.flushes = 0
         self.actions = ConsoleActions(self)
@@ -136,6 +140,7 @@ class ClusterConsole(App[None]):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield ClusterHeader(id="header")
+        yield SyncProgress(id="sync")
         yield Static("", id="tabs")
         with ContentSwitcher(initial=self.view, id="panes"):
             for name in VIEW_ORDER:
@@ -243,6 +248,8 @@ class ClusterConsole(App[None]):
             self.ctx.store = session.store
             self.ctx.events = session.events
             self.ctx.lock = session.lock
+            self.ctx.sync = NOT_CONNECTED   # until the first drain of this session's model
+            self._gpu = {}
             old_feed = self.feed
             # Telemetry needs the informers' loop to sample on: offline snapshots have none.
             self.feed = TelemetryFeed(session, self.sampler_factory, self.idle_policy) \
@@ -483,9 +490,13 @@ class ClusterConsole(App[None]):
             s.lock.release()
 
     def _flush_locked(self, s: Session) -> None:
+        # Which lists are complete is read *before* the drain: a list is reported complete only after the
+        # model took it in, so every figure this drain yields that the snapshot calls known is whole.
+        sync = s.sync
         delta = s.store.drain()
         ev_ups, ev_rem = s.events.drain()
         self.flushes += 1
+        changed = self._set_sync(sync)
 
         with self.batch_update():
             if delta.projects:
@@ -499,13 +510,29 @@ class ClusterConsole(App[None]):
                 self.actions.watch_pending()
             if delta.nodes:
                 self.pane("nodes").absorb(delta.nodes.upserts, delta.nodes.removed)
-                self._gpu_totals = _totals(s)
+            if delta.gpus or delta.nodes or changed:
+                self._gpu = _gpu_figures(s, sync)
             if ev_ups or ev_rem:
                 self.pane("events").absorb(ev_ups, ev_rem)
             active = self.pane()
             if active.model.ages and self.flushes % int(5 * self.config.refresh_hz) == 0:
                 active.table.invalidate()  # ages on screen move on even when the rows do not change
             self.update_header()
+
+    def _set_sync(self, sync: SyncSnapshot) -> bool:
+        """Take a new snapshot of which lists are complete; panes whose figures changed state render again."""
+        old, self.ctx.sync = self.ctx.sync, sync
+        if old is sync:
+            return False
+        changed = False
+        for name in VIEW_ORDER:
+            p = self.pane(name)
+            needs = p.model.needs
+            if (old.known(needs), old.stale(needs), old.known({"nodes"})) != \
+                    (sync.known(needs), sync.stale(needs), sync.known({"nodes"})):
+                p.sync_changed()
+                changed = True
+        return changed
 
     def _mounted_panes(self) -> bool:
         try:
@@ -520,6 +547,7 @@ class ClusterConsole(App[None]):
         by_kind: dict[str, list[str]] = {}
         for h in health:
             by_kind.setdefault(h.kind, []).append(h.state)
+        sync = self.ctx.sync
         for name in VIEW_ORDER:
             p = self.pane(name)
             msg = ""
@@ -534,12 +562,17 @@ class ClusterConsole(App[None]):
                 msg = f"{s.offline_note} (6: this machine's GPUs)"  # type: ignore[attr-defined]
             else:
                 notes = []
+                waiting = sync.waiting_on(p.model.needs)
+                first = [k.kind for k in waiting if not k.settled]
+                again = [k.kind for k in waiting if k.settled and k.relist]
+                if first:
+                    notes.append(f"listing {', '.join(first)}: figures show {UNKNOWN} until every list is complete")
+                elif again:
+                    notes.append(f"re-listing {', '.join(again)}: figures are from the last complete list (stale)")
                 for kind in p.model.resources:
                     states = by_kind.get(kind, [])
                     if "forbidden" in states:
                         notes.append(f"{kind}: forbidden for this user (rows may be missing)")
-                    elif "syncing" in states:
-                        notes.append(f"{kind}: syncing…")
                     elif "reconnecting" in states:
                         notes.append(f"{kind}: reconnecting (showing last known state)")
                 msg = " · ".join(notes)
@@ -550,7 +583,7 @@ class ClusterConsole(App[None]):
         info = s.info if s else None
         now = time.monotonic()
         states = tuple(ResourceState(h.kind, h.state, h.age(now), h.last_error) for h in (s.health if s else []))
-        alloc, cap = self._gpu_totals
+        g = self._gpu
         extra: tuple[str, ...] = ()
         if s is not None and info is not None and info.hidden:
             extra = (f"{len(info.hidden)} hidden",)
@@ -560,8 +593,11 @@ class ClusterConsole(App[None]):
             cluster=info.cluster if info else "", user=info.user if info else "",
             server=info.server if info else "", tls=info.tls if info else "",
             server_version=info.server_version if info else "", readonly=self.readonly,
-            connection=self.conn_state, message=self.conn_message, resources=states, gpus_allocated=alloc,
-            gpus_capacity=cap, api_per_min=s.api_rate() if s else 0.0, watches=s.open_watches() if s else 0,
+            connection=self.conn_state, message=self.conn_message, resources=states,
+            gpus_allocated=g.get("allocated"), gpus_capacity=g.get("capacity"),  # type: ignore[arg-type]
+            gpus_in_use=g.get("in_use"), gpus_slivers=g.get("slivers"),  # type: ignore[arg-type]
+            gpus_stale=bool(g.get("stale")), api_per_min=s.api_rate() if s else 0.0,
+            watches=s.open_watches() if s else 0,
             extra=extra, telemetry=tel, telemetry_bad=tel_bad)
 
     def update_header(self) -> None:
@@ -572,6 +608,11 @@ class ClusterConsole(App[None]):
         except NoMatches:
             return
         header.show(self.header_data(), self.ctx.palette)
+        s = self.session
+        # The progress line reads the newest snapshot (it needs no model), so it moves on even while the
+        # informers hold the model's lock for a large list.
+        segments = progress_segments(s.sync, self.monotonic()) if s is not None else []
+        self.query_one(SyncProgress).show(segments, self.ctx.palette)
         self._update_pane_states()
         tabs = " ".join(f"[reverse] {i + 1} {v} [/]" if v == self.view else f" {i + 1} {v} "
                         for i, v in enumerate(VIEW_ORDER))
@@ -818,7 +859,7 @@ class ClusterConsole(App[None]):
         for v in VIEW_ORDER:
             self.pane(v).set_filter("", None)
         self.conn_state, self.conn_message = "connecting", f"to {name}"
-        self._gpu_totals = (0.0, 0.0)
+        self._gpu = {}
         self.connect()
 
     # ------------------------------------------------------------------ row actions
@@ -987,10 +1028,15 @@ def _one_line(e: BaseException | None) -> str:
     return " ".join(text.split())[:300]
 
 
-def _totals(s: Session) -> tuple[float, float]:
-    alloc = cap = 0.0
-    for r in s.store.nodes_view.rows.values():
-        alloc += r.gpu_allocated
-        cap += r.gpu_capacity or 0
-    return alloc, cap
+def _gpu_figures(s: Session, sync: SyncSnapshot) -> dict[str, float | int | None]:
+    """The header's GPU figures, as the GPUs pane and `gpuconsole snapshot` count them (`gpu_summary`):
+    shares held over GPUs, GPUs in use, free slivers; None for what is not known yet. The GPU count is
+    the nodes' capacity once the nodes are listed, and the GPU rows once every list is complete."""
+    if sync.known(KNOWN_KINDS):
+        g = s.store.gpus.summary()
+        return {"allocated": g["allocated_share"], "capacity": g["gpus"], "in_use": g["in_use"],
+                "slivers": g["sliver_share"], "stale": sync.stale(KNOWN_KINDS)}
+    if sync.known({"nodes"}):
+        return {"capacity": sum(r.gpu_capacity or 0 for r in s.store.nodes_view.rows.values())}
+    return {}
 

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="local: this machine's GPUs and their processes through NVML, mapped to pods "
                            "(works without a cluster)")
     snap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first sync")
+    snap.add_argument("--page-size", type=int, default=1000, metavar="N",
+                      help="items per list request (kubectl's --chunk-size); default 1000")
     for a in ("--context", "--kubeconfig"):
         snap.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     from console.actions.cli import add_parsers as add_action_parsers

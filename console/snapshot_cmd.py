@@ -1,6 +1,8 @@
 """`gpuconsole snapshot`: connect, sync once, print the views, exit.
 
 Uses exactly the console's path: credentials, discovery, access plan, informers, the cluster model.
+On a terminal, stderr shows the same sync progress line as the console while the lists come in (and
+nothing once they are complete); stdout carries the result only.
 `--view local` prints this machine's GPUs and processes through NVML instead (like `nvitop -1`, with
 each process's pod): NVML first, so with no NVML it says why and exits 1 without touching a cluster;
 then, if a cluster answers, one sync to name the processes' pods, else the processes stay unmapped
@@ -11,13 +13,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
 import sys
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from console.kube import config
 from console.kube.client import KubeClient, Res
 from console.kube.connection import Connection
 from console.kube.errors import ApiError
+from console.kube.informer import PAGE_SIZE
+from console.kube.progress import SyncBoard, SyncSnapshot, progress_text
 from console.model.cluster_store import ClusterStore, canonical_kind
 from console.model.local_source import LocalSource, fake_mode
 from console.model.local_view import build as build_local
@@ -33,19 +41,69 @@ def _models(res: Res) -> bool:
     return canonical_kind(res.key) is not None
 
 
+class ProgressLine:
+    """The sync progress on a terminal line, redrawn in place as pages arrive (at most every
+    `min_interval` seconds), cut to the terminal's width, and wiped when the sync ends."""
+
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic,
+                 min_interval: float = 0.1, width: int | None = None) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.min_interval = min_interval
+        self.width = width
+        self._last = float("-inf")
+        self._shown = ""
+
+    def __call__(self, snap: SyncSnapshot) -> None:
+        now = self.clock()
+        if now - self._last < self.min_interval and snap.busy:
+            return
+        self._last = now
+        width = self.width or _columns(self.stream)
+        text = progress_text(snap, now)[:max(1, width - 1)]
+        if text != self._shown:
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        self.stream.write("\r\x1b[K" + text)
+        self.stream.flush()
+        self._shown = text
+
+    def close(self) -> None:
+        if self._shown:
+            self._write("")
+
+
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal `stream` writes to (its own, not stdout's: stdout may be a pipe)."""
+    try:
+        cols = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        cols = 0
+    return cols or shutil.get_terminal_size((100, 24)).columns
+
+
 async def take(kubeconfig: str | None, context: str | None, view: str = "all",
-               timeout: float = 120.0) -> dict[str, Any]:
+               timeout: float = 120.0, progress: ProgressLine | None = None,
+               page_size: int = PAGE_SIZE) -> dict[str, Any]:
     """One full sync of the cluster model, as a snapshot dict with cluster facts and hidden parts."""
     creds = await asyncio.to_thread(config.load, kubeconfig, context)
     store = ClusterStore()
+    board = SyncBoard()
+    if progress is not None:
+        board.listeners.append(progress)
     # Few retries: a one-shot command should say quickly that the cluster is unreachable.
     async with KubeClient(creds, max_retries=2) as client:
-        conn = Connection(client, store, accept=_models, default_namespace=creds.namespace)
-        await conn.open()
+        conn = Connection(client, store, accept=_models, default_namespace=creds.namespace, board=board,
+                          page_size=page_size)
         try:
+            await conn.open()
             synced = await conn.wait_synced(timeout)
         finally:
             await conn.close()
+            if progress is not None:
+                board.listeners.remove(progress)
+                progress.close()
         telemetry, telemetry_state = {}, None
         if view in ("all", "projects") and store.kai_mode:  # KAI's own fair shares, where its metrics answer
             store.set_kai_fair_share(await KaiMetricsReader(client, min_interval_s=0).read())
@@ -159,22 +217,25 @@ async def take_local(kubeconfig: str | None, context: str | None, timeout: float
         await source.close()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
+    err = stderr or sys.stderr
     if args.view == "local":
         snap = asyncio.run(take_local(args.kubeconfig, args.context, min(args.timeout, 30.0)))
         local = snap["local"]
         if not local.get("available"):
-            print(f"gpuconsole snapshot: {local.get('reason') or 'NVML unavailable'}", file=sys.stderr)
+            print(f"gpuconsole snapshot: {local.get('reason') or 'NVML unavailable'}", file=err)
             return 1
         print(render(snap, args.output, "local"))
         return 0
+    progress = ProgressLine(err) if err.isatty() else None   # never into a file or a pipe
     try:
-        snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout))
+        snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout, progress,
+                                getattr(args, "page_size", PAGE_SIZE)))
     except config.ConfigError as e:
-        print(f"gpuconsole snapshot: {e}", file=sys.stderr)
+        print(f"gpuconsole snapshot: {e}", file=err)
         return 1
     except ApiError as e:
-        print(f"gpuconsole snapshot: {e}", file=sys.stderr)
+        print(f"gpuconsole snapshot: {e}", file=err)
         return 1
     print(render(snap, args.output, args.view))
     return 0

@@ -66,11 +66,29 @@ def _fair_share_lines(fs: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _terminating(n: Any, for_s: Any) -> str:
+    """`⌛terminating 12s` for a pod (n True) or `⌛2 terminating 12s` for a workload's pods; '' for none."""
+    if not n:
+        return ""
+    count = "" if n is True else f"{n} "
+    return f"⌛{count}terminating" + (f" {_num(for_s)}s" if for_s is not None else "")
+
+
 def _holders(g: dict[str, Any]) -> str:
     hs = g.get("holders") or []
     if not hs:
         return "-"
-    return ", ".join(f"{h.get('namespace')}/{h.get('pod')}={_num(h.get('share'))}" for h in hs)
+    return ", ".join(" ".join(filter(None, (f"{h.get('namespace')}/{h.get('pod')}={_num(h.get('share'))}",
+                                            _terminating(h.get("terminating"), h.get("terminating_for_s")))))
+                     for h in hs)
+
+
+def _status(w: dict[str, Any]) -> str:
+    going = _terminating(w.get("terminating"), w.get("terminating_for_s"))
+    if w.get("status") == "Terminating":
+        return "Terminating" + (f" {_num(w.get('terminating_for_s'))}s" if w.get("terminating_for_s") is not None
+                                else "")
+    return f"{w.get('status', '')} ({going})" if going else w.get("status", "")
 
 
 def _round(x: Any, digits: int = 0) -> str:
@@ -137,7 +155,7 @@ def _workloads(items: list[dict[str, Any]]) -> str:
              w.get("project") or "-", w.get("priority_class") or "-", _num(w.get("preemptible")),
              f"{_num(w.get('replicas_ready'))}/{_num(w.get('replicas_desired'))}",
              _num(w.get("replicas_pending")), _num(w.get("gpu_per_replica")), _num(w.get("gpu_total")),
-             w.get("status", ""), w.get("pending_reason") or ""] for w in items]
+             _status(w), w.get("pending_reason") or ""] for w in items]
     return _table(["NAMESPACE", "WORKLOAD", "KIND", "TYPE", "PROJECT", "PRIORITY", "PREEMPTIBLE", "READY",
                    "PENDING", "GPU/REPLICA", "GPU", "STATUS", "PENDING REASON"], rows)
 

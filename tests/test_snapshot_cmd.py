@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import pty
+import re
 import shutil
+import struct
+import sys
+import termios
+import threading
 from pathlib import Path
 
 import orjson
 import pytest
 
 from console.model.quantity import parse_quantity
-from console.sim.resources import DEPLOYMENTS, QUEUES
+from console.sim import faults
+from console.sim.resources import DEPLOYMENTS, PODS, QUEUES
 from console.snapshot_cmd import take
 from console.snapshot_format import render
 
@@ -108,6 +117,40 @@ async def test_viewer_and_confined_researcher_each_get_a_model(demo) -> None:
     assert "hidden: pods: only namespaces runai-chat-serving are readable" in text
 
 
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+async def test_a_deleted_pod_shows_terminating_holding_its_share_until_it_goes(demo) -> None:
+    """kubectl deletes a fraction pod without waiting: the snapshot shows it Terminating, still on its GPU
+    (its share not free), its workload's replacement pending; once the grace period is over it is gone."""
+    from console.sim.resources import PODS
+    cluster, kubeconfig = demo
+    before = await take(kubeconfig, None, "gpus")
+    g = next(g for g in before["gpus"] if len(g["holders"]) >= 2)
+    h = g["holders"][0]
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", kubeconfig, "-n", h["namespace"], "delete", "pod", h["pod"], "--wait=false",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    cluster.settle()
+    during = await take(kubeconfig, None)
+    row = next(x for x in during["gpus"] if (x["node"], x["index"]) == (g["node"], g["index"]))
+    held = {x["pod"]: x for x in row["holders"]}
+    assert held[h["pod"]]["terminating"] is True and held[h["pod"]]["terminating_for_s"] >= 0
+    assert held[h["pod"]]["share"] == h["share"] and row["free_share"] == g["free_share"]
+    assert during["gpu_summary"]["terminating_share"] == pytest.approx(h["share"])
+    w = next(x for x in during["workloads"] if (x["namespace"], x["name"]) == (h["namespace"], h["workload"]))
+    assert w["terminating"] == 1 and w["terminating_for_s"] is not None
+    assert "⌛terminating" in render(during, "table", "gpus")
+    assert cluster.store.get(PODS, h["namespace"], h["pod"])["metadata"]["deletionGracePeriodSeconds"] == 30
+    cluster.clock.advance(30)
+    cluster.settle()
+    after = await take(kubeconfig, None)
+    row = next(x for x in after["gpus"] if (x["node"], x["index"]) == (g["node"], g["index"]))
+    assert h["pod"] not in {x["pod"] for x in row["holders"]}
+    w = next(x for x in after["workloads"] if (x["namespace"], x["name"]) == (h["namespace"], h["workload"]))
+    assert (w["terminating"], w["terminating_for_s"]) == (0, None)
+
+
 async def test_snapshot_talks_to_the_server_kubectl_names_for_every_order(tmp_path: Path, monkeypatch, capsys) -> None:
     """Two kubeconfig files that each set a current context: whichever order KUBECONFIG lists them in,
     snapshot reaches the server kubectl names, and when that one is down the error names it."""
@@ -162,3 +205,46 @@ async def test_snapshot_talks_to_the_server_kubectl_names_for_every_order(tmp_pa
     finally:
         for _, srv in servers.values():
             await srv.stop()
+
+
+async def test_progress_on_a_terminal_stderr_only_and_none_into_a_pipe(demo) -> None:
+    """On a terminal, stderr shows the sync progress redrawn in place and wiped at the end; stdout holds the
+    result alone. When stderr is not a terminal nothing is written to it."""
+    cluster, kubeconfig = demo
+    faults.install(cluster).add_latency(0.02)  # some 85 pods in pages of 5: the lists take a while
+    cmd = [sys.executable, "-m", "console.cli", "snapshot", "--kubeconfig", kubeconfig, "-o", "json",
+           "--view", "nodes", "--page-size", "5"]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a 160x40 terminal
+    got = bytearray()
+
+    def drain() -> None:  # read the terminal while the command writes (a full pty buffer would block it)
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            got.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out, _ = await proc.communicate()
+    await asyncio.to_thread(reader.join, 10)
+    os.close(master)
+    assert proc.returncode == 0
+    assert orjson.loads(out)["nodes"], "stdout is the result, parseable as it is"
+    tty = got.decode()
+    frames = [f for f in tty.split("\r\x1b[K") if f]
+    assert frames and all(f.startswith("syncing ") and len(f) < 160 for f in frames), frames[:3]
+    pods = len(list(cluster.store.items(PODS)))
+    assert any(re.search(rf"pods \S+ \d+/{pods} ~", f) for f in frames), frames   # the server's exact count
+    assert tty.endswith("\r\x1b[K"), "the line is wiped when the sync is done"
+
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0 and err == b"" and orjson.loads(out)["nodes"]

@@ -12,6 +12,7 @@ from rich.style import Style
 from rich.text import Text
 
 FULL, FREE, UNUSED_QUOTA, LIMIT = "█", "·", "░", "│"
+RELEASING = "▒"  # a share still held by a pod being deleted: taken until its grace period ends
 PARTIAL = " ▏▎▍▌▋▊▉"
 
 
@@ -19,20 +20,20 @@ def _cells(share: float, width: int) -> int:
     return max(0, int(round(share * width)))
 
 
-def share_bar(shares: Sequence[tuple[float | None, Style]], width: int, free_style: Style,
-              unknown_style: Style | None = None) -> Text:
+def share_bar(shares: Sequence[tuple[float | None, Style] | tuple[float | None, Style, str]], width: int,
+              free_style: Style, unknown_style: Style | None = None) -> Text:
     """One GPU as `width` cells: each holder's share in its colour, then the free remainder.
 
     A holder whose share cannot be known gets one `?` cell so it is never invisible; a holder with a
-    tiny share still gets one cell.
+    tiny share still gets one cell. A third item draws that share with another glyph (`RELEASING`).
     """
     t = Text()
     used = 0
-    for share, style in shares:
+    for share, style, *glyph in shares:
         if share is None:
             n, ch, st = 1, "?", unknown_style or style
         else:
-            n, ch, st = max(1, _cells(share, width)), FULL, style
+            n, ch, st = max(1, _cells(share, width)), glyph[0] if glyph else FULL, style
         n = min(n, width - used)
         if n > 0:
             t.append(ch * n, st)

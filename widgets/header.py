@@ -1,5 +1,6 @@
-"""The header: who and where (context, server and whether TLS verifies it, cluster, user), the state of every watched resource,
-cluster GPU totals, and the console's own load on the API server. It receives plain data only."""
+"""The header: who and where (context, server and whether TLS verifies it, cluster, user), the state of every
+watched resource, cluster GPU totals, and the console's own load on the API server; under it, while lists are
+under way, the sync progress line. They receive plain data only."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from textual.widgets import Static
 from .bars import fmt_gpu
 from .palette import Palette
 
-STATE_MARK = {"synced": "✓", "syncing": "…", "reconnecting": "↻", "forbidden": "⊘", "absent": "–"}
+STATE_MARK = {"synced": "✓", "syncing": "…", "relisting": "…", "reconnecting": "↻", "forbidden": "⊘", "absent": "–"}
+UNKNOWN = "…"   # a figure whose lists are not complete yet: never 0, never a partial count
 SHORT = {"queues.scheduling.run.ai": "queues", "podgroups.scheduling.run.ai": "podgroups",
          "deployments.apps": "deploy", "replicasets.apps": "rs", "statefulsets.apps": "sts", "jobs.batch": "jobs",
          "priorityclasses.scheduling.k8s.io": "pc", "resourcequotas": "quotas", "namespaces": "ns",
@@ -23,7 +25,7 @@ SHORT = {"queues.scheduling.run.ai": "queues", "podgroups.scheduling.run.ai": "p
 @dataclass(frozen=True)
 class ResourceState:
     kind: str
-    state: str            # synced | syncing | reconnecting | forbidden | absent
+    state: str            # synced | syncing | relisting | reconnecting | forbidden | absent
     stale_s: float | None = None
     error: str = ""
 
@@ -40,8 +42,12 @@ class HeaderData:
     connection: str = "connecting"      # connecting | connected | unreachable | offline
     message: str = ""
     resources: tuple[ResourceState, ...] = ()
-    gpus_allocated: float = 0.0
-    gpus_capacity: float = 0.0
+    # GPU figures as the GPUs pane and `gpuconsole snapshot` count them; None while not known yet
+    gpus_allocated: float | None = None   # shares held, summed
+    gpus_capacity: float | None = None    # GPUs
+    gpus_in_use: int | None = None        # GPUs with any holder
+    gpus_slivers: float | None = None     # free parts of GPUs in use
+    gpus_stale: bool = False              # a list they come from is being taken again
     api_per_min: float = 0.0
     watches: int = 0
     extra: tuple[str, ...] = field(default=())
@@ -51,7 +57,7 @@ class HeaderData:
 
 def merge_states(states: Sequence[ResourceState]) -> list[ResourceState]:
     """One state per kind (namespace-scoped users have one informer per namespace): the worst wins."""
-    rank = {"forbidden": 0, "reconnecting": 1, "syncing": 2, "absent": 4, "synced": 3}
+    rank = {"forbidden": 0, "reconnecting": 1, "syncing": 2, "relisting": 2, "absent": 4, "synced": 3}
     out: dict[str, ResourceState] = {}
     for s in states:
         cur = out.get(s.kind)
@@ -78,9 +84,7 @@ def render_header(d: HeaderData, p: Palette) -> Text:
     t.append(d.connection, conn_style)
     if d.message:
         t.append(f": {d.message}", conn_style)
-    t.append(" · GPUs ")
-    t.append(f"{fmt_gpu(d.gpus_allocated)}/{fmt_gpu(d.gpus_capacity)}", p.bold)
-    t.append(" allocated")
+    gpu_figure(t, d, p)
     t.append(f" · API {d.api_per_min:.0f}/min · watches {d.watches}", p.muted)
     for e in d.extra:
         t.append(f" · {e}", p.muted)
@@ -94,7 +98,8 @@ def render_header(d: HeaderData, p: Palette) -> Text:
     for i, s in enumerate(sorted(states, key=lambda s: s.kind)):
         if i:
             t.append(" ")
-        style: Style = {"synced": p.ok, "forbidden": p.bad, "reconnecting": p.warn, "syncing": p.warn}.get(
+        style: Style = {"synced": p.ok, "forbidden": p.bad, "reconnecting": p.warn, "syncing": p.warn,
+                        "relisting": p.warn}.get(
             s.state, p.muted)
         t.append(SHORT.get(s.kind, s.kind), p.muted if s.state == "synced" else style)
         mark = STATE_MARK.get(s.state, "?")
@@ -102,6 +107,62 @@ def render_header(d: HeaderData, p: Palette) -> Text:
             mark += f"{s.stale_s:.0f}s"
         t.append(mark, style)
     return t
+
+
+def gpu_figure(t: Text, d: HeaderData, p: Palette) -> None:
+    """`GPU 94.5/96 · 96 in use · 1.5 free in slivers`: shares held over GPUs, the GPUs anyone holds, and
+    the free fractions left on them; `…` for what is not known yet, dimmed and marked while stale."""
+    def num(x: float | None) -> str:
+        return UNKNOWN if x is None else fmt_gpu(x)
+
+    known = d.gpus_allocated is not None
+    strong = p.muted if d.gpus_stale else p.bold
+    t.append(" · GPU ")
+    if d.gpus_capacity is None and not known:
+        t.append(UNKNOWN, p.muted)
+        return
+    t.append(num(d.gpus_allocated), strong if known else p.muted)
+    t.append("/")
+    t.append(num(d.gpus_capacity), strong if d.gpus_capacity is not None else p.muted)
+    t.append(" · ")
+    t.append(UNKNOWN if d.gpus_in_use is None else str(d.gpus_in_use), p.muted if d.gpus_in_use is None else
+             (p.muted if d.gpus_stale else Style()))
+    t.append(" in use · ")
+    t.append(num(d.gpus_slivers), p.muted if d.gpus_slivers is None or d.gpus_stale else Style())
+    t.append(" free in slivers")
+    if d.gpus_stale:
+        t.append(" (stale)", p.warn)
+
+
+PROGRESS_ROLES = ("label", "bar", "bar-empty", "count", "eta", "muted", "warn")
+
+
+def render_progress(segments: Sequence[tuple[str, str]], p: Palette) -> Text:
+    """The sync progress line from (text, role) segments (see console/kube/progress.py)."""
+    styles = {"label": p.bold, "bar": p.info, "bar-empty": p.free, "count": Style(), "eta": p.accent,
+              "muted": p.muted, "warn": p.warn}
+    t = Text(no_wrap=True, overflow="ellipsis")
+    for text, role in segments:
+        t.append(text, styles.get(role, Style()))
+    return t
+
+
+class SyncProgress(Static):
+    """One line under the header while lists are under way; hidden when everything is synced."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__("", **kw)  # type: ignore[arg-type]
+        self.segments: tuple[tuple[str, str], ...] = ()
+        self._last = ""
+
+    def show(self, segments: Sequence[tuple[str, str]], palette: Palette) -> None:
+        self.segments = tuple(segments)
+        text = render_progress(self.segments, palette)
+        key = text.plain + repr(palette.info)
+        if key != self._last:
+            self._last = key
+            self.update(text)
+        self.display = bool(self.segments)
 
 
 class ClusterHeader(Static):

@@ -51,12 +51,15 @@ class PodVerdict:
     new_shared_gpu: bool = False
     reason: str | None = None
     message: str | None = None
+    after_release: bool = False  # pipelined: runs once the pods being deleted there (victims too) are gone
 
     def line(self) -> str:
         if self.runs:
             where = f" on node {self.node}"
             if self.shared_gpu:
                 where += " (a new shared GPU)" if self.new_shared_gpu else " (a GPU already shared)"
+            if self.after_release:
+                where += ", once the pods being deleted there have terminated"
             return f"{self.pod}: runs{where}"
         return f"{self.pod}: stays Pending, {REASON_TEXT.get(self.reason or '', 'waiting')} " \
                f"({self.reason}): {self.message}"
@@ -297,7 +300,8 @@ def _verdicts(planner: "_Planner", plan: Any, keys: list[str], jobs: list[str], 
     for key in keys:
         pl = placed.get(key)
         if pl is not None:
-            out.append(PodVerdict(key, True, pl.node, bool(pl.groups), bool(pl.new_groups)))
+            out.append(PodVerdict(key, True, pl.node, bool(pl.groups), bool(pl.new_groups),
+                                  after_release=pl.pipelined))
             continue
         job = next((j for j in jobs if key in {p.key for p in planner.jobs[j].pods}), "")
         why = plan.pending.get(job)

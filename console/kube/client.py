@@ -102,13 +102,16 @@ class Stats:
         self._times.append(time.monotonic())
 
     def rate_per_min(self, window: float = 60.0) -> float:
-        """Requests in the last `window` s. Read by the UI while the informers' thread records: the
-        deque is copied in one C call (atomic under the GIL) rather than iterated while it grows."""
-        times = self._times
+        """Requests in the last `window` seconds, per minute.
+
+        The informers' thread appends while the UI reads: the UI takes a copy first (`tuple()` of a deque
+        of floats runs in C without releasing the GIL, so it never sees the deque mid-change), then counts.
+        """
+        times = tuple(self._times) if self._times else ()
         if not times:
             return 0.0
         cutoff = time.monotonic() - window
-        return sum(1 for t in tuple(times) if t >= cutoff) * 60.0 / window
+        return sum(1 for t in times if t >= cutoff) * 60.0 / window
 
 
 def _retry_after(resp: httpx.Response, body: Any) -> float | None:

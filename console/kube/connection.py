@@ -15,7 +15,8 @@ from . import client as k
 from .client import KubeClient, Res
 from .discovery import ApiSurface, discover
 from .errors import ApiError
-from .informer import Health, Informer, Sink
+from .informer import PAGE_SIZE, Health, Informer, Sink
+from .progress import FORBIDDEN, ListProgress, SyncBoard
 
 # What the cluster model is built from; optional ones are skipped when the cluster does not serve them.
 CORE_RESOURCES: tuple[Res, ...] = (
@@ -35,8 +36,12 @@ class AccessPlan:
 
 class Connection:
     def __init__(self, client: KubeClient, sink: Sink, *, resources: tuple[Res, ...] | None = None,
-                 accept: Callable[[Res], bool] | None = None, default_namespace: str = "default") -> None:
+                 accept: Callable[[Res], bool] | None = None, default_namespace: str = "default",
+                 board: SyncBoard | None = None, page_size: int = PAGE_SIZE) -> None:
         self.client = client
+        # List progress of every informer; one board may be shared by several connections (see progress.py).
+        self.board = board if board is not None else SyncBoard()
+        self.page_size = page_size
         self.sink = sink
         self.wanted = resources
         self.accept = accept
@@ -100,13 +105,15 @@ class Connection:
             scope = self.plan.scopes.get(res.key)
             targets: list[str | None] = [None] if scope is None else list(scope)
             for ns in targets:
-                inf = Informer(self.client, res, self.sink, namespace=ns)
+                inf = Informer(self.client, res, self.sink, namespace=ns, board=self.board,
+                               page_size=self.page_size)
                 self.informers.append(inf)
                 inf.start()
             if scope == []:
-                h = Informer(self.client, res, self.sink).health
-                h.forbidden = True
+                h = Health(res.key, forbidden=True)
+                self.board.report(ListProgress(res.key, phase=FORBIDDEN))
                 self.informers.append(_Static(h))  # type: ignore[arg-type]
+        self.board.open()
 
     async def wait_synced(self, timeout: float | None = None) -> bool:
         waits = [i.synced.wait() for i in self.informers if isinstance(i, Informer)]

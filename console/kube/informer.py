@@ -4,6 +4,8 @@ One informer per resource (or per resource and namespace for users who may read 
 It lists once, then watches from the list's resourceVersion with bookmarks; a watch that ends or breaks is
 resumed from the last resourceVersion seen; a 410 Gone re-lists and replaces the sink's contents, so
 nothing is lost or duplicated. A 403 marks the resource forbidden and stops: it is never retried in a loop.
+Every list reports its pages to a `SyncBoard` (progress.py): items so far, the server's remaining count, and
+when the sink holds the whole list, so no figure is shown before the lists it is computed from are complete.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from . import progress as pg
 from .client import KubeClient, Res
 from .errors import ApiError
+from .progress import SyncBoard
 
 Obj = dict[str, Any]
 
@@ -49,6 +53,7 @@ class Health:
     last_error: str = ""
     relists: int = 0
     resumes: int = 0
+    listing: bool = False  # a list is under way (the first, or again after a 410 or a failure)
     resource_version: str = ""
     waiting_since: float = 0.0  # monotonic time a watch was asked for and not yet accepted; 0 = none
     grace: float = 2.0  # a watch not accepted within this long counts as reconnecting
@@ -65,6 +70,8 @@ class Health:
             return "forbidden"
         if not self.synced:
             return "syncing"
+        if self.listing:
+            return "relisting"
         # Between a list and its watch, or a watch and its resumption, the resource stays "synced"
         # unless the server takes longer than the grace to accept: no false alarm on every rotation.
         return "synced" if self.connected and not self.watch_stalled else "reconnecting"
@@ -79,7 +86,8 @@ class Informer:
     def __init__(self, client: KubeClient, res: Res, sink: Sink, *, namespace: str | None = None,
                  kind: str | None = None, label_selector: str | None = None, page_size: int = PAGE_SIZE,
                  watch_timeout: tuple[int, int] = (240, 360), backoff_max: float = 30.0,
-                 stall_grace: float = 2.0, rng: random.Random | None = None) -> None:
+                 stall_grace: float = 2.0, rng: random.Random | None = None,
+                 board: SyncBoard | None = None) -> None:
         self.client = client
         self.res = res
         self.sink = sink
@@ -91,6 +99,9 @@ class Informer:
         self.backoff_max = backoff_max
         self.health = Health(self.kind, namespace, grace=stall_grace)
         self.synced = asyncio.Event()
+        self.board = board if board is not None else SyncBoard()
+        self.board.report(pg.ListProgress(self.kind, namespace))
+        self._last_count: int | None = None  # items in the last complete list: the next one's expected size
         self._rng = rng or random.Random()
         self._task: asyncio.Task | None = None
 
@@ -107,38 +118,59 @@ class Informer:
             except (asyncio.CancelledError, Exception):
                 pass
 
-    async def _relist(self) -> str:
-        begin = getattr(self.sink, "begin_replace", None)
-        if begin is None:
-            items, rv = await self.client.list(self.res, self.namespace, label_selector=self.label_selector,
-                                               page_size=self.page_size)
-            self.sink.replace(self.kind, items, self.namespace)
-        else:
-            rv = await self._relist_pages(begin)
-        self.health.relists += 1
-        self.health.synced = True
-        self.health.connected = True
-        self.health.last_event = time.monotonic()
-        self.health.resource_version = rv
-        self.synced.set()
-        return rv
+    def _progress(self, **changes: object) -> None:
+        self.board.update(self.kind, self.namespace, **changes)
 
-    async def _relist_pages(self, begin: Any) -> str:
-        """Hand each page to the sink as it arrives, so a 60,000-pod list never sits in memory whole."""
-        relist = begin(self.kind, self.namespace)
+    async def _relist(self) -> str:
+        """List page by page (reporting each page to the board), then hand the whole list to the sink."""
+        self.health.listing = True
+        self._progress(phase=pg.LISTING, listed=0, started=self.board.clock(), error="",
+                       total=self._last_count, total_exact=False)
+        begin = getattr(self.sink, "begin_replace", None)
+        # A sink that takes pages (the cluster store) projects each one as it arrives, so a 60,000-pod list
+        # never sits in memory whole; any other gets the whole list at the end.
+        relist = begin(self.kind, self.namespace) if begin is not None else None
+        items: list[Obj] = []
         token: str | None = None
         rv = ""
+        listed = 0
         while True:
             page = await self.client.list_page(self.res, self.namespace, label_selector=self.label_selector,
                                                limit=self.page_size, continue_token=token)
             md = page.get("metadata") or {}
             rv = md.get("resourceVersion") or rv
             token = md.get("continue") or None
-            relist.add(page.get("items") or [])
+            batch = page.get("items") or []
             del page
+            listed += len(batch)
+            if relist is not None:
+                relist.add(batch)
+            else:
+                items.extend(batch)
             if not token:
-                relist.commit()
-                return rv
+                break
+            remaining = md.get("remainingItemCount")
+            if isinstance(remaining, int) and not isinstance(remaining, bool) and remaining >= 0:
+                self._progress(listed=listed, total=listed + remaining, total_exact=True)
+            else:  # no count from this server (or a selector): the previous list's size, if any
+                self._progress(listed=listed, total=max(self._last_count, listed) if self._last_count else None,
+                               total_exact=False)
+        self._progress(phase=pg.APPLYING, listed=listed, total=listed, total_exact=True)
+        if relist is not None:
+            relist.commit()
+        else:
+            self.sink.replace(self.kind, items, self.namespace)
+        del items
+        self._last_count = listed
+        self.health.listing = False
+        self.health.relists += 1
+        self.health.synced = True
+        self.health.connected = True
+        self.health.last_event = time.monotonic()
+        self.health.resource_version = rv
+        self._progress(phase=pg.WATCHING, complete_once=True, error="")
+        self.synced.set()
+        return rv
 
     async def run(self) -> None:
         rv: str | None = None
@@ -175,18 +207,26 @@ class Informer:
                 if e.code == 403:
                     self.health.forbidden = True
                     self.health.connected = False
+                    self.health.listing = False
+                    self._progress(phase=pg.FORBIDDEN, error="")
                     self.synced.set()
                     return
                 if e.code == 404 and not self.health.synced:
                     self.health.absent = True
+                    self.health.listing = False
+                    self._progress(phase=pg.ABSENT, error="")
                     self.synced.set()
                     return
                 self.health.connected = False
+                if self.health.listing:
+                    self._progress(error=_short(str(e)))
                 failures += 1
                 await asyncio.sleep(self._delay(failures, e.retry_after))
             except Exception as e:  # a sink bug must not kill the loop silently
                 self.health.connected = False
                 self.health.last_error = f"{type(e).__name__}: {e}"
+                if self.health.listing:
+                    self._progress(error=_short(self.health.last_error))
                 failures += 1
                 rv = None
                 await asyncio.sleep(self._delay(failures, None))
@@ -200,3 +240,7 @@ class Informer:
             return hint + self._rng.uniform(0, 0.2)
         cap = min(self.backoff_max, 0.2 * (2 ** min(failures, 10)))
         return self._rng.uniform(cap / 2, cap)
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:80]

@@ -129,14 +129,14 @@ def _what_changed(old: PodRec, new: PodRec) -> int:
     """
     what = WORKLOADS
     old_live, new_live = old.live, new.live
-    if (old.node, old_live, old.gpu) != (new.node, new_live, new.gpu):
+    if (old.node, old_live, old.gpu, old.deleting) != (new.node, new_live, new.gpu, new.deleting):
         what |= NODES_VIEW | PROJECTS | GPUS
     else:
         if (old.queue, old.preemptible) != (new.queue, new.preemptible):
             what |= PROJECTS
-        if (old.gpu_groups, old.reserved_uuid, old.workload, old.reservation) != \
-                (new.gpu_groups, new.reserved_uuid, new.workload, new.reservation):
-            what |= GPUS
+        if (old.gpu_groups, old.reserved_uuid, old.workload, old.reservation, old.deleting_since) != \
+                (new.gpu_groups, new.reserved_uuid, new.workload, new.reservation, new.deleting_since):
+            what |= GPUS  # (a holder that starts terminating is marked on its GPU's row)
     return what
 
 

@@ -8,6 +8,7 @@ prediction hands it a state it can throw away.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -41,12 +42,17 @@ class PendingJob:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
+    """Where a pod goes. `pipelined`: onto resources that pods being deleted (victims of this round, or
+    pods already terminating) still hold, so it is bound only once they are gone (KAI's Pipelined status,
+    pkg/scheduler/api/pod_status/pod_status.go; the Pipelined event in framework/statement.go)."""
+
     pod: str
     job: str
     node: str
     groups: tuple[str, ...] = ()
     new_groups: tuple[str, ...] = ()
     portion: float = 0.0
+    pipelined: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +188,16 @@ def _place(state: ClusterState, pods: list[PodRec], new_gid: Callable[[], str]) 
         state.add_pod(pod, node, groups, portion)
         done.append(Placement(pod.key, pod.job, node, groups, fresh, portion))
     return done
+
+
+def _lift(state: ClusterState, pods: list[PodRec]) -> None:
+    """Take pods out of the state as if they were gone (`_restore` puts them back)."""
+    for p in pods:
+        state.remove_pod(p.key)
+
+
+def _pipeline(placed: list[Placement]) -> list[Placement]:
+    return [dataclasses.replace(pl, pipelined=True) for pl in placed]
 
 
 def _fits(state: ClusterState, pods: list[PodRec], queue: str, preemptible: bool, add: float) -> bool:
@@ -370,11 +386,16 @@ def cycle_fair_shares(state: ClusterState, pending_demand: dict[str, float]) -> 
 
 
 def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str],
-         pending_demand: dict[str, float] | None = None, max_victims: int = 5000) -> Plan:
+         pending_demand: dict[str, float] | None = None, max_victims: int = 5000,
+         promised: set[str] | frozenset[str] = frozenset()) -> Plan:
     """One scheduling round: allocate, then reclaim between queues, then preempt within a queue.
 
     `pending_demand` (GPUs per leaf queue still waiting, including jobs not passed in) feeds the fair
-    share; by default it is summed from `jobs`.
+    share; by default it is summed from `jobs`. `promised` jobs were pipelined in an earlier round onto
+    resources still being released (their victims terminating): they go first, so the room their
+    evictions make is theirs and not taken by the victims' own replacements. Pods being deleted
+    (`PodRec.releasing`) hold their node until they are gone but are never victims: a unit that fits
+    only once they are gone is pipelined, and units placed after evictions are pipelined too.
     """
     out = Plan()
     tree = state.tree
@@ -394,7 +415,9 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
         s = tree.specs.get(q)
         return s.priority if s else 0
 
-    order = sorted(jobs, key=lambda j: (-qprio(j.queue), ratio(j.queue), -j.priority, j.created, j.key))
+    order = sorted(jobs, key=lambda j: (j.key not in promised, -qprio(j.queue), ratio(j.queue), -j.priority,
+                                        j.created, j.key))
+    releasing = state.releasing()  # what terminating pods hold: idle soon, never evicted again
     no_room: dict[tuple, str] = {}  # unit shape -> message, while nothing was freed this round
     reclaim_list: list[Victim] | None = None
 
@@ -421,6 +444,48 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
         s = tree.specs.get(q)
         return s.deserved if s else 0.0
 
+    def _evictions(job: PendingJob, unit: list[PodRec], add: float, why: tuple[str, str]
+                   ) -> tuple[list[tuple[str, list[PodRec]]] | None, str, list[Placement] | None]:
+        """Reclaim from queues over their share, else preempt lower priority in the job's own queue;
+        commits the victims' removal and the unit's placement into `state`, or changes nothing."""
+        victims: list[tuple[str, list[PodRec]]] | None = None
+        action = ""
+        if why[0] == UNSCHEDULABLE and state.alloc.get(job.queue, 0.0) + add <= fair.get(job.queue, 0.0) + EPS:
+            starved = state.alloc.get(job.queue, 0.0) + add <= _deserved(job.queue) + EPS
+
+            def eligible(v: Victim, q: str = job.queue, starved: bool = starved) -> bool:
+                """KAI's reclaim strategies (reclaimable/strategies/strategies.go), checked on what
+                the victim's queue holds before this victim goes: MaintainFairShare takes from a
+                queue over its allocatable share (its quota or fair share, whichever is larger);
+                GuaranteeDeservedQuota lets a queue within its quota take from one over its quota."""
+                j = state.jobs.get(v[0])
+                if j is None or j.queue == q or not j.preemptible:
+                    return False
+                spec = tree.specs.get(j.queue)
+                have = state.alloc.get(j.queue, 0.0)
+                if spec is None:
+                    return have > EPS
+                if have > allocatable_share(spec, fair.get(j.queue, 0.0)) + EPS:
+                    return True
+                return starved and have > spec.deserved + EPS
+            victims = _evict_for(state, unit, job, add, reclaim_victims(), eligible, False)
+            action = RECLAIM
+        if victims is None and why[0] in (UNSCHEDULABLE, OVER_LIMIT):
+            same = [jk for jk in state.queue_jobs.get(job.queue, {})
+                    if state.jobs[jk].preemptible and state.jobs[jk].priority < job.priority]
+            units_q = victim_units(state, same)
+            units_q.sort(key=lambda c: (c[0], c[2]), reverse=True)
+            units_q.sort(key=lambda c: state.jobs[c[1]].priority)
+            victims = _evict_for(state, unit, job, add, [c[2] for c in units_q[:max_victims]],
+                                 lambda v: True, why[0] == OVER_LIMIT)
+            action = PREEMPT
+        if victims is None:
+            return None, action, None
+        placed = _place(state, unit, new_gid)
+        if placed is None:  # cannot happen after a successful probe; keep the state honest anyway
+            _restore(state, victims)
+        return victims, action, placed
+
     for job in order:
         units: list[list[PodRec]] = []
         pods = list(job.pods)
@@ -443,50 +508,30 @@ def plan(state: ClusterState, jobs: list[PendingJob], new_gid: Callable[[], str]
                     if placed is not None:
                         out.placements.extend(placed)
                         continue
+                    if releasing:
+                        # KAI allocates onto idle or releasing resources: what terminating pods hold
+                        # is promised to this unit (pipelined), and nothing more is evicted for it.
+                        _lift(state, releasing)
+                        placed = _place(state, unit, new_gid)
+                        _restore(state, [("", releasing)])
+                        if placed is not None:
+                            out.placements.extend(_pipeline(placed))
+                            continue
                     no_room[shape] = why_no_node(state, unit[0])
                 why = (UNSCHEDULABLE, no_room[shape])
-            victims: list[tuple[str, list[PodRec]]] | None = None
-            action = ""
-            if why[0] == UNSCHEDULABLE and state.alloc.get(job.queue, 0.0) + add <= fair.get(job.queue, 0.0) + EPS:
-                starved = state.alloc.get(job.queue, 0.0) + add <= _deserved(job.queue) + EPS
-
-                def eligible(v: Victim, q: str = job.queue, starved: bool = starved) -> bool:
-                    """KAI's reclaim strategies (reclaimable/strategies/strategies.go), checked on what
-                    the victim's queue holds before this victim goes: MaintainFairShare takes from a
-                    queue over its allocatable share (its quota or fair share, whichever is larger);
-                    GuaranteeDeservedQuota lets a queue within its quota take from one over its quota."""
-                    j = state.jobs.get(v[0])
-                    if j is None or j.queue == q or not j.preemptible:
-                        return False
-                    spec = tree.specs.get(j.queue)
-                    have = state.alloc.get(j.queue, 0.0)
-                    if spec is None:
-                        return have > EPS
-                    if have > allocatable_share(spec, fair.get(j.queue, 0.0)) + EPS:
-                        return True
-                    return starved and have > spec.deserved + EPS
-                victims = _evict_for(state, unit, job, add, reclaim_victims(), eligible, False)
-                action = RECLAIM
-            if victims is None and why[0] in (UNSCHEDULABLE, OVER_LIMIT):
-                same = [jk for jk in state.queue_jobs.get(job.queue, {})
-                        if state.jobs[jk].preemptible and state.jobs[jk].priority < job.priority]
-                units_q = victim_units(state, same)
-                units_q.sort(key=lambda c: (c[0], c[2]), reverse=True)
-                units_q.sort(key=lambda c: state.jobs[c[1]].priority)
-                victims = _evict_for(state, unit, job, add, [c[2] for c in units_q[:max_victims]],
-                                     lambda v: True, why[0] == OVER_LIMIT)
-                action = PREEMPT
-            if victims is None:
+            # Victims are looked for as if the terminating pods were gone already (idle-or-releasing).
+            _lift(state, releasing)
+            try:
+                victims, action, placed = _evictions(job, unit, add, why)
+            finally:
+                _restore(state, [("", releasing)])
+            if victims is None or placed is None:
                 out.pending[job.key] = Unschedulable(job.key, why[0], why[1])
                 break  # the rest of this job waits behind the unit that could not go
-            placed = _place(state, unit, new_gid)
-            if placed is None:  # cannot happen after a successful probe; keep the state honest anyway
-                _restore(state, victims)
-                out.pending[job.key] = Unschedulable(job.key, why[0], why[1])
-                break
             no_room.clear()
             for vj, vpods in victims:
                 for vp in vpods:
                     out.evictions.append(Eviction(vp.key, vj, vp.queue, action, job.key, job.queue))
-            out.placements.extend(placed)
+            out.placements.extend(_pipeline(placed))  # bound once the victims have terminated
     return out
+

@@ -210,6 +210,7 @@ def state_from_objects(nodes: Iterable[Obj], pods: Iterable[Obj], queues: Iterab
     """The allocation state of a cluster from its raw objects: what a preview plans on.
 
     Bound, non-terminal pods hold resources; reservation pods are their GPU group's device, not work.
+    A pod being deleted (deletionTimestamp) still holds its node but is Releasing, as KAI sees it.
     """
     state = ClusterState(QueueTree(queue_spec_from_obj(q) for q in queues))
     for n in nodes:
@@ -225,9 +226,11 @@ def state_from_objects(nodes: Iterable[Obj], pods: Iterable[Obj], queues: Iterab
         m = _d(pod.get("metadata"))
         pg = pgs.get((str(m.get("namespace", "")), str(_d(m.get("annotations")).get(POD_GROUP_ANNOTATION, ""))))
         rec, _ = pod_record(pod, pg, priority, str(m.get("creationTimestamp", "")))
+        rec.releasing = bool(m.get("deletionTimestamp"))
         n = state.nodes.get(node)
         groups = gpu_groups_of(pod) if rec.req.shared else ()
         portion = rec.req.portion_on(n.gpu_memory_mib if n else None) if rec.req.shared else 0.0
         state.add_pod(rec, node, groups, portion)
-        state.jobs[rec.job].min_member = min_member_of(pg)
+        if rec.job in state.jobs:
+            state.jobs[rec.job].min_member = min_member_of(pg)
     return state

@@ -120,6 +120,11 @@ class PodRec:
     node: str | None = None
     groups: tuple[str, ...] = ()
     portion: float = 0.0  # per-device portion once placed on shared GPUs
+    # Being deleted (deletionTimestamp): KAI's `Releasing` status (pkg/scheduler/api/pod_info/pod_info.go
+    # getTaskStatus). It still holds its node's resources (an activeUsed status) but is no longer allocated
+    # to its queue or job, is never a victim, and what it holds may be promised to a pipelined pod
+    # (pkg/scheduler/api/pod_status/pod_status.go: activeAllocatedStatuses leave Releasing out).
+    releasing: bool = False
 
     @property
     def gpus(self) -> float:
@@ -173,6 +178,7 @@ class ClusterState:
         self.alloc_mem: dict[str, float] = {}
         self.queue_jobs: dict[str, dict[str, None]] = {}
         self._buckets: dict[int, dict[str, None]] = {}  # free whole GPUs -> nodes
+        self._releasing: dict[str, None] = {}  # keys of placed pods being deleted
 
     # ---------------------------------------------------------------- queues
     def set_tree(self, tree: QueueTree) -> None:
@@ -186,6 +192,8 @@ class ClusterState:
             self._account(p, 1)
 
     def _account(self, p: PodRec, sign: int) -> None:
+        if p.releasing:
+            return  # proportion plugin: queue usage counts AllocatedStatus pods only
         g = p.gpus * sign
         for q in self.tree.chain(p.queue) or [p.queue]:
             self.alloc[q] = self.alloc.get(q, 0.0) + g
@@ -258,6 +266,9 @@ class ClusterState:
                 g.used += portion
         self._bucket(n, True)
         self.pods[p.key] = p
+        if p.releasing:
+            self._releasing[p.key] = None
+            return
         job = self.jobs.get(p.job)
         if job is None:
             job = self.jobs[p.job] = JobRec(p.job, p.queue, p.priority, p.preemptible, created=p.created)
@@ -292,6 +303,9 @@ class ClusterState:
                         del self.groups[gid]
                         n.groups.pop(gid, None)
             self._bucket(n, True)
+        if p.releasing:
+            self._releasing.pop(p.key, None)
+            return p
         job = self.jobs.get(p.job)
         if job is not None:
             job.pods.pop(p.key, None)
@@ -306,6 +320,10 @@ class ClusterState:
     def clone(self) -> ClusterState:
         """An independent copy to plan on without touching this one (the console's preemption preview)."""
         return copy.deepcopy(self)
+
+    def releasing(self) -> list[PodRec]:
+        """Placed pods that are being deleted (their resources are freed when they are gone)."""
+        return [self.pods[k] for k in self._releasing]
 
     def job_pods(self, job: str) -> list[PodRec]:
         j = self.jobs.get(job)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import podspec
+from .events import parse_time
 from .podspec import NO_GPU, GpuRequest
 from .quantity import parse_quantity
 
@@ -252,7 +253,8 @@ class PodRec:
     node: str                      # "" while unbound
     phase: str
     ready: bool
-    deleting: bool
+    deleting: bool                 # metadata.deletionTimestamp is set
+    deleting_since: float | None   # when the delete was asked: deletionTimestamp less its grace period (epoch s)
     owner: Ref | None
     labels: dict[str, str]         # shared between equal label sets; GPU-group labels are kept apart
     gpu: GpuRequest
@@ -278,6 +280,11 @@ class PodRec:
     def live(self) -> bool:
         """Not finished: it holds (or waits for) resources."""
         return self.phase not in TERMINAL_PHASES
+
+    @property
+    def terminating(self) -> bool:
+        """Being deleted and not finished: it still runs and holds its node and GPU (kubectl: Terminating)."""
+        return self.deleting and self.phase not in TERMINAL_PHASES
 
     @property
     def bound(self) -> bool:
@@ -319,11 +326,12 @@ def pod_record(raw: Any) -> PodRec:
     pg = ann.get(PODGROUP_ANNOTATION)
     pc = spec.get("priorityClassName")
     uid = md.get("uid")
+    deleting = bool(md.get("deletionTimestamp"))
     return PodRec(
         namespace=ns, name=name, uid=uid if isinstance(uid, str) else "",
         node=_s(spec.get("nodeName")), phase=_s(status.get("phase")) or "Pending",
         ready=ready,
-        deleting=bool(md.get("deletionTimestamp")),
+        deleting=deleting, deleting_since=_deletion_start(md) if deleting else None,
         owner=controller_ref(md),
         labels=shared_labels(raw_labels, drop_prefix=GPU_GROUP_LABEL),
         gpu=gpu, gpu_error=gpu_error, gpu_groups=tuple(dict.fromkeys(groups)),
@@ -334,6 +342,16 @@ def pod_record(raw: Any) -> PodRec:
         priority_class=_s(pc) or None,
         sched_message=sched_msg,
     )
+
+
+def _deletion_start(md: dict) -> float | None:
+    """When the delete was asked: the apiserver sets deletionTimestamp to that moment plus the grace period
+    (staging/src/k8s.io/apiserver/pkg/registry/rest/delete.go BeforeDelete)."""
+    end = parse_time(md.get("deletionTimestamp"))
+    if end is None:
+        return None
+    grace = _int(md.get("deletionGracePeriodSeconds"))
+    return end - max(0, grace or 0)
 
 
 # ----------------------------------------------------------------------------- owners (workload kinds)

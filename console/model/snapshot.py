@@ -7,11 +7,11 @@ snapshots of the same cluster are equal.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import TYPE_CHECKING, Any
 
 from .fair_share import FairShareTable
 from .kai_queues import INF
-from .views_gpus import summary
 
 if TYPE_CHECKING:
     from .cluster_store import ClusterStore
@@ -55,6 +55,17 @@ def _depth_order(rows: dict[str, Any]) -> list[Any]:
     return out
 
 
+def terminating_for(since: float | None, now: float) -> int | None:
+    """Whole seconds a pod has been terminating (since its delete was asked); None when not known."""
+    return None if since is None else max(0, int(now - since))
+
+
+def _with_terminating_for(d: dict[str, Any], now: float) -> dict[str, Any]:
+    """A holder or workload dict with `terminating_for_s` beside its `terminating_since`."""
+    d["terminating_for_s"] = terminating_for(d.get("terminating_since"), now) if d.get("terminating") else None
+    return d
+
+
 def _with_fair_share(row: dict[str, Any], fs: FairShareTable) -> dict[str, Any]:
     """A project row with KAI's fair share: `fair_share_gpu`, `saturation` (allocated / fair share; null
     when GPUs are held on a zero fair share), `fair_share_source` and `reclaim_next`."""
@@ -73,11 +84,15 @@ def fair_share_dict(fs: FairShareTable) -> dict[str, Any]:
             "reclaim_next": {"project": nxt.queue, "reason": nxt.reason} if nxt else None}
 
 
-def build(store: ClusterStore, view: str = "all") -> dict[str, Any]:
+def build(store: ClusterStore, view: str = "all", now: float | None = None) -> dict[str, Any]:
     """The current views as a dict: `projects`, `gpus`, `workloads`, `nodes` (or only `view`), plus
-    `health`, `hidden`, `gpu_summary` and `problems` for the whole snapshot."""
+    `health`, `hidden`, `gpu_summary` and `problems` for the whole snapshot.
+
+    GPU holders and workloads carry `terminating` (a bool for a holder, the number of pods for a
+    workload) and `terminating_for_s`, counted to `now` (epoch seconds, default the current time)."""
     if view != "all" and view not in VIEWS:
         raise ValueError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)} or all")
+    t = time.time() if now is None else now
     store.refresh()
     out: dict[str, Any] = {}
     if view in ("all", "projects"):
@@ -86,12 +101,16 @@ def build(store: ClusterStore, view: str = "all") -> dict[str, Any]:
         out["fair_share"] = fair_share_dict(fs)
     if view in ("all", "gpus"):
         out["gpus"] = [to_dict(store.gpus.rows[k]) for k in sorted(store.gpus.rows)]
+        for g in out["gpus"]:
+            for h in g["holders"]:
+                _with_terminating_for(h, t)
     if view in ("all", "workloads"):
-        out["workloads"] = [to_dict(store.workloads.rows[k]) for k in sorted(store.workloads.rows)]
+        out["workloads"] = [_with_terminating_for(to_dict(store.workloads.rows[k]), t)
+                            for k in sorted(store.workloads.rows)]
     if view in ("all", "nodes"):
         out["nodes"] = [to_dict(store.nodes_view.rows[k]) for k in sorted(store.nodes_view.rows)]
     if view == "all":
-        out["gpu_summary"] = summary(store.gpus.rows.values())
+        out["gpu_summary"] = store.gpus.summary()
         out["health"] = {k: h.as_dict() for k, h in sorted(store.health.items())}
         hidden: list[str] = []
         for k, h in sorted(store.health.items()):

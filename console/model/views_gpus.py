@@ -34,6 +34,8 @@ class Holder:
     pod: str
     workload: str | None
     share: float | None      # 1.0 whole; the fraction; memory / GPU memory; None when not knowable
+    terminating: bool = False            # being deleted: still holds its share until its grace period ends
+    terminating_since: float | None = None  # when it was deleted (epoch s)
 
 
 @dataclass(slots=True)
@@ -92,7 +94,9 @@ def _share(p: PodRec, gpu_memory_mib: int | None) -> float | None:
 
 
 def _holder(p: PodRec, share: float | None) -> Holder:
-    return Holder(p.namespace, p.name, p.workload[2] if p.workload else None, share)
+    going = p.terminating
+    return Holder(p.namespace, p.name, p.workload[2] if p.workload else None, share, going,
+                  p.deleting_since if going else None)
 
 
 def _free(shares: list[float | None]) -> float | None:
@@ -159,7 +163,18 @@ class GpusView:
         self.rows: dict[tuple[str, int], GpuRow] = {}
         self.count: dict[str, int] = {}
         self.partial_nodes: set[str] = set()
+        self.terminating: set[tuple[str, int]] = set()  # rows with a holder being deleted
         self.fit = PendingFit()
+        self._totals = [0] * len(_FIELDS)   # summary() of every row, kept as rows change
+
+    def _count(self, row: GpuRow, sign: int) -> None:
+        t = self._totals
+        for i, v in enumerate(_parts(row)):
+            t[i] += sign * v
+
+    def summary(self) -> dict[str, float | int]:
+        """The cluster totals (`summary()` of every row) without walking the rows."""
+        return _as_summary(self._totals)
 
     def refresh(self, store: StoreReads, dirty: set[str]
                 ) -> tuple[dict[tuple[str, int], GpuRow], set[tuple[str, int]]]:
@@ -173,12 +188,21 @@ class GpusView:
             rows = self._compute(store, name, fit)
             before = self.count.get(name, 0)
             for row in rows:
-                if self.rows.get(row.key) != row:
+                old = self.rows.get(row.key)
+                if old != row:
+                    if old is not None:
+                        self._count(old, -1)
+                    self._count(row, 1)
                     self.rows[row.key] = row
                     changed[row.key] = row
+                    if any(h.terminating for h in row.holders):
+                        self.terminating.add(row.key)
+                    else:
+                        self.terminating.discard(row.key)
             for i in range(len(rows), before):
-                del self.rows[(name, i)]
+                self._count(self.rows.pop((name, i)), -1)
                 removed.add((name, i))
+                self.terminating.discard((name, i))
             if rows:
                 self.count[name] = len(rows)
             else:
@@ -242,15 +266,47 @@ def compute_all(store: StoreReads) -> dict[tuple[str, int], GpuRow]:
     return out
 
 
+# Cluster totals are kept in millionths of a GPU, as integers: the view adds and takes away each row's
+# part as rows change, and the running sums stay equal to a sum over every row (floats would drift).
+MICRO = 1_000_000
+_FIELDS = ("gpus", "in_use", "free", "fragmented", "slivers", "allocated", "terminating")
+
+
+def _micro(x: float) -> int:
+    return int(round(x * MICRO))
+
+
+def _parts(r: GpuRow) -> tuple[int, int, int, int, int, int, int]:
+    """One GPU row's part of the totals: (1, in use, free, stranded, sliver, allocated, held by terminating)."""
+    in_use = 1 if r.holders else 0
+    going = sum(_micro(h.share or 0.0) for h in r.holders if h.terminating)
+    if r.free_share is None:  # shares not knowable (MIG): only the known ones count as allocated
+        held = sum(_micro(h.share) for h in r.holders if h.share is not None)
+        return (1, in_use, 0, 0, 0, min(MICRO, held), going)
+    free = _micro(r.free_share)
+    return (1, in_use, free, free if r.fragmented else 0, free if in_use and free > 0 else 0, MICRO - free,
+            going)
+
+
+def _as_summary(t: list[int] | tuple[int, ...]) -> dict[str, float | int]:
+    gpus, in_use, free, frag, slivers, alloc, going = t
+    return {"gpus": gpus, "free_share": round(free / MICRO, 6), "fragmented_share": round(frag / MICRO, 6),
+            "allocated_share": round(alloc / MICRO, 6), "in_use": in_use, "sliver_share": round(slivers / MICRO, 6),
+            "terminating_share": round(going / MICRO, 6)}
+
+
 def summary(rows: Iterable[GpuRow]) -> dict[str, float | int]:
-    """Cluster totals for the header: GPUs, free share, and the part of it that is stranded."""
-    n = 0
-    free: list[float] = []
-    frag: list[float] = []
+    """Cluster GPU totals, the same for the header, the GPUs pane and `gpuconsole snapshot`.
+
+    gpus: GPU rows (each node's capacity, more where pods hold more); allocated_share: the shares held,
+    summed (a GPU counts at most 1); in_use: GPUs with any holder; free_share: what is free, summed;
+    sliver_share: the free part of GPUs in use (fractions left over); fragmented_share: the slivers no
+    waiting request fits; terminating_share: the shares still held by pods being deleted (free once their
+    grace periods end). A GPU whose shares cannot be known (MIG) adds its known shares only.
+    `GpusView.summary()` is the same, kept up to date as rows change.
+    """
+    t = [0] * len(_FIELDS)
     for r in rows:
-        n += 1
-        if r.free_share is not None:
-            free.append(r.free_share)
-            if r.fragmented:
-                frag.append(r.free_share)
-    return {"gpus": n, "free_share": round(math.fsum(free), 6), "fragmented_share": round(math.fsum(frag), 6)}
+        for i, v in enumerate(_parts(r)):
+            t[i] += v
+    return _as_summary(t)

@@ -66,8 +66,8 @@ def pod_sums(store: StoreReads, pods: Iterable[PodRec]) -> _Sums:
     nonpre: list[float] = []
     req: list[float] = []
     for p in pods:
-        if not p.live:
-            continue
+        if not p.live or p.deleting:
+            continue  # a terminating pod still holds its GPU but KAI no longer counts it for the queue
         amt = pod_gpu(store, p)
         req.append(amt)
         if p.node:

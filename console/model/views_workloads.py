@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from . import podspec
 from .records import WORKLOAD_KIND_LABEL, OwnerRec, PodRec, ServiceRec
 from .workload_row import (
-    COMPLETED, FAILED, INFERENCE, PARTIAL, PENDING, RUNNING, SCALED_TO_ZERO, UNKNOWN, WorkloadRow, gpu_amount,
-    pod_gpu, request_text, workload_type,
+    COMPLETED, FAILED, INFERENCE, PARTIAL, PENDING, RUNNING, SCALED_TO_ZERO, TERMINATING, UNKNOWN, WorkloadRow,
+    gpu_amount, pod_gpu, request_text, workload_type,
 )
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _service_for(ns: str, name: str, kind: str, group: str, pods: list[PodRec], 
 
 
 def _pending_reason(store: StoreReads, pods: list[PodRec]) -> str | None:
-    waiting = sorted((p for p in pods if p.live and p.phase == "Pending"), key=lambda p: p.name)
+    waiting = sorted((p for p in pods if p.live and not p.deleting and p.phase == "Pending"), key=lambda p: p.name)
     reasons: list[str] = []
     for pg_name in sorted({p.podgroup for p in waiting if p.podgroup}):
         pg = store.podgroups.get((waiting[0].namespace, pg_name))
@@ -111,7 +111,10 @@ def workload_row(store: StoreReads, key: WKey, pods: Iterable[PodRec], owner: Ow
         (owner.labels.get(WORKLOAD_KIND_LABEL) if owner else None)
     wtype = workload_type(kind, pclass, runai_kind)
 
-    live = [p for p in pods if p.live]
+    # Pods being deleted are not active (pkg/controller/controller_utils.go FilterActivePods): owners have
+    # already replaced them, so replicas count the others; they are shown apart while they terminate.
+    going = [p for p in pods if p.terminating]
+    live = [p for p in pods if p.live and not p.deleting]
     running = sum(1 for p in live if p.phase == "Running")
     pending = sum(1 for p in live if p.phase == "Pending")
     ready = sum(1 for p in live if p.ready and p.phase == "Running")
@@ -121,6 +124,8 @@ def workload_row(store: StoreReads, key: WKey, pods: Iterable[PodRec], owner: Ow
         status = owner.finished
     elif not pods:
         status = PENDING if desired else (SCALED_TO_ZERO if desired == 0 else UNKNOWN)
+    elif not live and going:
+        status = TERMINATING
     elif not live:
         status = FAILED if any(p.phase == "Failed" for p in pods) else COMPLETED
     elif running == 0:
@@ -140,6 +145,8 @@ def workload_row(store: StoreReads, key: WKey, pods: Iterable[PodRec], owner: Ow
         per_replica = gpu_amount(req, mem)
     gpu_total = math.fsum(pod_gpu(store, p) for p in live)
     gpu_alloc = math.fsum(pod_gpu(store, p) for p in live if p.node)
+    gpu_going = math.fsum(pod_gpu(store, p) for p in going if p.node)
+    since = [p.deleting_since for p in going if p.deleting_since is not None]
 
     reason = _pending_reason(store, pods) if (pending or status == PENDING) else None
     service = _service_for(ns, name, kind, group, pods, services) if wtype == INFERENCE else None
@@ -147,8 +154,9 @@ def workload_row(store: StoreReads, key: WKey, pods: Iterable[PodRec], owner: Ow
         namespace=ns, name=name, kind=kind, api_group=group, type=wtype, project=project,
         priority_class=pclass, preemptible=preemptible, replicas_desired=desired, replicas_ready=ready,
         replicas_running=running, replicas_pending=pending, pods=len(live),
+        terminating=len(going), terminating_since=min(since) if since else None,
         gpu_per_replica=per_replica, gpu_request=request_text(req), gpu_total=gpu_total,
-        gpu_allocated=gpu_alloc, status=status, pending_reason=reason, service=service,
+        gpu_allocated=gpu_alloc, gpu_terminating=gpu_going, status=status, pending_reason=reason, service=service,
         created=owner.created if owner else "",
     )
 

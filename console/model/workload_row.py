@@ -33,6 +33,7 @@ RUNAI_WORKLOAD_KINDS = {"TrainingWorkload": TRAINING, "DistributedWorkload": TRA
 
 RUNNING, PENDING, PARTIAL, COMPLETED, FAILED = "Running", "Pending", "Partially running", "Completed", "Failed"
 SCALED_TO_ZERO, UNKNOWN = "Scaled to zero", "Unknown"
+TERMINATING = "Terminating"  # every pod left is being deleted (kubectl's STATUS for such pods)
 
 
 @dataclass(slots=True)
@@ -49,11 +50,14 @@ class WorkloadRow:
     replicas_ready: int
     replicas_running: int
     replicas_pending: int             # live pods in phase Pending (unscheduled or starting)
-    pods: int                         # live pods
+    pods: int                         # live pods not being deleted
+    terminating: int                  # pods being deleted that still run (and hold their GPUs)
+    terminating_since: float | None   # when the longest-terminating of them was deleted (epoch s)
     gpu_per_replica: float | None     # GPU devices one replica asks for; None for MIG or unresolved memory
     gpu_request: str                  # "1", "0.5", "2000MiB", "2x0.5", "mig-1g.5gb", "" for none
-    gpu_total: float                  # over live pods
-    gpu_allocated: float              # over pods placed on nodes
+    gpu_total: float                  # over live pods not being deleted
+    gpu_allocated: float              # over those placed on nodes (terminating pods' GPUs: `gpu_terminating`)
+    gpu_terminating: float            # still held by terminating pods
     status: str
     pending_reason: str | None
     service: str | None               # the Service in front of an inference workload

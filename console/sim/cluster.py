@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .clock import SimClock
+from .graceful import GracefulTerminator
 from .store import Obj, Store
 
 # (pod, container or None, tail lines or None) -> log lines
@@ -40,8 +41,8 @@ class SimCluster:
     def __init__(self, seed: int = 42, manual_clock: bool = False, window: int = 20_000) -> None:
         self.seed = seed
         self.clock = SimClock(manual=manual_clock)
-        self.store = Store(window=window, seed=seed)
-        self.controllers: list[Controller] = []
+        self.store = Store(window=window, seed=seed, sim_now=self.clock.now)
+        self.controllers: list[Controller] = [GracefulTerminator(self)]
         self.log_source: LogSource = default_logs
         self.proxies: dict[int, ProxyHandler] = {}  # pod proxy handlers by port
         self.tick_s = 0.1

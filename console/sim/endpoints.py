@@ -138,6 +138,8 @@ class EndpointsController:
         md = svc["metadata"]
         ready, not_ready = [], []
         for p in pods:
+            if p["metadata"].get("deletionTimestamp") and not (svc.get("spec") or {}).get("publishNotReadyAddresses"):
+                continue  # endpointslice util ShouldPodBeInEndpoints: Endpoints leave terminating pods out
             addr = {"ip": p["status"]["podIP"], "nodeName": p["spec"].get("nodeName"),
                     "targetRef": {"kind": "Pod", "namespace": md["namespace"], "name": p["metadata"]["name"],
                                   "uid": p["metadata"]["uid"]}}
@@ -185,9 +187,12 @@ class EndpointsController:
         md = svc["metadata"]
         endpoints = []
         for p in pods:
-            ready = pod_ready(p)
+            serving = pod_ready(p)
+            terminating = bool(p["metadata"].get("deletionTimestamp"))
+            # EndpointSlices keep terminating pods: ready false, serving as its readiness, terminating true
             endpoints.append({"addresses": [p["status"]["podIP"]],
-                              "conditions": {"ready": ready, "serving": ready, "terminating": False},
+                              "conditions": {"ready": serving and not terminating, "serving": serving,
+                                             "terminating": terminating},
                               "nodeName": p["spec"].get("nodeName"),
                               "targetRef": {"kind": "Pod", "namespace": md["namespace"],
                                             "name": p["metadata"]["name"], "uid": p["metadata"]["uid"]}})
@@ -235,11 +240,11 @@ class EndpointsController:
 
 
 def _endpoint_relevant_change(old: Obj, new: Obj) -> bool:
-    """Only labels, IP, phase, node and readiness matter to endpoints; skip other pod writes."""
+    """Only labels, IP, phase, node, readiness and deletion matter to endpoints; skip other pod writes."""
     def view(p: Obj) -> tuple:
         st = p.get("status") or {}
         return (p["metadata"].get("labels"), st.get("podIP"), st.get("phase"), (p.get("spec") or {}).get("nodeName"),
-                pod_ready(p))
+                pod_ready(p), bool(p["metadata"].get("deletionTimestamp")))
     return view(old) != view(new)
 
 

@@ -26,10 +26,12 @@ class KaiBinder(KaiWriter):
     reservations: dict[str, tuple[str, str, str, str | None]]  # group -> ns, name, node, GPU UUID
     reservation_of: dict[Key, str]
     dirty_pods: dict[Key, None]
+    _pipelined: dict[Key, str]
 
     def _evict(self, evictions: list[Eviction]) -> None:
         """As KAI's evictor: an `Evict` Event on the PodGroup, then per pod `DisruptionTarget=True`
-        (`PreemptionByScheduler`) and deletion; owners recreate what they own."""
+        (`PreemptionByScheduler`) and a delete with default options, so the pod terminates for its grace
+        period (pkg/scheduler/cache/evictor/default_evictor.go); owners recreate what they own at once."""
         by_job: dict[tuple[str, str], list[Eviction]] = {}
         for ev in evictions:
             by_job.setdefault((ev.job, ev.by_job), []).append(ev)
@@ -55,6 +57,18 @@ class KaiBinder(KaiWriter):
                                                        "PreemptionByScheduler", m, now)
                 self._mutate(PODS, ns, name, mark, subresource="status")
                 self._delete(PODS, ns, name)
+
+    def _pipeline(self, pl: Placement, before: dict[Key, str]) -> None:
+        """A pod promised to resources that terminating pods still hold stays Pending, unbound; KAI says
+        so with a `Pipelined` Event (pkg/scheduler/framework/statement.go, status_updater), once per node."""
+        ns, name = pl.pod.split("/", 1)
+        key = (ns, name)
+        pod = self.store.try_get(PODS, ns, name)
+        if pod is None or (pod.get("spec") or {}).get("nodeName"):
+            return
+        self._pipelined[key] = pl.node
+        if before.get(key) != pl.node:
+            self.event(pod, "Pipelined", f"Pod {ns}/{name} was pipelined to node {pl.node}")
 
     def _bind(self, key: Key, node: str, annotations: dict[str, str] | None = None,
               component: str = ko.SCHEDULER) -> None:

@@ -96,6 +96,8 @@ class KaiStatus(KaiWriter):
         alloc = alloc_np = req = cpu = mem = rcpu = rmem = gmem = 0.0
         for key in self.job_pods.get(job, ()):
             rec = self.state.pods.get(f"{key[0]}/{key[1]}")
+            if rec is not None and rec.releasing:
+                continue  # being deleted: no longer allocated to its PodGroup
             if rec is not None and key not in self.binding:
                 running += 1
                 alloc += rec.gpus

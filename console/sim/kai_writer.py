@@ -47,11 +47,12 @@ class KaiWriter:
         return out
 
     def _delete(self, rt: ResourceType, ns: str | None, name: str) -> None:
+        before = self.store.resource_version
         try:
             self.store.delete(rt, ns, name)
         except ApiError:
             return
-        self._writes += 1
+        self._did(before)  # deleting a pod already terminating changes nothing
 
     def event(self, obj: Obj, reason: str, message: str, type_: str = "Normal",
               component: str = ko.SCHEDULER, annotations: dict[str, str] | None = None) -> str | None:

@@ -421,6 +421,9 @@ class Kubelet:
                                       for c in o["spec"].get("containers") or []]
         self.store.mutate(PODS, key[0], key[1], done, subresource="status")
         self._release(key)
+        if pod["metadata"].get("deletionTimestamp"):
+            # its containers are done before the grace period is: the kubelet deletes it now
+            self.store.delete(PODS, key[0], key[1], grace_period=0)
         return True
 
     # ---------------------------------------------------------------- logs

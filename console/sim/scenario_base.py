@@ -39,7 +39,7 @@ def apply_all(cluster: SimCluster, objs: list[tuple[str, dict[str, Any]]]) -> No
                 continue  # a project may reuse a base namespace, as `kubectl label ns` adoption does
             for rk, ns, name in reversed(done):
                 if store.try_get(BY_KEY[rk], ns, name) is not None:
-                    store.delete(BY_KEY[rk], ns, name)
+                    store.delete(BY_KEY[rk], ns, name, grace_period=0)  # undone, not shut down
             where = f"{md.get('namespace')}/" if md.get("namespace") else ""
             raise ScenarioError(f"{rt.kind} {where}{md.get('name')}: {e.message}") from None
         cmd = created["metadata"]

@@ -80,6 +80,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
         self._born: dict[Key, int] = {}
         self._seq = itertools.count()
         self._fail_events: dict[Key, tuple[str, str, str, float]] = {}  # reason, message, event name, when
+        self._pipelined: dict[Key, str] = {}  # pods promised to resources still being released -> node
         self.pc: dict[str, int] = {}
         self.pc_default: int | None = None
         self._writes = 0
@@ -266,6 +267,7 @@ class KaiScheduler(KaiBinder, KaiStatus):
             self._sig.pop(key, None)
             self._born.pop(key, None)
             self._fail_events.pop(key, None)
+            self._pipelined.pop(key, None)
             if had:
                 self.retry = True
             return
@@ -273,14 +275,17 @@ class KaiScheduler(KaiBinder, KaiStatus):
         kai = spec.get("schedulerName") in KAI_SCHEDULERS
         rec = self._rec(pod, kai)
         node = spec.get("nodeName")
+        # A pod being deleted keeps holding its node's resources until it is gone (KAI: Releasing).
+        rec.releasing = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
         if node:
+            self._pipelined.pop(key, None)
             groups = gpu_groups_of(pod) if rec.req.shared else ()
             n = self.state.nodes.get(node)
             portion = rec.req.portion_on(n.gpu_memory_mib if n else None) if rec.req.shared else 0.0
             self.state.add_pod(rec, node, groups, portion)
             self._sig.pop(key, None)
             mm = self.min_member.get(rec.job)
-            if mm:
+            if mm and rec.job in self.state.jobs:  # a terminating pod alone leaves no job placed
                 self.state.jobs[rec.job].min_member = mm
         elif not (pod.get("metadata") or {}).get("deletionTimestamp"):
             sig = (rec.req, rec.cpu, rec.memory, rec.queue, rec.priority, rec.preemptible, rec.job,
@@ -446,13 +451,28 @@ class KaiScheduler(KaiBinder, KaiStatus):
         for pj in jobs.values():
             pj.pods.sort(key=lambda p: (p.created, p.key))
             pj.created = pj.pods[0].created
-        plan = kai_alloc.plan(self.state, list(jobs.values()), self._new_gid, demand)
+        promised = {self.pod_job[k] for k in self._pipelined if k in self.pod_job}
+        plan = kai_alloc.plan(self.state, list(jobs.values()), self._new_gid, demand, promised=promised)
         self.fair = plan.fair_share
         self.status_dirty = True
         self._evict(plan.evictions)
+        for ev in plan.evictions:  # victims come back into the state as terminating, holding what they held
+            key = (ev.pod.split("/", 1)[0], ev.pod.split("/", 1)[1])
+            self.dirty_pods.pop(key, None)
+            self._sync_pod(key, self.store.try_get(PODS, *key))
+        # A pipelined pod waits while pods being deleted still hold resources on its node; where its
+        # victims went at once (no grace period: never bound, or finished) it is bound now.
+        held = {p.node for p in self.state.releasing()}
+        waiting = [pl for pl in plan.placements if pl.pipelined and pl.node in held]
+        for pl in waiting:
+            self.state.remove_pod(pl.pod)
         self._cleanup_reservations()
+        before, self._pipelined = self._pipelined, {}  # only this round's promises carry over
         for pl in plan.placements:
-            self._apply_placement(pl)
+            if pl.pipelined and pl.node in held:
+                self._pipeline(pl, before)
+            else:
+                self._apply_placement(pl)
         pending = dict(plan.pending)
         for job, msg in invalid.items():
             pending[job] = Unschedulable(job, kai_alloc.UNSCHEDULABLE, msg)

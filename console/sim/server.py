@@ -26,7 +26,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from . import discovery, patch as patching, pdb as pdbs, protobuf, tables
+from . import discovery, graceful, patch as patching, pdb as pdbs, protobuf, tables
 from .auth import Attributes, User, Users
 from .cluster import SimCluster
 from .errors import ApiError, bad_request, conflict, forbidden, method_not_allowed, unauthorized
@@ -291,6 +291,12 @@ class ApiServer:
         q = request.query
         labels, fields = _selectors(q, r.rt)
         limit = _int_param(q, "limit", 0)
+        if q.get("resourceVersion") == "0" and not q.get("continue"):
+            # kube-apiserver serves `resourceVersion=0` lists from its watch cache, which does not page:
+            # the limit is ignored and the whole list comes at once, with no continue token and so no
+            # remainingItemCount (staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go,
+            # shouldDelegateList: `hasLimit := pred.Limit > 0 && resourceVersion != "0"`).
+            limit = 0
         items, rv, token, remaining = self.store.list(r.rt, r.namespace, labels, fields, limit,
                                                       q.get("continue") or None)
         meta: Obj = {"resourceVersion": str(rv)}
@@ -451,7 +457,8 @@ class ApiServer:
     async def _delete(self, request: web.Request, r: Route) -> web.Response:
         opts = await self._delete_options(request)
         obj = self.store.delete(r.rt, r.namespace, r.name or "", propagation=opts["propagation"],
-                                dry_run=opts["dry_run"], preconditions=opts["preconditions"])
+                                dry_run=opts["dry_run"], preconditions=opts["preconditions"],
+                                grace_period=opts["grace"])
         return _json(obj)
 
     async def _delete_collection(self, request: web.Request, r: Route) -> web.Response:
@@ -463,7 +470,8 @@ class ApiServer:
             md = o["metadata"]
             with contextlib.suppress(ApiError):  # already collected as a dependent of an earlier item
                 gone.append(self.store.delete(r.rt, md.get("namespace"), md["name"],
-                                              propagation=opts["propagation"], dry_run=opts["dry_run"]))
+                                              propagation=opts["propagation"], dry_run=opts["dry_run"],
+                                              grace_period=opts["grace"]))
         return _json({"kind": r.rt.list_kind_name, "apiVersion": r.rt.api_version,
                       "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": gone})
 
@@ -486,7 +494,14 @@ class ApiServer:
         pre = body.get("preconditions") or {}
         if not isinstance(pre, dict):
             raise bad_request("preconditions must be an object")
-        return {"propagation": policy, "dry_run": dry, "preconditions": pre}
+        raw_grace = body.get("gracePeriodSeconds")
+        if raw_grace is None:
+            raw_grace = q.get("gracePeriodSeconds") or None
+        try:
+            grace = graceful.requested_grace(raw_grace)
+        except ValueError as e:
+            raise bad_request(str(e)) from None
+        return {"propagation": policy, "dry_run": dry, "preconditions": pre, "grace": grace}
 
     # ================================================================== subresources
     async def _subresource(self, request: web.Request, user: User, r: Route, verb: str) -> web.StreamResponse:
@@ -618,12 +633,18 @@ class ApiServer:
         budgets = pdbs.check_eviction(self.store, pod)
         if dry:
             return _json(SUCCESS_201, 201)
+        try:
+            grace = graceful.requested_grace(opts.get("gracePeriodSeconds"))
+        except ValueError as e:
+            raise bad_request(str(e)) from None
         for b in budgets:
             pdbs.spend(self.store, b, r.name or "")
         pod = self.store.mutate(PODS, r.namespace, r.name or "", _disruption_target(self.store.clock()),
                                 subresource="status")
+        # The eviction deletes the pod with its own DeleteOptions: gracefully, it stays Terminating for its
+        # grace period (pkg/registry/core/pod/storage/eviction.go addConditionAndDeletePod).
         self.store.delete(PODS, r.namespace, r.name or "", propagation=opts.get("propagationPolicy"),
-                          preconditions=opts.get("preconditions"))
+                          preconditions=opts.get("preconditions"), grace_period=grace)
         return _json(SUCCESS_201, 201)
 
     async def _bind(self, request: web.Request, r: Route) -> web.Response:

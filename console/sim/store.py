@@ -13,6 +13,7 @@ import base64
 import copy
 import datetime as _dt
 import random
+import time
 import uuid as _uuid
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from . import graceful
 from .errors import ApiError, already_exists, conflict, gone, not_found
 from .resources import NAMESPACES, RESOURCES, VIRTUAL, ResourceType
 from .selectors import FieldSelector, LabelSelector
@@ -29,6 +31,7 @@ Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
 
 ADDED, MODIFIED, DELETED, BOOKMARK, ERROR = "ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"
+FOREGROUND = "foregroundDeletion"  # metav1.FinalizerDeleteDependents: the owner waits for its dependents
 
 _ALNUM = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet Kubernetes uses for generateName suffixes
 
@@ -114,9 +117,10 @@ class Store:
     """In-memory objects for every served resource, with the semantics of etcd behind an apiserver."""
 
     def __init__(self, window: int = 20_000, seed: int | None = None,
-                 clock: Callable[[], str] = utcnow) -> None:
+                 clock: Callable[[], str] = utcnow, sim_now: Callable[[], float] = time.monotonic) -> None:
         self.rng = random.Random(seed)
-        self.clock = clock
+        self.clock = clock          # wall-clock timestamps written into objects
+        self.sim_now = sim_now      # seconds on the simulation clock: when grace periods end
         self._rv = 0
         self._objs: dict[str, dict[Key, Obj]] = {r.key: {} for r in RESOURCES if r.key not in VIRTUAL}
         self._sorted: dict[str, list[Key] | None] = {k: None for k in self._objs}
@@ -126,6 +130,9 @@ class Store:
         self._listeners: list[Listener] = []
         self.admission: list[Admission] = []
         self._children: dict[str, set[tuple[str, str, str]]] = {}  # owner uid -> {(rkey, ns, name)}
+        self._graceful: dict[tuple[str, Key], float] = {}  # (rkey, key) -> sim time its grace period ends
+        self._waiting: dict[str, tuple[str, Key]] = {}  # uid of a foreground delete -> where it is stored
+        self._ns_terminating: set[str] = set()
 
     # ------------------------------------------------------------------ basics
     @property
@@ -218,7 +225,16 @@ class Store:
         limit: int = 0,
         continue_token: str | None = None,
     ) -> tuple[list[Obj], int, str | None, int | None]:
-        """Items in key order, the list's resourceVersion, the continue token, remaining count."""
+        """Items in key order, the list's resourceVersion, the continue token, remaining count.
+
+        The remaining count is kube-apiserver's `metadata.remainingItemCount`: set only on a page that has a
+        continue token, and only when the list has no label or field selector (the etcd store counts keys
+        under the list's prefix, which is per namespace for a namespaced list, and cannot count matches;
+        staging/src/k8s.io/apiserver/pkg/storage/etcd3/store.go GetList, `opts.Predicate.Empty()`). It is
+        the number of items after this page, so items so far plus it is the whole list.
+        """
+        import bisect
+
         table = self._table(rt)
         keys = self._sorted_keys(rt)
         list_rv = self._rv
@@ -228,23 +244,18 @@ class Store:
             if list_rv < self._oldest_rv:
                 raise gone("The provided continue parameter is too old to display a consistent list result. "
                            "You can start a new list without the continue parameter.")
-            import bisect
             start = bisect.bisect_right(keys, after)
         out: list[Obj] = []
         ns = namespace if rt.namespaced else None
         i = start
         n = len(keys)
+        end = n
         if ns:
-            import bisect
             i = max(i, bisect.bisect_left(keys, (ns, "")))
-        while i < n:
+            end = bisect.bisect_left(keys, (ns + "\0", ""))  # the first key of any later namespace
+        while i < end:
             k = keys[i]
             i += 1
-            if ns and k[0] != ns:
-                if k[0] > ns:
-                    i = n
-                    break
-                continue
             obj = table.get(k)
             if obj is None:
                 continue
@@ -257,11 +268,11 @@ class Store:
                 break
         token = None
         remaining = None
-        if limit and len(out) >= limit and i < n:
+        if limit and len(out) >= limit and i < end:
             # Only hand out a token when something may follow.
             token = _encode_continue(list_rv, keys[i - 1])
-            if not labels and not fields and not ns:
-                remaining = n - i
+            if not labels and not fields:
+                remaining = end - i  # the sorted keys are rebuilt on every write: each one is an object
         return out, list_rv, token, remaining
 
     # ------------------------------------------------------------------ writes
@@ -364,11 +375,21 @@ class Store:
                     new["status"] = copy.deepcopy(old["status"])
                 else:
                     new.pop("status", None)
-            for immutable in ("uid", "creationTimestamp", "namespace", "deletionTimestamp"):
+            for immutable in ("uid", "creationTimestamp", "namespace", "deletionTimestamp",
+                              "deletionGracePeriodSeconds"):
                 if immutable in omd:
-                    md[immutable] = omd[immutable]
+                    md[immutable] = omd[immutable]  # a deletionTimestamp, once set, cannot be cleared
                 else:
                     md.pop(immutable, None)
+            if omd.get("deletionTimestamp"):
+                added = [f for f in md.get("finalizers") or [] if f not in (omd.get("finalizers") or [])]
+                if added:
+                    # apimachinery ValidateObjectMetaUpdate: ValidateNoNewFinalizers
+                    msg = f"no new finalizers can be added if the object is being deleted, found new finalizers {added}"
+                    raise ApiError(422, f'{rt.kind} "{name}" is invalid: metadata.finalizers: Forbidden: {msg}',
+                                   "Invalid", {"name": name, "group": rt.group, "kind": rt.kind, "causes": [
+                                       {"reason": "FieldValueForbidden", "message": f"Forbidden: {msg}",
+                                        "field": "metadata.finalizers"}]})
             md["name"] = name
             if not rt.namespaced:
                 md.pop("namespace", None)
@@ -383,13 +404,13 @@ class Store:
             return old  # no-op writes do not bump the resourceVersion, as etcd does not see them
         if dry_run:
             return new
-        rv = self._next_rv()
-        md["resourceVersion"] = str(rv)
-        self._index_owners(rt.key, old, False)
-        self._table(rt)[key] = new
-        self._index_owners(rt.key, new, True)
-        self._emit(Change(rv, rt.key, MODIFIED, new, old))
-        return new
+        if omd.get("deletionTimestamp") and not md.get("finalizers") and not omd.get("deletionGracePeriodSeconds") \
+                and rt.key != "namespaces":
+            # generic registry ShouldDeleteDuringUpdate: the last finalizer is gone from an object whose
+            # deletion waited only for finalizers, so the update completes the delete
+            md.pop("finalizers", None)
+            return self._remove(rt, key, old, new)
+        return self._store_modified(rt, key, old, new)
 
     def mutate(self, rt: ResourceType, namespace: str | None, name: str, fn: Callable[[Obj], None],
                subresource: str | None = None) -> Obj:
@@ -406,8 +427,16 @@ class Store:
         propagation: str | None = None,
         dry_run: bool = False,
         preconditions: dict[str, str] | None = None,
+        grace_period: int | None = None,
     ) -> Obj:
-        """Delete now; dependents are orphaned or collected (Background/Foreground) by ownerReferences."""
+        """DELETE as kube-apiserver does it; returns the object as it is afterwards (gone or terminating).
+
+        A pod with a grace period is only marked (`deletionTimestamp`, `deletionGracePeriodSeconds`) and
+        stays until `finish_due` deletes it again with grace 0 (see `console.sim.graceful`); finalizers
+        hold any object until they are removed (`update`). Dependents by ownerReferences are orphaned
+        (Orphan), collected once the object is gone (Background), or deleted first while the object waits
+        with the `foregroundDeletion` finalizer (Foreground), as the garbage collector does.
+        """
         key = self._key(rt, namespace, name)
         old = self._table(rt).get(key)
         if old is None:
@@ -418,27 +447,161 @@ class Store:
                                                       f"UID in object meta: {old['metadata']['uid']}")
         if pre.get("resourceVersion") and pre["resourceVersion"] != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, name, rt.group, "Precondition failed: resourceVersion mismatch")
+        if grace_period is not None and grace_period < 0:
+            grace_period = 1  # rest/delete.go BeforeDelete: negative values are treated as 1 s
         self._admit(rt, old, old, "DELETE")
+        md = old["metadata"]
+        if md.get("deletionTimestamp"):
+            return old if dry_run else self._delete_again(rt, key, old, grace_period)
+        grace = graceful.pod_grace(old, grace_period) if rt.key == "pods" else 0
         if dry_run:
             return old
-        uid = old["metadata"]["uid"]
+        uid = md["uid"]
         policy = propagation or "Background"
-        if policy == "Foreground":
-            self._collect(uid)
-        del self._table(rt)[key]
-        self._sorted[rt.key] = None
-        self._index_owners(rt.key, old, False)
-        rv = self._next_rv()
-        gone_obj = copy.deepcopy(old)
-        gone_obj["metadata"]["resourceVersion"] = str(rv)
-        self._emit(Change(rv, rt.key, DELETED, gone_obj, old))
         if policy == "Orphan":
             self._orphan(uid)
-        elif policy == "Background":
-            self._collect(uid)
         if rt.key == "namespaces":
-            self._delete_namespace_contents(name)
+            return self._delete_namespace(key, old)
+        foreground = policy == "Foreground" and bool(self._children.get(uid))
+        if grace > 0 or foreground or md.get("finalizers"):
+            marked = self._mark(rt, key, old, grace, FOREGROUND if foreground else None)
+            if foreground:
+                self._delete_dependents(uid)
+                if uid in self._waiting and not self._children.get(uid):
+                    return self._release(uid) or marked
+                return self._table(rt).get(key) or marked
+            return marked
+        return self._remove(rt, key, old, old)
+
+    def _delete_again(self, rt: ResourceType, key: Key, old: Obj, grace_period: int | None) -> Obj:
+        """A delete of an object already being deleted: only a shorter grace period changes anything
+        (rest/delete.go BeforeDelete); with none left and no finalizers it goes now."""
+        md = old["metadata"]
+        cur = md.get("deletionGracePeriodSeconds") or 0
+        if not cur:
+            if md.get("finalizers") or rt.key == "namespaces":
+                return old  # held by finalizers, or a namespace still emptying
+            return self._remove(rt, key, old, old)
+        if grace_period is None or grace_period >= cur:
+            return old  # graceful deletion is pending
+        new = copy.deepcopy(old)
+        nmd = new["metadata"]
+        nmd["deletionTimestamp"] = graceful.shift(md["deletionTimestamp"], grace_period - cur)
+        nmd["deletionGracePeriodSeconds"] = grace_period
+        gk = (rt.key, key)
+        started = self._graceful.pop(gk, self.sim_now() + cur) - cur
+        if grace_period == 0 and not nmd.get("finalizers"):
+            return self._remove(rt, key, old, new)
+        if grace_period > 0:
+            self._graceful[gk] = started + grace_period
+        return self._store_modified(rt, key, old, new)
+
+    def _mark(self, rt: ResourceType, key: Key, old: Obj, grace: int, finalizer: str | None) -> Obj:
+        """Set deletionTimestamp (now + grace) and deletionGracePeriodSeconds; the object stays."""
+        new = copy.deepcopy(old)
+        md = new["metadata"]
+        md["deletionTimestamp"] = graceful.shift(self.clock(), grace)
+        md["deletionGracePeriodSeconds"] = grace
+        if md.get("generation"):
+            md["generation"] = int(md["generation"]) + 1  # BeforeDelete bumps the generation once
+        if finalizer and finalizer not in (md.get("finalizers") or []):
+            md["finalizers"] = [*(md.get("finalizers") or []), finalizer]
+            self._waiting[md["uid"]] = (rt.key, key)
+        if grace > 0:
+            self._graceful[(rt.key, key)] = self.sim_now() + grace
+        return self._store_modified(rt, key, old, new)
+
+    def _store_modified(self, rt: ResourceType, key: Key, old: Obj, new: Obj) -> Obj:
+        rv = self._next_rv()
+        new["metadata"]["resourceVersion"] = str(rv)
+        self._index_owners(rt.key, old, False)
+        self._table(rt)[key] = new
+        self._index_owners(rt.key, new, True)
+        self._emit(Change(rv, rt.key, MODIFIED, new, old))
+        return new
+
+    def _remove(self, rt: ResourceType, key: Key, stored: Obj, last: Obj) -> Obj:
+        """Take the object out of the store now (DELETED shows `last`), then let its dependents, a
+        foreground owner waiting for it and a terminating namespace react."""
+        uid = stored["metadata"]["uid"]
+        del self._table(rt)[key]
+        self._sorted[rt.key] = None
+        self._index_owners(rt.key, stored, False)
+        self._graceful.pop((rt.key, key), None)
+        self._waiting.pop(uid, None)
+        rv = self._next_rv()
+        gone_obj = copy.deepcopy(last)
+        gone_obj["metadata"]["resourceVersion"] = str(rv)
+        self._emit(Change(rv, rt.key, DELETED, gone_obj, stored))
+        self._collect(uid)
+        for ref in stored["metadata"].get("ownerReferences") or ():
+            owner = ref.get("uid")
+            if owner in self._waiting and not self._children.get(owner):
+                self._release(owner)
+        ns = stored["metadata"].get("namespace")
+        if rt.namespaced and ns in self._ns_terminating:
+            self._finish_namespace(ns)
         return gone_obj
+
+    def _release(self, uid: str) -> Obj | None:
+        """The garbage collector's last step of a foreground delete: its dependents are gone, so the
+        `foregroundDeletion` finalizer comes off (and with no finalizer left, the object goes)."""
+        from .resources import BY_KEY
+        rkey, key = self._waiting.pop(uid, ("", ("", "")))
+        rt = BY_KEY.get(rkey)
+        obj = self._table(rt).get(key) if rt is not None else None
+        if rt is None or obj is None or obj["metadata"].get("uid") != uid:
+            return None
+        new = copy.deepcopy(obj)
+        md = new["metadata"]
+        md["finalizers"] = [f for f in md.get("finalizers") or [] if f != FOREGROUND]
+        if not md["finalizers"]:
+            del md["finalizers"]
+            if not md.get("deletionGracePeriodSeconds"):
+                return self._remove(rt, key, obj, new)
+        return self._store_modified(rt, key, obj, new)
+
+    def _delete_dependents(self, uid: str) -> None:
+        """Foreground: delete what the object owns now (with Foreground again for dependents that own
+        something themselves); a dependent with another live owner only loses this owner's reference."""
+        from .resources import BY_KEY
+        for rkey, ns, nm in list(self._children.get(uid, ())):
+            rt = BY_KEY[rkey]
+            child = self.try_get(rt, ns, nm)
+            if child is None:
+                continue
+            cuid = child["metadata"]["uid"]
+            owners = [r.get("uid") for r in child["metadata"].get("ownerReferences") or []]
+            if any(o != uid and self._uid_exists(o) for o in owners):
+                def drop(o: Obj) -> None:
+                    refs = [r for r in o["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                    o["metadata"]["ownerReferences"] = refs
+                self.mutate(rt, ns, nm, drop)
+                continue
+            self.delete(rt, ns, nm, propagation="Foreground" if self._children.get(cuid) else "Background")
+
+    def finish_due(self, now: float | None = None) -> int:
+        """Delete again, with grace 0, every pod whose grace period has ended by `now` (sim seconds)."""
+        from .resources import BY_KEY
+        t = self.sim_now() if now is None else now
+        due = sorted((at, gk) for gk, at in self._graceful.items() if at <= t)
+        n = 0
+        for _, (rkey, key) in due:
+            if self._graceful.get((rkey, key)) is None:
+                continue  # went with an earlier one (its owner, its namespace)
+            rt = BY_KEY[rkey]
+            try:
+                self.delete(rt, key[0] or None, key[1], grace_period=0)
+            except ApiError:
+                self._graceful.pop((rkey, key), None)
+                continue
+            n += 1
+        return n
+
+    @property
+    def terminating(self) -> int:
+        """Objects inside their grace period."""
+        return len(self._graceful)
 
     def _orphan(self, uid: str) -> None:
         from .resources import BY_KEY
@@ -455,7 +618,7 @@ class Store:
         self._children.pop(uid, None)
 
     def _collect(self, uid: str) -> None:
-        """Garbage-collect dependents whose owners are all gone."""
+        """Garbage-collect dependents whose owners are all gone (pods among them terminate gracefully)."""
         from .resources import BY_KEY
         for rkey, ns, nm in list(self._children.get(uid, ())):
             rt = BY_KEY[rkey]
@@ -478,11 +641,34 @@ class Store:
                     return True
         return False
 
-    def _delete_namespace_contents(self, ns: str) -> None:
+    def _delete_namespace(self, key: Key, old: Obj) -> Obj:
+        """A namespace turns Terminating, its contents are deleted, and it goes once the last of them
+        (pods in their grace period too) is gone, as the namespace controller finalizes it."""
+        name = key[1]
+        new = copy.deepcopy(old)
+        md = new["metadata"]
+        md["deletionTimestamp"] = self.clock()
+        md["deletionGracePeriodSeconds"] = 0
+        new.setdefault("status", {})["phase"] = "Terminating"
+        marked = self._store_modified(NAMESPACES, key, old, new)
+        self._ns_terminating.add(name)
         for rt in RESOURCES:
             if rt.namespaced and rt.key not in VIRTUAL:
-                for o in list(self.items(rt, ns)):
-                    self.delete(rt, ns, o["metadata"]["name"], propagation="Background")
+                for o in list(self.items(rt, name)):
+                    if self.try_get(rt, name, o["metadata"]["name"]) is not None:
+                        self.delete(rt, name, o["metadata"]["name"], propagation="Background")
+        return self._finish_namespace(name) or marked
+
+    def _finish_namespace(self, ns: str) -> Obj | None:
+        for table in self._objs.values():
+            if any(k[0] == ns for k in table):
+                return None
+        self._ns_terminating.discard(ns)
+        key = ("", ns)
+        obj = self._table(NAMESPACES).get(key)
+        if obj is None:
+            return None
+        return self._remove(NAMESPACES, key, obj, obj)
 
     # ------------------------------------------------------------------ bulk load (scenarios)
     def load(self, rt: ResourceType, objs: Iterable[Obj]) -> int:

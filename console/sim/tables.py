@@ -126,7 +126,11 @@ def pod_status(o: Obj) -> str:
             reason = state["waiting"]["reason"]
         elif state.get("terminated", {}).get("reason"):
             reason = state["terminated"]["reason"]
-    if _md(o).get("deletionTimestamp"):
+    # pkg/printers/internalversion/printers.go printPod: a pod being deleted shows Terminating until it has
+    # finished (Unknown when its node was lost)
+    if _md(o).get("deletionTimestamp") and st.get("reason") == "NodeLost":
+        reason = "Unknown"
+    elif _md(o).get("deletionTimestamp") and st.get("phase") not in ("Succeeded", "Failed"):
         reason = "Terminating"
     return reason
 

@@ -62,8 +62,17 @@ def pod_ready(pod: Obj) -> bool:
 
 
 def is_active(pod: Obj) -> bool:
+    """Counted toward replicas: not finished and not being deleted (pkg/controller/controller_utils.go
+    IsPodActive / FilterActivePods), so owners replace a terminating pod at once."""
     return (pod.get("status") or {}).get("phase") not in TERMINAL and \
         not pod["metadata"].get("deletionTimestamp")
+
+
+def is_terminating(pod: Obj) -> bool:
+    """Being deleted and not finished: it still runs (pkg/controller/controller_utils.go, as CountTerminatingPods
+    counts them)."""
+    return bool(pod["metadata"].get("deletionTimestamp")) and \
+        (pod.get("status") or {}).get("phase") not in TERMINAL
 
 
 def template_hash(template: Obj) -> str:
@@ -237,8 +246,11 @@ class _Base:
         return True
 
     def delete_pod(self, owner: Obj, pod: Obj, event: bool = True) -> bool:
+        """Delete one pod (gracefully: it terminates for its grace period); one already being deleted
+        is left to finish."""
         pmd = pod["metadata"]
-        if self.store.try_get(PODS, pmd["namespace"], pmd["name"]) is None:
+        cur = self.store.try_get(PODS, pmd["namespace"], pmd["name"])
+        if cur is None or cur["metadata"].get("deletionTimestamp"):
             return False
         self.store.delete(PODS, pmd["namespace"], pmd["name"])
         if event:
@@ -302,7 +314,9 @@ class ReplicaSetController(_Base):
             if (p.get("status") or {}).get("phase") in TERMINAL:
                 wrote |= self.delete_pod(rs, p, event=False)
         active = [p for p in pods if is_active(p)]
-        if len(active) < want:
+        if md.get("deletionTimestamp"):
+            pass  # replica_set.go syncReplicaSet: no pods are managed for a ReplicaSet being deleted
+        elif len(active) < want:
             template = (rs.get("spec") or {}).get("template") or {}
             for _ in range(want - len(active)):
                 name = self.unique_name(PODS, md["namespace"], md["name"])
@@ -376,6 +390,9 @@ class DeploymentController(_Base):
         if rolling and surge == 0 and unavail == 0:
             unavail = 1
 
+        if md.get("deletionTimestamp"):
+            # deployment_controller.go syncDeployment: a Deployment being deleted only has its status synced
+            return self._status(d, new_rs, olds, want, unavail)
         if new_rs is None:
             if spec.get("paused"):
                 return self._status(d, None, olds, want, unavail)
@@ -601,7 +618,7 @@ class JobController(_Base):
                 want = min(parallelism, completions - succeeded)
             else:
                 want = parallelism if succeeded == 0 else 0
-            if len(active) < want:
+            if len(active) < want and not md.get("deletionTimestamp"):  # none for a Job being deleted
                 template = spec.get("template") or {}
                 uid = md["uid"]
                 labels = {JOB_UID_LABELS[0]: uid, JOB_NAME_LABELS[0]: md["name"],
@@ -623,7 +640,8 @@ class JobController(_Base):
             "ready": sum(1 for p in still if pod_ready(p)),
             "succeeded": succeeded,
             "failed": failed,
-            "terminating": 0,
+            # pkg/controller/job/job_controller.go: jobCtx.terminating = controller.CountTerminatingPods(pods)
+            "terminating": sum(1 for p in pods if is_terminating(p)),
         })
         if conds:
             status["conditions"] = conds
@@ -652,12 +670,17 @@ class StatefulSetController(_Base):
         rev = f"{md['name']}-{template_hash(template)}"
         pods = {p["metadata"]["name"]: p for p in self.children(sts)}
         wrote = False
-        for i in range(want):
+        # stateful_set_control.go updateStatefulSet: a StatefulSet being deleted only has its status updated
+        for i in range(0 if md.get("deletionTimestamp") else want):
             pname = f"{md['name']}-{i}"
             p = pods.get(pname)
+            if p is not None and p["metadata"].get("deletionTimestamp"):
+                continue  # the same name comes back only once the terminating pod is gone
             if p is not None and not is_active(p):
                 wrote |= self.delete_pod(sts, p)
-                p = None
+                p = self.store.try_get(PODS, ns, pname)
+                if p is not None:
+                    continue
             if p is None:
                 labels = {STS_POD_NAME: pname, STS_POD_INDEX: str(i), REVISION_HASH: rev}
                 pod = pod_from_template(template, ns, pname, sts, labels, hostname=pname)
@@ -668,7 +691,7 @@ class StatefulSetController(_Base):
                 wrote = True
         for pname, p in pods.items():
             idx = pname.rsplit("-", 1)[-1]
-            if not idx.isdigit() or int(idx) >= want:
+            if (not idx.isdigit() or int(idx) >= want) and not md.get("deletionTimestamp"):
                 wrote |= self.delete_pod(sts, p)
         if wrote:
             self.dirty.add((ns, md["name"]))
@@ -711,6 +734,8 @@ class DaemonSetController(_Base):
         pods = self.children(ds)
         by_node: dict[str, Obj] = {}
         wrote = False
+        if md.get("deletionTimestamp"):
+            return False  # daemon_controller.go syncDaemonSet: a DaemonSet being deleted is not synced
         for p in pods:
             node = (p.get("spec") or {}).get("nodeName", "")
             if node in by_node or not is_active(p):

@@ -185,17 +185,19 @@ class ScaleDialog(ActionDialog):
     ]
     confirm_label = "Scale"
 
-    def __init__(self, target: str, current: int, plan_for: Callable[[int], Awaitable[ActionPlan]],
+    def __init__(self, target: str, current: int | None, plan_for: Callable[[int], Awaitable[ActionPlan]],
                  send: Sender, decline: Decline | None = None) -> None:
         super().__init__(f"Scale {target}  (+/- step the replicas)", send, decline)
-        self.current = current
+        self.current = current       # None while the lists it is counted from are not complete
         self.count = current
         self.plan_for = plan_for
 
     def form(self) -> ComposeResult:
         with Horizontal(classes="action-row"):
-            yield Static(f"replicas (now {self.current})", classes="action-label")
-            yield Input(str(self.count), id="scale-count", restrict=r"\d*", max_length=5)
+            now = "…, still listing: type a count" if self.current is None else str(self.current)
+            yield Static(f"replicas (now {now})", classes="action-label")
+            yield Input("" if self.count is None else str(self.count), id="scale-count", restrict=r"\d*",
+                        max_length=5)
 
     def plans_on_open(self) -> bool:
         self.mark_stale()
@@ -207,6 +209,9 @@ class ScaleDialog(ActionDialog):
         return lambda: self.plan_for(count)
 
     def action_step(self, delta: int) -> None:
+        if self.count is None:  # nothing to step from: the current count is not known yet
+            self.say("the current replicas are not known until the lists are complete: type a count")
+            return
         self.count = max(0, self.count + delta)
         self.query_one("#scale-count", Input).value = str(self.count)
 

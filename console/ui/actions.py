@@ -344,7 +344,10 @@ class ConsoleActions:
             self.app.notify(f"scale: a {what} has no scale subresource (Deployments, StatefulSets and "
                             "ReplicaSets do)", severity="warning", timeout=5)
             return
-        current = row.replicas_desired if row.replicas_desired is not None else row.pods
+        # The owner's spec says how many replicas it wants; else the pods are counted, which is only a
+        # number once every list is complete.
+        counted = self.app.pane("workloads").model.figures_known()
+        current = row.replicas_desired if row.replicas_desired is not None else (row.pods if counted else None)
 
         async def plan_for(count: int) -> ActionPlan:
             return await self._run(session.plan_scale(target, str(count)))
@@ -374,8 +377,17 @@ class ConsoleActions:
             if wkey is None:
                 return
             store = self.app.ctx.store
-            self._pend(wkey, "preempt", lambda r: r is None or not evicted & {
-                p[1] for p in store.pods_by_workload.get(wkey, ())})
+
+            def evicted_seen(r: object) -> bool:
+                """Every evicted pod is Terminating (its deletionTimestamp came through the watch) or gone."""
+                if r is None:
+                    return True
+                for k in store.pods_by_workload.get(wkey, ()):
+                    rec = store.pods.get(k)
+                    if k[1] in evicted and rec is not None and not rec.deleting:
+                        return False
+                return True
+            self._pend(wkey, "preempt", evicted_seen)
 
         self.app.push_screen(PreemptDialog(target, plan_for, self._sender(session, after),
                                            self._decline(session)), self._done)

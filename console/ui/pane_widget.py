@@ -3,12 +3,17 @@ detail line for the row under the cursor.
 
 Keyed changes are applied at once when the pane is on screen and remembered otherwise, so hidden panes
 cost nothing per flush and catch up in one step when shown.
+
+While a list the pane's figures come from is under way, every cell that is not a fact of the row's own
+object shows `…`, and the title's count does too; during a re-list the last complete figures stay,
+dimmed, and the title says they are stale.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -17,7 +22,9 @@ from textual.widgets import Static
 from widgets.vtable import VirtualTable
 
 from .filter import Filter, FilterError, parse_filter
-from .panes.base import Drill, PaneModel
+from .panes.base import UNKNOWN, Drill, PaneModel
+
+STALE = Style(dim=True)
 
 
 class Pane(Vertical):
@@ -35,7 +42,7 @@ class Pane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(self.model.title, classes="pane-title")
         yield Static("", classes="pane-state -hidden")
-        yield VirtualTable(self.model.columns, self.model.cells, id=f"table-{self.model.name}")
+        yield VirtualTable(self.model.columns, self.cells, id=f"table-{self.model.name}")
         yield Static("", classes="pane-detail")
 
     @property
@@ -46,6 +53,32 @@ class Pane(Vertical):
         self.table.sort_column = self.model.sort
 
     # ------------------------------------------------------------------ data
+    def cells(self, key: Hashable) -> list[Text | str]:
+        """The model's cells, with `…` for what is not known yet and dimmed figures while stale."""
+        m = self.model
+        cells = list(m.cells(key))
+        known = m.figures_known()
+        if known and not m.figures_stale():
+            return cells
+        own = m.own(key)
+        for i, col in enumerate(m.columns[:len(cells)]):
+            if col.key in own:
+                continue
+            if not known:
+                cells[i] = Text(UNKNOWN, m.ctx.palette.muted)
+            else:
+                c = cells[i]
+                cells[i] = c.copy() if isinstance(c, Text) else Text(c)
+                cells[i].stylize(STALE)
+        return cells
+
+    def sync_changed(self) -> None:
+        """What is known changed: every row, the title and the detail render again."""
+        self._summary = None
+        self.table.invalidate()
+        if self.active:
+            self.refresh_chrome()
+
     def absorb(self, upserts: Iterable[Hashable], removed: Iterable[Hashable]) -> None:
         changed, reorder = self.model.absorb(upserts, removed)
         if changed:
@@ -79,7 +112,9 @@ class Pane(Vertical):
         m = self.model
         title = Text(m.title, style="bold")
         shown = len(self.table)
-        title.append(f" [{shown}]")
+        title.append(f" [{shown}]" if m.rows_known() else f" [{UNKNOWN}]")
+        if m.figures_known() and m.figures_stale():
+            title.append(" · stale: re-listing", style=m.ctx.palette.warn)
         if self.drill is not None:
             title.append(f" · {self.drill.field}: {self.drill.crumb}")
         if self.typed:
@@ -95,15 +130,34 @@ class Pane(Vertical):
         summary = self._summary
         if summary:
             title.append(f" · {summary}", style="dim")
-        self.query_one(".pane-title", Static).update(title)
+        part = self._part(".pane-title")
+        if part is None:
+            return
+        part.update(title)
         self._update_detail()
+
+    def _part(self, selector: str) -> Static | None:
+        """One of the pane's own lines, or None while they are not mounted (starting, or the App closing:
+        a worker that finishes then may still ask the pane to redraw)."""
+        found = self.query(selector)
+        return found.first(Static) if found else None
 
     def _update_detail(self) -> None:
         try:
-            text = self.model.detail(self.table.cursor_key)
+            m = self.model
+            if m.figures_known() or self.table.cursor_key is None:
+                text = m.detail(self.table.cursor_key)
+            else:
+                cells = m.cells(self.table.cursor_key)
+                first = cells[0].plain if cells and isinstance(cells[0], Text) else str(cells[0] if cells else "")
+                text = Text(first.strip(" ▾▸•└"), m.ctx.palette.bold)
+                text.append(" · its figures show when every list is complete (the line under the header)",
+                            m.ctx.palette.muted)
         except Exception as e:
             text = Text(f"{type(e).__name__}: {e}")
-        self.query_one(".pane-detail", Static).update(text)
+        part = self._part(".pane-detail")
+        if part is not None:
+            part.update(text)
 
     def on_virtual_table_cursor_moved(self, event: VirtualTable.CursorMoved) -> None:
         self._update_detail()
@@ -111,8 +165,10 @@ class Pane(Vertical):
     def set_state(self, message: str) -> None:
         if message == self.state_message:
             return
+        st = self._part(".pane-state")
+        if st is None:
+            return
         self.state_message = message
-        st = self.query_one(".pane-state", Static)
         st.update(message)
         st.set_class(not message, "-hidden")
         self.table.empty_message = message or "nothing here"

@@ -16,7 +16,8 @@ from console.kube import client as k
 from console.kube import config
 from console.kube.client import KubeClient, Res
 from console.kube.connection import Connection
-from console.kube.informer import Health
+from console.kube.informer import PAGE_SIZE, Health
+from console.kube.progress import COMPLETE, UNKNOWN, SyncBoard, SyncSnapshot
 from console.model.cluster_store import ClusterStore, canonical_kind
 from console.model.events import EventBuffer
 
@@ -62,6 +63,11 @@ class Session:
     @property
     def health(self) -> list[Health]:
         return []
+
+    @property
+    def sync(self) -> SyncSnapshot:
+        """Which lists are complete and how far the others are (an immutable value: read it once per frame)."""
+        return UNKNOWN
 
     @property
     def live(self) -> bool:
@@ -115,11 +121,15 @@ class LiveSession(Session):
     the screen. The UI keeps its own client for what it fetches on demand (describe, YAML, logs).
     """
 
-    def __init__(self, kubeconfig: str | None, context: str | None, *, max_retries: int = 3) -> None:
+    def __init__(self, kubeconfig: str | None, context: str | None, *, max_retries: int = 3,
+                 page_size: int = PAGE_SIZE) -> None:
         super().__init__()
         self.kubeconfig = kubeconfig
         self.context = context
         self.max_retries = max_retries
+        self.page_size = page_size
+        # Written on the informers' thread, read by the UI: see console/kube/progress.py for the hand-over.
+        self.board = SyncBoard()
         self.conn: Connection | None = None
         self.events_conn: Connection | None = None
         self.informer_client: KubeClient | None = None
@@ -134,6 +144,10 @@ class LiveSession(Session):
             if c is not None:
                 out.extend(c.health)
         return out
+
+    @property
+    def sync(self) -> SyncSnapshot:
+        return self.board.snapshot
 
     def api_rate(self) -> float:
         return sum(c.stats.rate_per_min() for c in (self.client, self.informer_client) if c is not None)
@@ -183,10 +197,10 @@ class LiveSession(Session):
         client = KubeClient(creds, max_retries=self.max_retries)
         try:
             conn = Connection(client, _LockedSink(self.store, self.lock), accept=_models,
-                              default_namespace=creds.namespace)
+                              default_namespace=creds.namespace, board=self.board, page_size=self.page_size)
             await conn.open()
             events = Connection(client, _LockedSink(self.events, self.lock), resources=(k.EVENTS,),
-                                default_namespace=creds.namespace)
+                                default_namespace=creds.namespace, board=self.board, page_size=self.page_size)
             await events.open()
         except BaseException:
             await client.aclose()
@@ -265,6 +279,10 @@ class StaticSession(Session):
                 self.events.replace(key, items)
             elif canonical_kind(key) is not None:
                 self.store.replace(key, items)
+
+    @property
+    def sync(self) -> SyncSnapshot:
+        return COMPLETE
 
     async def fetch(self, group: str, plural: str, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
         key = f"{plural}.{group}" if group else plural

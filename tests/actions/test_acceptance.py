@@ -14,6 +14,28 @@ def _pods(cluster, ns: str, prefix: str) -> list[dict]:
     return [p for p in cluster.store.items(PODS, ns) if p["metadata"]["name"].startswith(prefix)]
 
 
+def _timeline(cluster, ns: str) -> dict[str, list[str]]:
+    """Per pod of `ns`, what each change did: `disruption-target`, `deletion-timestamp`, `gone`."""
+    seen: dict[str, list[str]] = {}
+
+    def watch(ch: Change) -> None:
+        if ch.rkey != "pods" or ch.obj["metadata"]["namespace"] != ns:
+            return
+        steps = seen.setdefault(ch.obj["metadata"]["name"], [])
+        if ch.type == "DELETED":
+            steps.append("gone")
+        elif ch.type == "MODIFIED":
+            def dt(o: dict) -> bool:
+                return any(c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+                           for c in (o.get("status") or {}).get("conditions") or [])
+            if dt(ch.obj) and not dt(ch.old):
+                steps.append("disruption-target")
+            if ch.obj["metadata"].get("deletionTimestamp") and not ch.old["metadata"].get("deletionTimestamp"):
+                steps.append("deletion-timestamp")
+    cluster.store.subscribe(watch)
+    return seen
+
+
 def _pending_reasons(cluster, ns: str, pods: list[dict]) -> list[str]:
     out = []
     for p in pods:
@@ -93,19 +115,36 @@ async def test_inference_into_a_full_cluster_reclaims_what_the_preview_listed(ma
     assert pv.running == 2
     assert pv.evicted_by_workload() == {"Job runai-team-b/big-train": 2}
     assert {v.action for v in pv.victims} == {"Reclaim"}
+    # the victims terminate for their grace period first: the new pods run once they are gone
+    assert all(p.after_release for p in pv.pods)
+    assert pv.pods[0].line().endswith("once the pods being deleted there have terminated")
 
-    evicted: list[str] = []
-
-    def watch(ch: Change) -> None:
-        if ch.rkey == "pods" and ch.type == "DELETED" and ch.obj["metadata"]["namespace"] == "runai-team-b":
-            evicted.append(ch.obj["metadata"]["name"])
-    env.cluster.store.subscribe(watch)
+    timeline = _timeline(env.cluster, "runai-team-b")
     assert (await s.apply(plan)).ok
     env.settle()
     env.settle()
-    assert len(evicted) == 2 and set(evicted) <= {p["metadata"]["name"] for p in job_pods}
+    # the victims are marked and terminate for their grace period, still holding their GPUs, so the
+    # inference pods wait (pipelined to the node) instead of more being evicted for them
+    victims = sorted(n for n, steps in timeline.items() if "deletion-timestamp" in steps)
+    assert len(victims) == 2 and set(victims) <= {p["metadata"]["name"] for p in job_pods}
+    for v in victims:
+        assert timeline[v] == ["disruption-target", "deletion-timestamp"]
+        assert env.cluster.store.get(PODS, "runai-team-b", v)["spec"]["nodeName"]
+    urgent = _pods(env.cluster, "runai-team-a", "urgent-")
+    assert len(urgent) == 2 and all(not p["spec"].get("nodeName") for p in urgent)
+    env.settle(28)
+    assert all(not p["spec"].get("nodeName") for p in _pods(env.cluster, "runai-team-a", "urgent-"))
+    # a preview now sees the victims as releasing: their room goes to the waiting urgent pods, and
+    # nothing more is evicted for new work
+    more = await s.plan_submit(SubmitForm("inference", "later", "team-a", "nginx:1.27", gpu="1", replicas=1))
+    assert more.ok and not more.preview.victims and more.preview.pods[0].runs is False
+    env.settle(1)  # 30 s since the eviction: the victims are gone and the GPUs theirs
+    for v in victims:
+        assert timeline[v] == ["disruption-target", "deletion-timestamp", "gone"]
+    env.settle()
     urgent = _pods(env.cluster, "runai-team-a", "urgent-")
     assert len(urgent) == 2 and all(p["status"]["phase"] == "Running" for p in urgent)
+    assert sorted(n for n, steps in timeline.items() if "gone" in steps) == victims
 
 
 async def test_preempting_training_evicts_with_disruption_target_and_new_pods_wait(make_env) -> None:
@@ -124,20 +163,25 @@ async def test_preempting_training_evicts_with_disruption_target_and_new_pods_wa
     assert any("Job runai-team-a/second" in line for line in plan.preview.started)
     assert [p.runs for p in plan.preview.pods] == [False]
 
-    marked: list[str] = []
-
-    def watch(ch: Change) -> None:
-        if ch.rkey == "pods" and ch.type == "MODIFIED" and any(
-                c.get("type") == "DisruptionTarget" and c.get("status") == "True"
-                for c in (ch.obj.get("status") or {}).get("conditions") or []):
-            marked.append(ch.obj["metadata"]["name"])
-    env.cluster.store.subscribe(watch)
+    timeline = _timeline(env.cluster, "runai-team-a")
     out = await s.apply(plan)
     assert out.ok, out.message
-    assert marked == [first[0]["metadata"]["name"]]
+    victim = first[0]["metadata"]["name"]
+    # the Eviction API marks the pod DisruptionTarget, then deletes it gracefully: it stays Terminating
+    assert timeline == {victim: ["disruption-target", "deletion-timestamp"]}
+    env.settle()
+    # the Job replaces it at once (a terminating pod is not active), but the GPU is still the victim's:
+    # the replacement and the waiting job both pend until it is gone
+    assert env.cluster.store.get(PODS, "runai-team-a", victim)["metadata"]["deletionTimestamp"]
+    new = [p for p in _pods(env.cluster, "runai-team-a", "first-") if p["metadata"]["name"] != victim]
+    assert len(new) == 1 and new[0]["status"]["phase"] == "Pending" and not new[0]["spec"].get("nodeName")
+    second = _pods(env.cluster, "runai-team-a", "second-")
+    assert second[0]["status"]["phase"] == "Pending" and not second[0]["spec"].get("nodeName")
+    env.settle(29)  # 30 s after the eviction
+    assert timeline[victim] == ["disruption-target", "deletion-timestamp", "gone"]
     env.settle()
     new = _pods(env.cluster, "runai-team-a", "first-")
-    assert len(new) == 1 and new[0]["metadata"]["name"] != first[0]["metadata"]["name"]
+    assert len(new) == 1 and new[0]["metadata"]["name"] != victim
     assert new[0]["status"]["phase"] == "Pending" and not new[0]["spec"].get("nodeName")
     second = _pods(env.cluster, "runai-team-a", "second-")
     assert second[0]["status"]["phase"] == "Running"

@@ -228,3 +228,45 @@ async def test_read_access_and_unauthorized_user(sim_server: SimServer) -> None:
         assert "401" in inf.health.last_error
         await inf.stop()
         assert task.done()
+
+
+async def test_list_progress_is_exact_and_a_relist_marks_figures_stale(sim_server: SimServer) -> None:
+    """Each page reports items so far and the server's remainingItemCount; the resource is complete only
+    after the sink holds the list; a 410 re-list starts from the previous count and marks it stale."""
+    from console.kube import progress as pg
+
+    store = sim_server.cluster.store
+    for i in range(11):
+        store.create(r.PODS, {"metadata": {"name": f"prog-{i}"}, "spec": {"containers": [{"name": "c",
+                                                                                           "image": "i"}]}},
+                     PROJECT_NS)
+    total = len(store.items(r.PODS))
+    sink = DictSink()
+    board = pg.SyncBoard()
+    seen: list[tuple[pg.KindProgress, int]] = []
+    board.listeners.append(lambda snap: seen.append((snap.kind("pods"), len(sink.objs.get("pods", {})))))
+    faults = sim_server.cluster.extras["faults"]
+    async with _client(sim_server) as c:
+        inf = Informer(c, k.PODS, sink, page_size=3, board=board, backoff_max=0.05, stall_grace=0.2)
+        board.open()
+        assert not board.snapshot.known({"pods"})
+        inf.start()
+        await inf.synced.wait()
+        listing = [kp for kp, _ in seen if kp.phase == pg.LISTING and kp.listed]
+        assert [kp.listed for kp in listing] == list(range(3, total, 3))
+        assert all(kp.total == total and kp.total_exact for kp in listing)
+        assert all(held == 0 for kp, held in seen if kp.phase != pg.WATCHING)  # nothing complete before commit
+        assert board.snapshot.known({"pods"}) and not board.snapshot.stale({"pods"})
+        assert "pods" not in pg.progress_text(board.snapshot, 0.0)
+
+        seen.clear()
+        faults.expire_window()
+        faults.drop_watches()
+        await until(lambda: any(kp.phase == pg.WATCHING and kp.listed == total for kp, _ in seen[1:]),
+                    "re-listed after 410")
+        again = [kp for kp, _ in seen if kp.phase == pg.LISTING]
+        assert again[0].listed == 0 and again[0].total == total and not again[0].total_exact  # the last count
+        assert all(kp.relist and kp.settled for kp in again)  # the old list stays: known, but stale
+        assert board.snapshot.known({"pods"}) and not board.snapshot.stale({"pods"})
+        assert inf.health.relists == 2
+        await inf.stop()

@@ -356,3 +356,53 @@ def test_planning_on_a_clone_leaves_the_state_alone() -> None:
     p = run(preview, job("b1", "b"))
     assert p.evictions and "b1-0" in preview.pods
     assert "b1-0" not in st.pods and st.alloc["a"] == 4 and len(st.pods) == 4
+
+
+# ---------------------------------------------------------------- pods being deleted (KAI: Releasing)
+def _terminate(st: ClusterState, key: str) -> PodRec:
+    """What the simulator does when a placed pod gets a deletionTimestamp: it stays, as releasing."""
+    p = st.remove_pod(key)
+    assert p is not None
+    p.releasing = True
+    st.add_pod(p, p.node or "", p.groups, p.portion)
+    return p
+
+
+def test_a_releasing_pod_holds_its_node_but_not_its_queue_allocation() -> None:
+    st = stateful(make_state([open_queue("a", quota=4)], gpus=2))
+    run(st, job("a1", "a", n=2))
+    assert st.alloc["a"] == 2 and st.nodes["n0"].free_whole == 0
+    _terminate(st, "a1-1")
+    assert st.alloc["a"] == 1 and st.nodes["n0"].free_whole == 0
+    assert [p.key for p in st.releasing()] == ["a1-1"] and st.jobs["a1"].pods == {"a1-0": None}
+    st.remove_pod("a1-1")  # gone: its GPU is free
+    assert st.nodes["n0"].free_whole == 1 and st.alloc["a"] == 1
+
+
+def test_a_job_that_fits_once_releasing_pods_are_gone_is_pipelined_and_nothing_is_evicted() -> None:
+    st = stateful(make_state([open_queue("a", quota=4), open_queue("b", quota=4)], gpus=2))
+    run(st, job("a1", "a", n=2, prio=40))
+    _terminate(st, "a1-0")
+    p = run(st, job("b1", "b"))
+    assert not p.evictions
+    assert [(pl.pod, pl.node, pl.pipelined) for pl in p.placements] == [("b1-0", "n0", True)]
+    # a second waiting job finds the releasing GPU promised already, and a1-1 is within a's fair share
+    p = run(st, job("b2", "b"))
+    assert not p.placements and not p.evictions and p.pending["b2"].reason == UNSCHEDULABLE
+
+
+def test_releasing_pods_are_never_victims_and_evictions_pipeline_the_preemptor() -> None:
+    st = stateful(make_state([open_queue("a", quota=4)], gpus=2))
+    run(st, job("lo", "a", n=2, prio=40))
+    _terminate(st, "lo-0")
+    p = run(st, job("hi", "a", n=2, prio=90, min_member=2))
+    # lo-0 is already going: only lo-1 is evicted, and the gang waits for both GPUs (pipelined)
+    assert [e.pod for e in p.evictions] == ["lo-1"]
+    assert sorted((pl.pod, pl.pipelined) for pl in p.placements) == [("hi-0", True), ("hi-1", True)]
+
+
+def test_a_promised_job_goes_first() -> None:
+    st = stateful(make_state([open_queue("a", quota=2), open_queue("b", quota=2)], gpus=1))
+    first, second = job("a1", "a"), job("b1", "b")
+    p = plan(st, [first, second], Gids(), promised={"b1"})
+    assert [pl.pod for pl in p.placements] == ["b1-0"] and "a1" in p.pending

@@ -67,7 +67,8 @@ def test_fraction_found_through_reservation_uuid(fractional: ClusterStore) -> No
     snap = snapshot.build(fractional)
     (gpu,) = snap["gpus"]
     assert gpu["node"] == FRAC_NODE and gpu["uuid"] == FRAC_UUID and gpu["device_reported"] is True
-    assert gpu["holders"] == [{"namespace": "runai-pa", "pod": "frac-1-0-0", "workload": "frac-1", "share": 0.5}]
+    assert gpu["holders"] == [{"namespace": "runai-pa", "pod": "frac-1-0-0", "workload": "frac-1", "share": 0.5,
+                               "terminating": False, "terminating_since": None, "terminating_for_s": None}]
     assert gpu["free_share"] == 0.5
     assert gpu["model"] is None and gpu["memory_mib"] is None
 

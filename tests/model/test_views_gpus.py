@@ -98,6 +98,8 @@ def test_memory_share_unknown_without_gpu_memory() -> None:
                  ("pods", pod("m", memory="2000", group="g")))
     r = rows(store)[0]
     assert r.holders[0].share is None and r.free_share is None
+    s = summary(store.gpus.rows.values())  # the unknown share adds nothing it cannot know
+    assert (s["allocated_share"], s["in_use"], s["gpus"] - s["free_share"], s["sliver_share"]) == (0.0, 1, 1.0, 0.0)
     store.apply("nodes", "MODIFIED", node(memory=16000))
     r = rows(store)[0]
     assert r.holders[0].share == 0.125 and r.free_share == 0.875
@@ -110,7 +112,9 @@ def test_fragmentation_follows_waiting_requests() -> None:
     store.apply("pods", "ADDED", pod("wait", node=None, fraction="0.5"))
     r = rows(store)
     assert r[0].free_share == 0.25 and r[0].fragmented and not r[1].fragmented  # 0.25 left, 0.5 wanted
-    assert summary(store.gpus.rows.values()) == {"gpus": 2, "free_share": 1.25, "fragmented_share": 0.25}
+    assert summary(store.gpus.rows.values()) == {"gpus": 2, "free_share": 1.25, "fragmented_share": 0.25,
+                                                 "allocated_share": 0.75, "in_use": 1, "sliver_share": 0.25,
+                                                 "terminating_share": 0}
     store.apply("pods", "ADDED", pod("small", node=None, fraction="0.25"))
     assert not rows(store)[0].fragmented                        # now something fits the sliver
     store.apply("pods", "DELETED", pod("small"))
@@ -141,3 +145,28 @@ def test_multi_device_fraction_appears_on_each_gpu() -> None:
     r = rows(store)
     assert [(x.uuid, [h.pod for h in x.holders], x.free_share) for x in r] == [
         ("GPU-1", ["md"], 0.5), ("GPU-2", ["md"], 0.5)]
+
+
+def test_a_terminating_pod_keeps_its_share_marked_until_it_goes() -> None:
+    from console.model import snapshot
+    from console.model.events import parse_time
+    going = pod("f1", fraction="0.5", group="g1")
+    store = load(("nodes", node()), ("pods", reservation("r1", "g1", uuid="GPU-a")), ("pods", going),
+                 ("pods", pod("f2", fraction="0.25", group="g1")))
+    assert rows(store)[0].holders[0].terminating is False
+    going["metadata"].update(deletionTimestamp="2026-01-01T00:00:30Z", deletionGracePeriodSeconds=30)
+    store.apply("pods", "MODIFIED", going)
+    g = rows(store)[0]
+    h = {x.pod: x for x in g.holders}
+    # still on its GPU, its share not free, marked terminating since the delete (00:00:00)
+    assert g.free_share == 0.25 and h["f1"].share == 0.5
+    assert h["f1"].terminating and h["f1"].terminating_since == parse_time("2026-01-01T00:00:00Z")
+    assert not h["f2"].terminating
+    assert summary(store.gpus.rows.values())["terminating_share"] == 0.5
+    snap = snapshot.build(store, "gpus", now=parse_time("2026-01-01T00:00:12Z"))
+    held = {x["pod"]: x for x in snap["gpus"][0]["holders"]}
+    assert (held["f1"]["terminating"], held["f1"]["terminating_for_s"]) == (True, 12)
+    assert (held["f2"]["terminating"], held["f2"]["terminating_for_s"]) == (False, None)
+    store.apply("pods", "DELETED", going)
+    g = rows(store)[0]
+    assert [x.pod for x in g.holders] == ["f2"] and g.free_share == 0.75

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from console.model.cluster_store import ClusterStore
+from console.model.views_gpus import summary as gpu_summary
 
 NAMESPACES = ["team-a", "team-b", "runai-c"]
 RES_NS = "kai-resource-reservation"
@@ -116,6 +117,9 @@ class World:
                               "annotations": ann}
         if refs:
             md["ownerReferences"] = refs
+        if node and r.random() < 0.15:  # being deleted: terminating for its grace period
+            md["deletionTimestamp"] = r.choice(["2026-01-01T00:00:30Z", "2026-01-01T00:01:00Z"])
+            md["deletionGracePeriodSeconds"] = r.choice([0, 30])
         return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec,
                 "status": {"phase": phase, "conditions": conds}}
 
@@ -341,6 +345,10 @@ def run_round(seed: int, steps: int, check_every: int) -> ClusterStore:
             inc, full = store.current(), store.full_recompute()
             assert inc == full, f"seed {seed} step {step}:\n{_diff(inc, full)}"
             assert mirror == inc, f"seed {seed} step {step}: drained deltas differ from the views"
+            assert store.gpus.summary() == gpu_summary(full["gpus"].values()), \
+                f"seed {seed} step {step}: the running GPU totals differ from a sum over every row"
+            assert store.gpus.terminating == {k for k, r in full["gpus"].items()
+                                              if any(h.terminating for h in r.holders)}
     # order independence: the final objects loaded into a fresh store in another order
     fresh = ClusterStore()
     items = [(k, o) for k, objs in world.objs.items() for o in objs.values()]

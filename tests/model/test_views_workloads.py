@@ -140,3 +140,39 @@ def test_scaled_to_zero_deployment_keeps_its_row() -> None:
     s = store_with(("deployments.apps", owner("Deployment", "idle", "apps/v1", replicas=0)))
     r = s.workloads.rows[("ns", "Deployment", "idle")]
     assert (r.status, r.replicas_desired, r.pods) == ("Scaled to zero", 0, 0)
+
+
+def deleting(p: dict, at: str = "2026-01-01T00:00:30Z", grace: int = 30) -> dict:
+    """The pod as the apiserver leaves it after a graceful delete: deletionTimestamp = the delete + grace."""
+    p["metadata"]["deletionTimestamp"] = at
+    p["metadata"]["deletionGracePeriodSeconds"] = grace
+    return p
+
+
+def test_a_terminating_pod_is_shown_apart_and_its_replacement_counts() -> None:
+    from console.model import snapshot
+    from console.model.events import parse_time
+    s = store_with(("jobs.batch", owner("Job", "train", "batch/v1", parallelism=1)),
+                   ("pods", deleting(pod("old", JOB, gpus=2))), ("pods", pod("new", JOB, gpus=2, node=None)))
+    r = s.workloads.rows[("ns", "Job", "train")]
+    # the replacement is the replica; the old pod still runs, holding 2 GPUs, since its delete at 00:00:00
+    assert (r.replicas_running, r.replicas_pending, r.pods, r.status) == (0, 1, 1, "Pending")
+    assert (r.terminating, r.gpu_terminating, r.gpu_allocated, r.gpu_total) == (1, 2.0, 0.0, 2.0)
+    start = parse_time("2026-01-01T00:00:00Z")
+    assert r.terminating_since == start
+    (w,) = snapshot.build(s, "workloads", now=start + 12)["workloads"]
+    assert (w["terminating"], w["terminating_for_s"]) == (1, 12)
+    # with no replacement (a deleted workload), the row itself is Terminating
+    s.apply("pods", "DELETED", pod("new", JOB))
+    s.refresh()
+    assert s.workloads.rows[("ns", "Job", "train")].status == "Terminating"
+    s.apply("pods", "DELETED", pod("old", JOB))
+    s.refresh()
+    r = s.workloads.rows[("ns", "Job", "train")]
+    assert (r.terminating, r.terminating_since, r.status) == (0, None, "Pending")
+
+
+def test_a_finished_pod_being_deleted_is_not_terminating() -> None:
+    s = store_with(("pods", deleting(pod("done", phase="Succeeded"))))
+    r = s.workloads.rows[("ns", "Pod", "done")]
+    assert (r.terminating, r.status) == (0, "Completed")

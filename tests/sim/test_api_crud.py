@@ -98,6 +98,37 @@ async def test_pagination_with_limit_and_continue(sim_server) -> None:
         assert bad.status_code == 400
 
 
+async def test_remaining_item_count_as_kube_apiserver_sets_it(sim_server) -> None:
+    """remainingItemCount: on every page with a continue token, exact (items so far + it = the list), per
+    namespace for a namespaced list; never on the last page, an unpaginated list, a list with a label or
+    field selector, or a `resourceVersion=0` list (served whole from the watch cache, limit ignored)."""
+    s = sim_server.cluster.store
+    for i in range(7):
+        s.create(PODS, _pod(f"rc{i}", app="rc"), PROJECT_NS)
+    async with sim_server.client() as c:
+        for url in ("/api/v1/pods", PODS_URL):
+            whole = (await c.get(url)).json()
+            assert "remainingItemCount" not in whole["metadata"] and "continue" not in whole["metadata"]
+            n = len(whole["items"])
+            token, got = None, 0
+            while True:
+                md = (body := (await c.get(url, params={"limit": "3"} | ({"continue": token} if token else {})
+                                           )).json())["metadata"]
+                got += len(body["items"])
+                token = md.get("continue")
+                if not token:
+                    assert "remainingItemCount" not in md
+                    break
+                assert got + md["remainingItemCount"] == n
+            assert got == n
+        for params in ({"labelSelector": "app=rc"}, {"fieldSelector": f"metadata.namespace={PROJECT_NS}"}):
+            md = (await c.get("/api/v1/pods", params={"limit": "2", **params})).json()["metadata"]
+            assert md.get("continue") and "remainingItemCount" not in md
+        cached = (await c.get("/api/v1/pods", params={"limit": "2", "resourceVersion": "0"})).json()
+        assert len(cached["items"]) == len(s.items(PODS)) and "continue" not in cached["metadata"]
+        assert "remainingItemCount" not in cached["metadata"]
+
+
 async def test_update_conflict_on_stale_resource_version(sim_server) -> None:
     async with sim_server.client() as c:
         cur = (await c.get(f"{PODS_URL}/p1")).json()

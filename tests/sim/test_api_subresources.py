@@ -87,12 +87,22 @@ async def test_eviction_honours_pod_disruption_budgets(sim_server) -> None:
             async for line in resp.aiter_lines():
                 evs.append(orjson.loads(line))
                 if len(evs) == 2:
+                    # the evicted pod terminates for its grace period (30 s by default), then goes
+                    assert s.get(PODS, NS, "e1")["metadata"]["deletionGracePeriodSeconds"] == 30
+                    sim_server.cluster.clock.advance(29)
+                    sim_server.cluster.settle()
+                    assert s.try_get(PODS, NS, "e1") is not None
+                    sim_server.cluster.clock.advance(1)
+                    sim_server.cluster.settle()
+                if len(evs) == 3:
                     break
-        assert [e["type"] for e in evs] == ["MODIFIED", "DELETED"]
+        assert [e["type"] for e in evs] == ["MODIFIED", "MODIFIED", "DELETED"]
         cond = next(c for c in evs[0]["object"]["status"]["conditions"] if c["type"] == "DisruptionTarget")
         assert (cond["status"], cond["reason"]) == ("True", "EvictionByEvictionAPI")
+        assert not evs[0]["object"]["metadata"].get("deletionTimestamp")
+        assert evs[1]["object"]["metadata"]["deletionTimestamp"]
+        assert evs[1]["object"]["metadata"]["deletionGracePeriodSeconds"] == 30
         assert s.try_get(PODS, NS, "e1") is None
-        sim_server.cluster.settle()
         r = await c.post(f"{PODS_URL}/e2/eviction", json={**ev, "metadata": {"name": "e2"}})
         assert r.status_code == 429 and r.json()["reason"] == "TooManyRequests"
         assert r.json()["message"] == "Cannot evict pod as it would violate the pod's disruption budget."

@@ -38,7 +38,7 @@ def test_dynamics_scale_submit_and_finish() -> None:
                              ["annotations"][AUTOSCALE_ANNOTATION])
     assert len(set(replicas)) > 1 and all(lo <= r <= hi for r in replicas)
     pods = [p for p in c.store.items(PODS, "runai-chat-serving") if p["metadata"]["name"].startswith("llama-8b-chat-")
-            and p["status"].get("phase") != "Failed"]
+            and p["status"].get("phase") != "Failed" and not p["metadata"].get("deletionTimestamp")]
     assert len(pods) == replicas[-1]
     dyn = c.extras["dynamics"]
     assert dyn.arrivals >= 20                      # one every 6–18 s over ten minutes
@@ -54,3 +54,40 @@ def test_dynamics_are_reproducible() -> None:
     _, r3, n3 = run(seed=6, seconds=120)
     assert (r1, n1) == (r2, n2)
     assert n1 and n1 != n3
+
+
+def test_preemptions_in_the_demo_show_victims_terminating_for_their_grace_period() -> None:
+    """The demo with the real KAI-like scheduler: a preempted pod is marked DisruptionTarget, then stays
+    Terminating (on its node, holding its GPU) for its grace period before it goes; evictions stay rare."""
+    from console.sim.build import make_cluster
+
+    c = make_cluster("demo", seed=42, dynamic=True, manual_clock=True)
+    marked: dict[str, float] = {}
+    terminating: dict[str, tuple[float, int, str]] = {}
+    gone: dict[str, float] = {}
+
+    def watch(ch) -> None:
+        if ch.rkey != "pods":
+            return
+        name, t = ch.obj["metadata"]["name"], c.clock.now()
+        if ch.type == "DELETED":
+            if (ch.obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                gone[name] = t  # (one whose containers finished inside the period goes when they do)
+            return
+        if any(x.get("type") == "DisruptionTarget" for x in (ch.obj.get("status") or {}).get("conditions") or []):
+            marked.setdefault(name, t)
+        md = ch.obj["metadata"]
+        if md.get("deletionTimestamp") and not (ch.old or {}).get("metadata", {}).get("deletionTimestamp"):
+            terminating[name] = (t, md["deletionGracePeriodSeconds"], ch.obj["spec"].get("nodeName") or "")
+    c.store.subscribe(watch)
+    for _ in range(60):
+        c.clock.advance(5)
+        c.settle()
+    graceful = [n for n in marked if n in terminating and terminating[n][1] > 0]
+    assert graceful, "some preemption victim terminated gracefully"
+    for n in graceful:
+        t, grace, node = terminating[n]
+        assert node and grace == 30
+        assert marked[n] <= t and (n not in gone or gone[n] - t >= grace)
+    assert any(n in gone for n in graceful), "a victim went when its grace period was over"
+    assert len(marked) <= c.extras["dynamics"].arrivals  # no eviction storm

@@ -244,7 +244,85 @@ async def test_drain_evicts_through_the_eviction_subresource(sim_server) -> None
     s.create(PODS, {"metadata": {"name": "gpu-job"}, "spec": {"nodeName": "node-1", "containers": [
         {"name": "c", "image": "i:1"}]}, "status": {"phase": "Running", "conditions": [
             {"type": "Ready", "status": "True"}]}}, PROJECT_NS)
-    out = await ok(sim_server, "drain", "node-1", "--force", "--timeout=20s")
+    drain = asyncio.ensure_future(kubectl(sim_server, "drain", "node-1", "--force", "--timeout=20s"))
+    # kubectl waits while the evicted pod terminates for its grace period on the simulation clock
+    await until(lambda: terminating(s, "gpu-job"))
+    assert not drain.done()
+    sim_server.cluster.clock.advance(30)
+    sim_server.cluster.settle()
+    rc, out, err = await drain
+    assert rc == 0, err
     assert "pod/gpu-job evicted" in out and "drained" in out
     assert s.try_get(PODS, PROJECT_NS, "gpu-job") is None
     assert s.get(NODES, None, "node-1")["spec"]["unschedulable"] is True
+
+
+def terminating(store, name: str) -> bool:
+    pod = store.try_get(PODS, PROJECT_NS, name)
+    return pod is not None and bool(pod["metadata"].get("deletionTimestamp"))
+
+
+def _running_pod(store, name: str, **spec) -> None:
+    store.create(PODS, {"metadata": {"name": name}, "spec": {"nodeName": "node-1", "containers": [
+        {"name": "c", "image": "i:1"}], **spec}, "status": {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True"}]}}, PROJECT_NS)
+
+
+async def test_delete_without_waiting_leaves_the_pod_terminating(sim_server) -> None:
+    s = sim_server.cluster.store
+    _running_pod(s, "gpu-job")
+    out = await ok(sim_server, "delete", "pod", "gpu-job", "-n", PROJECT_NS, "--wait=false")
+    assert 'pod "gpu-job" deleted' in out
+    rows = {r.split()[0]: r.split() for r in (await ok(sim_server, "get", "pods", "-n", PROJECT_NS)).splitlines()[1:]}
+    assert rows["gpu-job"][2] == "Terminating"
+    meta = json.loads(await ok(sim_server, "get", "pod", "gpu-job", "-n", PROJECT_NS, "-o", "json"))["metadata"]
+    assert meta["deletionTimestamp"] and meta["deletionGracePeriodSeconds"] == 30
+    # a second delete with a longer period changes nothing; only a shorter one counts
+    await ok(sim_server, "delete", "pod", "gpu-job", "-n", PROJECT_NS, "--wait=false", "--grace-period=60")
+    assert s.get(PODS, PROJECT_NS, "gpu-job")["metadata"]["deletionGracePeriodSeconds"] == 30
+    sim_server.cluster.clock.advance(29)
+    sim_server.cluster.settle()
+    assert terminating(s, "gpu-job")
+    sim_server.cluster.clock.advance(1)
+    sim_server.cluster.settle()
+    rc, _, err = await kubectl(sim_server, "get", "pod", "gpu-job", "-n", PROJECT_NS)
+    assert rc != 0 and "NotFound" in err
+
+
+async def test_delete_waits_for_the_grace_period_and_force_deletes_at_once(sim_server) -> None:
+    s = sim_server.cluster.store
+    _running_pod(s, "slow", terminationGracePeriodSeconds=120)
+    _running_pod(s, "stuck")
+    waiting = asyncio.ensure_future(kubectl(sim_server, "delete", "pod", "slow", "-n", PROJECT_NS,
+                                            "--timeout=20s"))
+    await until(lambda: terminating(s, "slow"))
+    assert s.get(PODS, PROJECT_NS, "slow")["metadata"]["deletionGracePeriodSeconds"] == 120
+    await until(lambda: s.open_watches > 0)  # kubectl waits for the pod to be gone
+    assert not waiting.done()
+    sim_server.cluster.clock.advance(120)
+    sim_server.cluster.settle()
+    rc, out, err = await waiting
+    assert rc == 0 and 'pod "slow" deleted' in out, err
+    out = await ok(sim_server, "delete", "pod", "stuck", "-n", PROJECT_NS, "--grace-period=0", "--force")
+    assert 'pod "stuck" force deleted' in out
+    assert s.try_get(PODS, PROJECT_NS, "stuck") is None
+
+
+async def test_finalizers_hold_a_deleted_object_until_removed(sim_server) -> None:
+    s = sim_server.cluster.store
+    await ok(sim_server, "create", "-f", "-", stdin=DEPLOYMENT_YAML.split("---")[0])
+    await ok(sim_server, "patch", "deployment", "web", "-n", PROJECT_NS, "--type=merge",
+             "-p", '{"metadata":{"finalizers":["example.com/hold"]}}')
+    await ok(sim_server, "delete", "deployment", "web", "-n", PROJECT_NS, "--wait=false")
+    d = s.get(DEPLOYMENTS, PROJECT_NS, "web")
+    assert d["metadata"]["deletionTimestamp"] and d["metadata"]["deletionGracePeriodSeconds"] == 0
+    # no new finalizer may be added to an object being deleted, and the deletionTimestamp stays
+    rc, _, err = await kubectl(sim_server, "patch", "deployment", "web", "-n", PROJECT_NS, "--type=merge",
+                               "-p", '{"metadata":{"finalizers":["example.com/hold","example.com/more"]}}')
+    assert rc != 0 and "no new finalizers can be added if the object is being deleted" in err
+    await ok(sim_server, "patch", "deployment", "web", "-n", PROJECT_NS, "--type=json",
+             "-p", '[{"op":"remove","path":"/metadata/deletionTimestamp"}]')
+    assert s.get(DEPLOYMENTS, PROJECT_NS, "web")["metadata"]["deletionTimestamp"] == d["metadata"]["deletionTimestamp"]
+    await ok(sim_server, "patch", "deployment", "web", "-n", PROJECT_NS, "--type=json",
+             "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+    assert s.try_get(DEPLOYMENTS, PROJECT_NS, "web") is None

@@ -52,6 +52,11 @@ def test_whole_gpu_pods_get_distinct_devices() -> None:
     assert holders.count(("team", "a")) == 2 and holders.count(("team", "b")) == 1 and holders.count(None) == 1
     c.store.delete(PODS, "team", "a")
     c.settle()
+    # a terminating pod keeps its devices until its grace period is over and it is gone
+    assert [d[2] for d in devices(c, "n1")].count(("team", "a")) == 2
+    c.clock.advance(30)
+    c.settle()
+    assert c.store.try_get(PODS, "team", "a") is None
     assert [d[2] for d in devices(c, "n1")].count(None) == 3
 
 

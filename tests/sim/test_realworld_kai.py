@@ -152,8 +152,18 @@ def test_runai_objects_load_and_are_understood(realworld) -> None:
     c.settle()
     assert c.store.get(PODS, "runai-pa", "frac-2")["spec"]["nodeName"] == "qa-mig-worker-gpu-1"
     assert c.store.get(QUEUES, None, "pa")["status"]["allocated"]["nvidia.com/gpu"] == "1750m"  # 0.5 + 0.25 + a 7g slice (7/7)
-    # deleting the captured fraction pod releases its GPU group and its reservation pod
+    # deleting the captured fraction pod releases its GPU group and its reservation pod, once its grace
+    # period (the captured pod's terminationGracePeriodSeconds) is over
     c.store.delete(PODS, "runai-pa", "frac-1-0-0")
+    c.settle()
+    assert c.store.try_get(PODS, "runai-reservation", res["metadata"]["name"]) is not None
+    c.clock.advance(frac["spec"]["terminationGracePeriodSeconds"])
+    c.settle()
+    # then the binder deletes the reservation pod, which (captured from Run:ai) has a 30 s grace period too
+    gone = c.store.get(PODS, "runai-reservation", res["metadata"]["name"])
+    assert gone["metadata"]["deletionGracePeriodSeconds"] == res["spec"]["terminationGracePeriodSeconds"] == 30
+    assert group not in sched.state.groups
+    c.clock.advance(30)
     c.settle()
     assert c.store.try_get(PODS, "runai-reservation", res["metadata"]["name"]) is None
     assert group not in sched.state.groups

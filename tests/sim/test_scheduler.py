@@ -249,12 +249,19 @@ def test_two_halves_share_one_gpu_through_one_reservation_pod() -> None:
         assert pod["metadata"]["annotations"]["received-resource-type"] == "Fraction"
         assert c.store.get(BINDREQUESTS, "default", name)["status"]["phase"] == "Succeeded"
     assert c.store.get(QUEUES, None, "q")["status"]["allocated"]["nvidia.com/gpu"] == "1"
-    # the last fraction pod of the group going takes the reservation pod with it
+    # the last fraction pod of the group going takes the reservation pod with it; a terminating member
+    # still holds its share of the GPU, so the reservation stays until its grace period is over
     c.store.delete(PODS, "default", "half-a")
     c.settle()
     assert len(reservation_pods(c)) == 1
+    assert get_pod(c, "half-a")["metadata"]["deletionTimestamp"]
+    assert c.store.get(QUEUES, None, "q")["status"]["allocated"]["nvidia.com/gpu"] == "500m"
     c.store.delete(PODS, "default", "half-b")
     c.settle()
+    assert len(reservation_pods(c)) == 1
+    c.clock.advance(30)
+    c.settle()
+    assert c.store.try_get(PODS, "default", "half-b") is None
     assert reservation_pods(c) == []
 
 

@@ -62,6 +62,20 @@ def pods_of(c: SimCluster, prefix: str) -> list[dict]:
                   key=lambda p: p["metadata"]["name"])
 
 
+def live(pods: list[dict]) -> list[dict]:
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def terminating(pods: list[dict]) -> list[dict]:
+    return [p for p in pods if p["metadata"].get("deletionTimestamp")]
+
+
+def after_grace(c: SimCluster, seconds: float = 30) -> None:
+    """Let deleted pods finish their grace period (30 s unless the pod says otherwise)."""
+    c.clock.advance(seconds)
+    c.settle()
+
+
 @pytest.fixture
 def cluster() -> SimCluster:
     return make()
@@ -108,9 +122,12 @@ def test_scale_up_and_down(cluster: SimCluster) -> None:
     assert len(pods_of(cluster, "web-")) == 5
     assert cluster.store.get(DEPLOYMENTS, "team", "web")["status"]["readyReplicas"] == 5
     scale(1)
-    assert len(pods_of(cluster, "web-")) == 1
+    # the four removed pods terminate for their grace period; the ReplicaSet no longer counts them
+    assert len(live(pods_of(cluster, "web-"))) == 1 and len(terminating(pods_of(cluster, "web-"))) == 4
     st = cluster.store.get(DEPLOYMENTS, "team", "web")["status"]
     assert st["replicas"] == 1 and st["availableReplicas"] == 1
+    after_grace(cluster)
+    assert len(pods_of(cluster, "web-")) == 1
 
 
 def test_deleting_a_pod_recreates_it(cluster: SimCluster) -> None:
@@ -118,9 +135,13 @@ def test_deleting_a_pod_recreates_it(cluster: SimCluster) -> None:
     victim = pods_of(cluster, "web-")[0]["metadata"]["name"]
     cluster.store.delete(PODS, "team", victim)
     cluster.settle()
-    names = [p["metadata"]["name"] for p in pods_of(cluster, "web-")]
+    # the replacement comes at once, while the deleted pod is still terminating
+    names = [p["metadata"]["name"] for p in live(pods_of(cluster, "web-"))]
     assert len(names) == 2 and victim not in names
+    assert [p["metadata"]["name"] for p in terminating(pods_of(cluster, "web-"))] == [victim]
     assert all(p["status"]["phase"] == "Running" for p in pods_of(cluster, "web-"))
+    after_grace(cluster)
+    assert [p["metadata"]["name"] for p in pods_of(cluster, "web-")] == names
 
 
 def test_delete_cascades(cluster: SimCluster) -> None:
@@ -128,7 +149,28 @@ def test_delete_cascades(cluster: SimCluster) -> None:
     cluster.store.delete(DEPLOYMENTS, "team", "web", propagation="Background")
     cluster.settle()
     assert list(cluster.store.items(REPLICASETS, "team")) == []
+    assert len(terminating(pods_of(cluster, "web-"))) == 2 and not live(pods_of(cluster, "web-"))
+    after_grace(cluster)
     assert pods_of(cluster, "web-") == []
+
+
+def test_foreground_delete_waits_for_terminating_pods(cluster: SimCluster) -> None:
+    deploy(cluster, replicas=2)
+    rs = cluster.store.items(REPLICASETS, "team")[0]
+    cluster.store.delete(DEPLOYMENTS, "team", "web", propagation="Foreground")
+    cluster.settle()
+    # the Deployment and its ReplicaSet wait with foregroundDeletion while the pods terminate
+    d = cluster.store.get(DEPLOYMENTS, "team", "web")
+    assert d["metadata"]["deletionTimestamp"] and d["metadata"]["finalizers"] == ["foregroundDeletion"]
+    rs = cluster.store.get(REPLICASETS, "team", rs["metadata"]["name"])
+    assert rs["metadata"]["finalizers"] == ["foregroundDeletion"]
+    assert len(terminating(pods_of(cluster, "web-"))) == 2
+    after_grace(cluster, 29)
+    assert cluster.store.try_get(DEPLOYMENTS, "team", "web") is not None
+    after_grace(cluster, 1)
+    assert pods_of(cluster, "web-") == []
+    assert list(cluster.store.items(REPLICASETS, "team")) == []
+    assert cluster.store.try_get(DEPLOYMENTS, "team", "web") is None
 
 
 def test_template_change_rolls_to_a_new_replicaset(cluster: SimCluster) -> None:
@@ -142,9 +184,12 @@ def test_template_change_rolls_to_a_new_replicaset(cluster: SimCluster) -> None:
     d = cluster.store.get(DEPLOYMENTS, "team", "web")
     new_hash = template_hash(d["spec"]["template"])
     assert new_hash != old_hash
-    pods = pods_of(cluster, "web-")
+    pods = live(pods_of(cluster, "web-"))
     assert len(pods) == 4
     assert {p["metadata"]["labels"][HASH_LABEL] for p in pods} == {new_hash}
+    assert {p["metadata"]["labels"][HASH_LABEL] for p in terminating(pods_of(cluster, "web-"))} == {old_hash}
+    after_grace(cluster)
+    assert pods_of(cluster, "web-") == pods
     assert all(p["spec"]["containers"][0]["image"].endswith("v0.7.0") for p in pods)
     old_rs = cluster.store.get(REPLICASETS, "team", f"web-{old_hash}")
     assert old_rs["spec"]["replicas"] == 0
@@ -164,9 +209,10 @@ def test_rolling_update_keeps_availability_while_new_pods_wait() -> None:
         o["spec"]["template"]["spec"]["containers"][0]["image"] = "x:2"
     c.store.mutate(DEPLOYMENTS, "team", "web", new_image)
     c.settle()
-    running = [p for p in pods_of(c, "web-") if p["status"]["phase"] == "Running"]
+    running = [p for p in live(pods_of(c, "web-")) if p["status"]["phase"] == "Running"]
     pending = [p for p in pods_of(c, "web-") if p["status"]["phase"] == "Pending"]
     assert len(running) == 3          # 4 - maxUnavailable(25% of 4 = 1)
+    assert len(terminating(pods_of(c, "web-"))) == 1  # the removed old pod, in its grace period
     assert len(pending) == 2          # surge 1 + the one that replaced the removed old pod
     d = c.store.get(DEPLOYMENTS, "team", "web")
     assert [x["reason"] for x in d["status"]["conditions"] if x["type"] == "Progressing"] == ["ReplicaSetUpdated"]

@@ -197,6 +197,54 @@ async def test_preempt_training_evicts_its_pods(demo_env, _state_home) -> None:
     assert audit(_state_home)[-1]["action"] == "preempt" and audit(_state_home)[-1]["outcome"] == "ok"
 
 
+def _plain(cells) -> list[str]:  # type: ignore[no-untyped-def]
+    return [c.plain if hasattr(c, "plain") else str(c) for c in cells]
+
+
+async def test_preempted_pod_shows_terminating_and_holds_its_gpus_until_it_goes(demo_env) -> None:
+    """After a preemption the victim terminates for its grace period: the Workloads pane and its pod row
+    say Terminating (for how long), the GPUs pane keeps its share drawn (▒) and marked (⌛) so the
+    operator sees why its GPUs are not free yet; when the period is over it is gone from both."""
+    app = demo_env.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await synced(app, pilot)
+        store = app.ctx.store
+        key = await at_workload(app, pilot, "sam-finetune")
+        (victim,) = store.pods_by_workload[key]
+        node = store.pods[victim].node
+        await pilot.press("p")
+        await planned(app, pilot)
+        await press(pilot, "#confirm")
+        await closed(pilot)
+        demo_env.cluster.settle()
+        await until(pilot, lambda: (store.workloads.rows[key].terminating, store.workloads.rows[key].pods) == (1, 1),
+                    what="the victim terminating and the Job's replacement")
+        wl = app.pane("workloads").model
+        cells = _plain(wl.cells(key))
+        # the frozen cluster deleted it at its clock's 00:00:00; the console's clock is ten minutes on
+        assert cells[9].startswith("⌛ terminating 10m, 2 GPU held")
+        assert "1 pod(s) being deleted, holding 2 GPU" in wl.detail(key).plain
+        assert wl.toggle(key)
+        pod_row = ("pod", victim[0], victim[1], "")
+        assert _plain(wl.cells(pod_row))[6] == "Terminating 10m"
+        gp = app.pane("gpus").model
+        held = [k for k in gp.order() if k[0] == "gpu" and k[1] == node and any(
+            h.pod == victim[1] for h in store.gpus.rows[(k[1], k[2])].holders)]
+        assert len(held) == 2 and gp.ages
+        for k in held:
+            gpu = _plain(gp.cells(k))
+            assert gpu[2] == "▒" * 20 and gpu[3] == "0" and "⌛sam-finetune" in gpu[-1]
+            assert "terminating 10m, held until it is gone" in gp.detail(k).plain
+        assert "⌛ 2 held by pods being deleted" in gp.summary()
+        demo_env.cluster.clock.advance(30)
+        demo_env.cluster.settle()
+        await until(pilot, lambda: victim not in store.pods, what="the victim gone")
+        app.flush()
+        assert store.workloads.rows[key].terminating == 0 and not gp.ages
+        assert "⌛" not in "".join(_plain(wl.cells(key)))
+        assert not any(h.terminating for r in store.gpus.rows.values() for h in r.holders)
+
+
 async def test_delete_one_then_marked_rows_need_the_typed_phrase(demo_env) -> None:
     app = demo_env.app()
     async with app.run_test(size=SIZE) as pilot:

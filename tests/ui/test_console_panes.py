@@ -21,7 +21,7 @@ from .test_console_snapshots import demo_objects
 def ctx() -> PaneContext:
     s = StaticSession(demo_objects())
     s.store.refresh()
-    return PaneContext(store=s.store, events=s.events, now=lambda: FROZEN_NOW)
+    return PaneContext(store=s.store, events=s.events, now=lambda: FROZEN_NOW, sync=s.sync)
 
 
 def _plain(cells) -> list[str]:  # type: ignore[no-untyped-def]

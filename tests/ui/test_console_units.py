@@ -181,10 +181,23 @@ def test_age_and_header_text() -> None:
                            ResourceState("nodes", "reconnecting", 12.0)])
     assert {s.kind: s.state for s in states} == {"pods": "forbidden", "nodes": "reconnecting"}
     text = render_header(HeaderData(context="prod", readonly=True, connection="connected", resources=tuple(states),
-                                    gpus_allocated=94, gpus_capacity=96, api_per_min=12, watches=11),
+                                    gpus_allocated=94.5, gpus_capacity=96, gpus_in_use=96, gpus_slivers=1.5,
+                                    api_per_min=12, watches=11),
                          Palette()).plain
-    assert "ctx prod" in text and "read-only" in text and "GPUs 94/96" in text
+    assert "ctx prod" in text and "read-only" in text
+    assert "GPU 94.5/96 · 96 in use · 1.5 free in slivers" in text
     assert "pods⊘" in text and "nodes↻12s" in text and "watches 11" in text
+
+
+def test_header_gpu_figure_never_shows_what_is_not_known() -> None:
+    def gpu_text(**kw: object) -> str:
+        line = render_header(HeaderData(connection="connected", **kw), Palette()).plain.splitlines()[1]  # type: ignore[arg-type]
+        return line.split(" · API")[0]
+
+    assert gpu_text() == "connected · GPU …"                                   # nothing listed yet
+    assert gpu_text(gpus_capacity=16000) == "connected · GPU …/16000 · … in use · … free in slivers"  # nodes only
+    assert gpu_text(gpus_allocated=12000.25, gpus_capacity=16000, gpus_in_use=12001, gpus_slivers=0.75,
+                    gpus_stale=True) == "connected · GPU 12000.25/16000 · 12001 in use · 0.75 free in slivers (stale)"
 
 
 def test_config_idle_settings_reach_the_idle_policy() -> None:

@@ -19,7 +19,8 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
-from console.model.cluster_store import ClusterStore
+from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot
+from console.model.cluster_store import KNOWN_KINDS, ClusterStore
 from console.model.events import EventBuffer, parse_time
 from console.ui.filter import Filter
 from widgets.palette import Palette
@@ -62,6 +63,18 @@ class PaneContext:
     lock: Any = field(default_factory=threading.RLock)   # the session's: held while walking the model
     telemetry: Any = None                                # the session's TelemetryFeed, once it samples
     local: Any = None                                    # the LocalFeed: this machine's GPUs through NVML
+    # Which lists are complete, as of the model's last drain (the App sets it with each drain; see
+    # console/kube/progress.py for why it is read before the drain).
+    sync: SyncSnapshot = NOT_CONNECTED
+
+
+UNKNOWN = "…"   # a figure not known yet: its lists are still under way (never 0, never a partial count)
+MODEL = KNOWN_KINDS   # every resource the cluster model is built from
+
+
+def unknown_if(known: bool, value: object) -> str:
+    """`value` as text, or `…` while it is not known."""
+    return str(value) if known else UNKNOWN
 
 
 IDLE_MARK = "◌"
@@ -101,6 +114,14 @@ def age(ts: float | None, now: float) -> str:
     return f"{s // 86400}d"
 
 
+TERMINATING_MARK = "⌛"
+
+
+def terminating_text(since: float | None, now: float, count: int = 1) -> str:
+    """Pods being deleted that still run and hold what they held: `⌛ terminating 12s`, `⌛2 terminating 5m`."""
+    return f"{TERMINATING_MARK}{count if count > 1 else ' '}terminating {age(since, now)}"
+
+
 @functools.lru_cache(maxsize=65536)
 def created_at(ts: str) -> float | None:
     return parse_time(ts)
@@ -117,6 +138,12 @@ class PaneModel:
     fields: tuple[str, ...] = ()
     default_sort = "name"
     resources: tuple[str, ...] = ()          # model resources this pane is built from (for health)
+    # Figures count pods, which are resolved through their owners, PodGroups and Queues: a figure is true
+    # only when every list the model is built from is complete.
+    needs: frozenset[str] = MODEL
+    # Cells that are facts of the row's own object (a node's name and GPU count): true as soon as the row
+    # shows, since a resource's list reaches the model whole. Every other cell shows `…` until `needs` is met.
+    own_columns: frozenset[str] = frozenset({"name"})
 
     def __init__(self, ctx: PaneContext) -> None:
         self.ctx = ctx
@@ -124,6 +151,30 @@ class PaneModel:
         self.sort = self.default_sort
         self.reverse = False
         self._present: set[Key] = set()
+        self._sync_memo: tuple[SyncSnapshot, bool, bool] | None = None
+
+    # --- what is known (asked for every cell drawn: answered once per sync snapshot)
+    def _sync_state(self) -> tuple[bool, bool]:
+        sync = self.ctx.sync
+        memo = self._sync_memo
+        if memo is None or memo[0] is not sync:
+            memo = self._sync_memo = (sync, sync.known(self.needs), sync.stale(self.needs))
+        return memo[1], memo[2]
+
+    def figures_known(self) -> bool:
+        return self._sync_state()[0]
+
+    def figures_stale(self) -> bool:
+        """A list the figures come from is being taken again: they are the last complete ones."""
+        return self._sync_state()[1]
+
+    def rows_known(self) -> bool:
+        """The set of rows is complete, so the title may count them."""
+        return self.figures_known()
+
+    def own(self, key: Key) -> frozenset[str]:
+        """Columns of this row shown before the figures are known."""
+        return self.own_columns
 
     # --- order
     def order(self) -> list[Key]:

@@ -11,7 +11,7 @@ from rich.text import Text
 from console.model.events import EventRow
 from widgets.vtable import Column
 
-from .base import Key, ObjRef, PaneModel, age, sorted_by
+from .base import UNKNOWN, Key, ObjRef, PaneModel, age, sorted_by
 
 
 class EventsPane(PaneModel):
@@ -21,6 +21,8 @@ class EventsPane(PaneModel):
     default_sort = "age"
     fields = ("reason", "type", "namespace", "kind", "category", "object")
     resources = ("events",)
+    needs = frozenset({"events"})
+    own_columns = frozenset({"age", "category", "reason", "object", "count", "message"})  # each row is one Event
     columns = [
         Column("age", "AGE", 5, "right", priority=0),
         Column("category", "WHAT", 10, priority=3),
@@ -87,6 +89,8 @@ class EventsPane(PaneModel):
         return (r.object_namespace, r.object_name) if r and r.object_kind == "Pod" else None
 
     def summary(self) -> str:
+        if not self.figures_known():
+            return f"{UNKNOWN} events (newest first)"
         rows = self.ctx.events.rows.values()
         by: dict[str, int] = {}
         for r in rows:

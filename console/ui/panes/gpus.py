@@ -15,12 +15,15 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
-from console.model.views_gpus import GpuRow, summary
-from widgets.bars import fmt_gpu, share_bar
+from console.model.views_gpus import GpuRow
+from widgets.bars import RELEASING, fmt_gpu, share_bar
 from widgets.sparkline import sparkline
 from widgets.vtable import Column
 
-from .base import IDLE_MARK, SPARK_WIDTH, Drill, Key, ObjRef, PaneModel, fmt_duration, fmt_mem, sorted_by
+from .base import (
+    IDLE_MARK, SPARK_WIDTH, TERMINATING_MARK, UNKNOWN, Drill, Key, ObjRef, PaneModel, fmt_duration, fmt_mem,
+    sorted_by, terminating_text,
+)
 
 
 class GpusPane(PaneModel):
@@ -29,6 +32,7 @@ class GpusPane(PaneModel):
     default_sort = "name"
     fields = ("node", "model", "project", "workload", "namespace")
     resources = ("nodes", "pods")
+    own_columns = frozenset({"name", "model"})   # a node's line: its name, state and GPU product
     columns = [
         Column("name", "NODE / GPU", 26, priority=0),
         Column("model", "MODEL", 22, priority=4),
@@ -46,6 +50,9 @@ class GpusPane(PaneModel):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._placed: dict[Key, int | None] = {}   # device index each GPU row was ordered by
+
+    def own(self, key: Key) -> frozenset[str]:
+        return self.own_columns if key[0] == "node" else frozenset({"name"})  # type: ignore[index]
 
     def _node_names(self) -> list[str]:
         return list(self.ctx.store.gpus.count)
@@ -158,20 +165,28 @@ class GpusPane(PaneModel):
         rem |= {("node", n) for n in node_rem}
         return ups, rem
 
+    @property
+    def ages(self) -> bool:  # type: ignore[override]
+        """While pods being deleted hold GPUs, rows re-render so their terminating time moves on."""
+        return bool(self.ctx.store.gpus.terminating)
+
     def _holder_text(self, g: GpuRow, limit: int = 4, lg: Any = None) -> Text:
-        """Holders grouped by workload ("reranker 3×0.25"), each with its bar colour; on this host, with
-        the GPU memory NVML counts for the group's processes ("reranker 3×0.25 18.2G")."""
+        """Holders grouped by workload ("reranker 3×0.25"), each with its bar colour; `⌛` before the
+        pods being deleted (their share stays held until they are gone); on this host, with the GPU memory
+        NVML counts for the group's processes ("reranker 3×0.25 18.2G")."""
         p = self.ctx.palette
-        groups: dict[tuple[str, str], list[float | None]] = {}
+        groups: dict[tuple[str, str, bool], list[float | None]] = {}
         pods: dict[tuple[str, str], set[tuple[str, str]]] = {}
         for h in g.holders:
-            groups.setdefault((h.namespace, h.workload or h.pod), []).append(h.share)
+            groups.setdefault((h.namespace, h.workload or h.pod, h.terminating), []).append(h.share)
             pods.setdefault((h.namespace, h.workload or h.pod), set()).add((h.namespace, h.pod))
         t = Text()
-        for i, ((ns, who), shares) in enumerate(list(groups.items())[:limit]):
+        for i, ((ns, who, going), shares) in enumerate(list(groups.items())[:limit]):
             if i:
                 t.append("  ")
             t.append("■ ", p.holder(f"{ns}/{who}"))
+            if going:
+                t.append(TERMINATING_MARK, p.warn)
             one = fmt_gpu(shares[0]) if shares[0] is not None else "?"
             same = all(x == shares[0] for x in shares)
             amount = (f"{len(shares)}×{one}" if len(shares) > 1 else one) if same else \
@@ -211,6 +226,8 @@ class GpusPane(PaneModel):
         g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
         if g is None:
             return [""] * len(self.columns)
+        if not self.figures_known():  # which device a row is and who holds it come from the pods
+            return [Text("  #?", p.muted)] + [""] * (len(self.columns) - 1)
         tel = self._tel(g.key)
         lg = self._local_gpu(g)
         label = Text(IDLE_MARK if tel is not None and tel.idle else " ", p.warn)
@@ -220,9 +237,10 @@ class GpusPane(PaneModel):
         label.append((g.uuid[:12] + "…") if g.uuid else ("whole" if g.use == "whole" else
                                                           ("shared" if g.use == "shared" else "free")),
                      p.muted if not g.uuid else Style())
-        shares = [(h.share, p.holder(f"{h.namespace}/{h.workload or h.pod}")) for h in g.holders]
+        shares = [(h.share, p.holder(f"{h.namespace}/{h.workload or h.pod}"), *([RELEASING] if h.terminating else []))
+                  for h in g.holders]
         if g.use == "whole" and len(g.holders) == 1:
-            shares = [(1.0, shares[0][1])]
+            shares = [(1.0, *shares[0][1:])]
         bar = share_bar(shares, 20, p.free, p.warn)
         free = Text(fmt_gpu(g.free_share) if g.free_share is not None else "?",
                     p.warn if g.fragmented else (p.ok if g.free_share == 1.0 else Style()))
@@ -361,6 +379,8 @@ class GpusPane(PaneModel):
             pr = self.ctx.store.pods.get((h.namespace, h.pod))
             proj = f" [{pr.queue}]" if pr is not None and pr.queue else ""
             t.append(f"{h.namespace}/{h.pod}{proj} {fmt_gpu(h.share) if h.share is not None else '?'}")
+            if h.terminating:
+                t.append(f" {terminating_text(h.terminating_since, self.ctx.now())}, held until it is gone", p.warn)
         t.append(f" · free {fmt_gpu(g.free_share) if g.free_share is not None else '?'}")
         if g.fragmented:
             t.append(" · fragmented: no waiting request fits this sliver", p.warn)
@@ -418,8 +438,13 @@ class GpusPane(PaneModel):
         return (g.holders[0].namespace, g.holders[0].pod) if g and g.holders else None
 
     def summary(self) -> str:
-        s = summary(self.ctx.store.gpus.rows.values())
-        text = f"{s['gpus']} GPUs · {fmt_gpu(s['free_share'])} free"
+        if not self.figures_known():
+            return f"{UNKNOWN} GPUs · {UNKNOWN} allocated · {UNKNOWN} in use · {UNKNOWN} free"
+        s = self.ctx.store.gpus.summary()
+        text = (f"{s['gpus']} GPUs · {fmt_gpu(s['allocated_share'])} allocated · {s['in_use']} in use · "
+                f"{fmt_gpu(s['free_share'])} free ({fmt_gpu(s['sliver_share'])} in slivers)")
         if s["fragmented_share"]:
             text += f" · {fmt_gpu(s['fragmented_share'])} stranded in slivers no waiting request fits"
+        if s["terminating_share"]:
+            text += f" · {TERMINATING_MARK} {fmt_gpu(s['terminating_share'])} held by pods being deleted"
         return text

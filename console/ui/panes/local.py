@@ -33,6 +33,7 @@ class LocalPane(PaneModel):
     default_sort = "index"
     fields = ("namespace", "pod", "workload", "project", "process")
     resources = ()
+    needs: frozenset[str] = frozenset()   # NVML, not the cluster's lists: every figure is true as sampled
     columns = [
         Column("index", "GPU / PROCESS", 30, priority=0),
         Column("util", "UTIL", 5, "right", priority=0),
@@ -45,6 +46,12 @@ class LocalPane(PaneModel):
         Column("pod", "NAMESPACE/POD", 30, priority=0, flex=True),
         Column("workload", "WORKLOAD", 20, priority=1),
     ]
+
+    def figures_known(self) -> bool:
+        return True
+
+    def figures_stale(self) -> bool:
+        return False
 
     def view(self) -> LocalView | None:
         feed = self.ctx.local

@@ -9,7 +9,7 @@ from rich.text import Text
 from widgets.bars import share_bar
 from widgets.vtable import Column
 
-from .base import Drill, Key, ObjRef, PaneModel, num, sorted_by
+from .base import UNKNOWN, Drill, Key, ObjRef, PaneModel, num, sorted_by
 
 
 class NodesPane(PaneModel):
@@ -18,6 +18,8 @@ class NodesPane(PaneModel):
     default_sort = "name"
     fields = ("node", "model", "ready", "cordoned")
     resources = ("nodes",)
+    # A node's own facts; allocation, pods and sharing count pods.
+    own_columns = frozenset({"name", "model", "capacity", "ready", "cordoned"})
     columns = [
         Column("name", "NODE", 22, priority=0),
         Column("model", "GPU PRODUCT", 24, priority=1),
@@ -31,6 +33,9 @@ class NodesPane(PaneModel):
         Column("ready", "READY", 8, priority=0),
         Column("cordoned", "SCHED", 14, priority=1, flex=True),
     ]
+
+    def rows_known(self) -> bool:
+        return self.ctx.sync.known({"nodes"})
 
     def _value(self, n: str) -> Any:
         r = self.ctx.store.nodes_view.rows[n]
@@ -84,6 +89,8 @@ class NodesPane(PaneModel):
         return ObjRef("", "nodes", "Node", None, str(key)) if key in self.ctx.store.nodes_view.rows else None
 
     def summary(self) -> str:
+        if not self.rows_known():
+            return f"{UNKNOWN} nodes · {UNKNOWN}/{UNKNOWN} GPUs in use · {UNKNOWN} not ready · {UNKNOWN} cordoned"
         rows = self.ctx.store.nodes_view.rows.values()
         n = notready = cordoned = cap = alloc = 0
         for r in rows:
@@ -92,4 +99,5 @@ class NodesPane(PaneModel):
             cordoned += r.cordoned
             cap += r.gpu_capacity or 0
             alloc += r.gpu_allocated
-        return f"{n} nodes · {alloc}/{cap} GPUs allocated · {notready} not ready · {cordoned} cordoned"
+        used = str(alloc) if self.figures_known() else UNKNOWN
+        return f"{n} nodes · {used}/{cap} GPUs in use · {notready} not ready · {cordoned} cordoned"

@@ -11,7 +11,7 @@ from console.model.fair_share import SOURCE_KAI, fmt_saturation
 from widgets.bars import fmt_gpu, quota_bar
 from widgets.vtable import Column
 
-from .base import Drill, Key, ObjRef, PaneModel, idle_text, num, sorted_by
+from .base import UNKNOWN, Drill, Key, ObjRef, PaneModel, idle_text, num, sorted_by
 
 
 RECLAIM_MARK = "⇣"
@@ -38,6 +38,11 @@ class ProjectsPane(PaneModel):
         Column("pending", "PENDING", 7, "right", priority=1),
         Column("workloads", "WORKLOADS", 9, "right", priority=5),
     ]
+
+    def own(self, key: Key) -> frozenset[str]:
+        """A fair share read from KAI's own metrics is KAI's figure, true whether or not the pods are listed."""
+        share = self.ctx.store.fair_share.table.shares.get(key)  # type: ignore[arg-type]
+        return self.own_columns | {"fair"} if share is not None and share.source == SOURCE_KAI else self.own_columns
 
     def _value(self, name: str) -> Any:
         r = self.ctx.store.projects.rows[name]
@@ -106,13 +111,14 @@ class ProjectsPane(PaneModel):
         icon = "▾ " if r.children else "• "
         name = Text("  " * depth + icon, style=p.muted)
         name.append(r.name, p.bold if r.children else Style())
-        if r.queue_missing:
+        known = self.figures_known()
+        if r.queue_missing and known:
             name.append(" (no queue)", p.warn)
         fs = self.ctx.store.fair_share.table
-        if fs.reclaim_next is not None and fs.reclaim_next.queue == r.name:
+        if fs.reclaim_next is not None and fs.reclaim_next.queue == r.name and known:
             name.append(f" {RECLAIM_MARK}", p.bad)
         tel = self.ctx.telemetry
-        if tel is not None:
+        if tel is not None and known:
             name.append(idle_text(tel.idle_projects.get(r.name, 0), p.warn))
         quota = r.quota_gpu if r.quota_gpu is not None and r.quota_gpu >= 0 else None
         over = r.allocated_gpu - (quota or 0.0)
@@ -192,6 +198,8 @@ class ProjectsPane(PaneModel):
         return ObjRef("", "namespaces", "Namespace", None, r.name)
 
     def summary(self) -> str:
+        if not self.figures_known():
+            return f"{UNKNOWN} projects · {UNKNOWN} over quota · {UNKNOWN} workloads pending"
         rows = self.ctx.store.projects.rows
         leaves = [r for r in rows.values() if not r.children]
         over = sum(1 for r in leaves if r.quota_gpu is not None and r.quota_gpu >= 0

@@ -9,13 +9,15 @@ from rich.style import Style
 from rich.text import Text
 
 from console.model.records import OWNER_BY_GROUP_KIND, PodRec
-from console.model.workload_row import PENDING, RUNNING, WorkloadRow, request_text
+from console.model.workload_row import PENDING, RUNNING, TERMINATING, WorkloadRow, request_text
 from widgets.bars import fmt_gpu
 from widgets.vtable import Column
 
-from .base import Key, ObjRef, PaneContext, PaneModel, age, created_at, idle_text, num, sorted_by
+from .base import (
+    UNKNOWN, Key, ObjRef, PaneContext, PaneModel, age, created_at, idle_text, num, sorted_by, terminating_text,
+)
 
-STATUS_ORDER = {PENDING: 0, "Partially running": 1, "Failed": 2, RUNNING: 3}
+STATUS_ORDER = {PENDING: 0, "Partially running": 1, TERMINATING: 2, "Failed": 3, RUNNING: 4}
 
 
 class WorkloadsPane(PaneModel):
@@ -25,6 +27,9 @@ class WorkloadsPane(PaneModel):
     default_sort = "name"
     fields = ("project", "namespace", "type", "status", "kind", "workload", "node")
     resources = ("pods", "deployments.apps", "jobs.batch")
+    own_columns = frozenset({"name", "age"})
+    _pod_columns = frozenset(c for c in ("name", "project", "type", "ready", "gpu_per_replica", "gpu", "status",
+                                         "service", "age", "reason"))
     columns = [
         Column("name", "WORKLOAD", 30, priority=0),
         Column("project", "PROJECT", 14, priority=1),
@@ -120,6 +125,11 @@ class WorkloadsPane(PaneModel):
                 changed |= {("pod", p.namespace, p.name, "") for p in self.pods(k)}  # type: ignore[arg-type]
         return changed, reorder
 
+    def own(self, key: Key) -> frozenset[str]:
+        if isinstance(key, tuple) and len(key) == 4:
+            return self._pod_columns   # an expanded pod's row: every cell is the pod's own
+        return self.own_columns
+
     def toggle(self, key: Key) -> bool:
         if isinstance(key, tuple) and len(key) == 3 and key in self.ctx.store.workloads.rows:
             if key in self.expanded:
@@ -135,8 +145,9 @@ class WorkloadsPane(PaneModel):
         if pr is None:
             return [Text(f"   └ {key[2]} (gone)", p.muted)]
         phase_style = p.ok if pr.phase == "Running" and pr.ready else (p.warn if pr.phase == "Pending" else Style())
-        status = pr.phase + (" (terminating)" if pr.deleting else "") + ("" if pr.ready or pr.phase != "Running"
-                                                                         else " not ready")
+        status = pr.phase + ("" if pr.ready or pr.phase != "Running" else " not ready")
+        if pr.terminating:  # being deleted, still running on its node for its grace period (kubectl: Terminating)
+            status, phase_style = f"{TERMINATING} {age(pr.deleting_since, self.ctx.now())}", p.warn
         name = Text("   └ ", p.muted)
         name.append(pr.name)
         return [name, Text(pr.node or "(unscheduled)", p.muted if not pr.node else Style()), "pod",
@@ -151,10 +162,11 @@ class WorkloadsPane(PaneModel):
         mark = "▾ " if key in self.expanded else "▸ "
         name = Text(mark, p.muted)
         name.append(f"{r.name}")
-        if r.preemptible:
+        known = self.figures_known()
+        if r.preemptible and known:
             name.append(" ⇣", p.muted)
         tel = self.ctx.telemetry
-        if tel is not None:
+        if tel is not None and known:
             name.append(idle_text(tel.idle_workloads.get((r.namespace, r.name), 0), p.warn))
         status_style = {RUNNING: p.ok, PENDING: p.warn, "Partially running": p.warn, "Failed": p.bad}.get(
             r.status, p.muted)
@@ -167,9 +179,16 @@ class WorkloadsPane(PaneModel):
         if r.gpu_request and r.gpu_request != per and r.gpu_per_replica is not None and "MiB" in r.gpu_request:
             per = r.gpu_request
         created = created_at(r.created) if r.created else None
+        now = self.ctx.now()
+        status, reason = Text(r.status, status_style), Text(r.pending_reason or "", p.warn)
+        if r.status == TERMINATING:
+            status = Text(f"{TERMINATING} {age(r.terminating_since, now)}", p.warn)
+        elif r.terminating:  # replaced already, the old pods still hold their GPUs: say so before the reason
+            held = f", {fmt_gpu(r.gpu_terminating)} GPU held" if r.gpu_terminating else ""
+            reason = Text(terminating_text(r.terminating_since, now, r.terminating) + held +
+                          (" · " if r.pending_reason else ""), p.warn) + reason
         return [name, r.project or "-", Text(r.type, p.muted), Text(f"{r.replicas_ready}/{desired}", ready_style),
-                per or "-", gpu, Text(r.status, status_style), Text(r.service or "", p.info),
-                age(created, self.ctx.now()), Text(r.pending_reason or "", p.warn)]
+                per or "-", gpu, status, Text(r.service or "", p.info), age(created, now), reason]
 
     def detail(self, key: Key | None) -> Text:
         if key is None:
@@ -185,6 +204,9 @@ class WorkloadsPane(PaneModel):
                      f" · {'preemptible' if pr.preemptible else 'non-preemptible'}")
             if pr.gpu_error:
                 t.append(f" · bad GPU request: {pr.gpu_error}", p.bad)
+            if pr.terminating:
+                t.append(f" · {terminating_text(pr.deleting_since, self.ctx.now())}, still holding its node and GPU",
+                         p.warn)
             return t
         r = self.ctx.store.workloads.rows.get(key)  # type: ignore[arg-type]
         if r is None:
@@ -192,7 +214,11 @@ class WorkloadsPane(PaneModel):
         t = Text(f"{r.kind} {r.namespace}/{r.name}", p.bold)
         t.append(f" · {r.type} · priority {r.priority_class or '-'} · "
                  f"{'preemptible' if r.preemptible else 'non-preemptible'} · {r.pods} pods "
-                 f"({r.replicas_running} running, {r.replicas_pending} pending) · GPU request {r.gpu_request or 'none'}")
+                 f"({r.replicas_running} running, {r.replicas_pending} pending)")
+        if r.terminating:
+            t.append(f" · {terminating_text(r.terminating_since, self.ctx.now(), r.terminating)}"
+                     f" ({r.terminating} pod(s) being deleted, holding {fmt_gpu(r.gpu_terminating)} GPU)", p.warn)
+        t.append(f" · GPU request {r.gpu_request or 'none'}")
         if r.service:
             t.append(f" · Service {r.service}", p.info)
         if r.pending_reason:
@@ -222,6 +248,8 @@ class WorkloadsPane(PaneModel):
         return (live[0].namespace, live[0].name) if live else None
 
     def summary(self) -> str:
+        if not self.figures_known():
+            return f"{UNKNOWN} workloads · {UNKNOWN} inference · {UNKNOWN} pending · ⇣ preemptible"
         rows = self.ctx.store.workloads.rows.values()
         n = pend = inf = 0
         for r in rows:
