@@ -915,8 +915,10 @@ class ClusterConsole(App[None]):
         client = s.client
         ns, name = pod
 
-        def stream():  # type: ignore[no-untyped-def]
-            return client.logs(name, ns, tail_lines=200, follow=True)
+        async def stream():  # type: ignore[no-untyped-def]
+            container = await client.default_container(name, ns)
+            async for line in client.logs(name, ns, container=container, tail_lines=200, follow=True):
+                yield line
 
         self.push_screen(LogScreen(f"logs {ns}/{name}", stream))
 

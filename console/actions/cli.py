@@ -42,19 +42,25 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("-i", "--image", help="container image")
     p.add_argument("--gpu", help="whole GPUs (2), a fraction (0.5) or GPU memory (20000Mi)")
     p.add_argument("--replicas", help="replicas (training: pods in parallel)")
-    p.add_argument("--min", dest="min_replicas", help="inference: minimum replicas")
-    p.add_argument("--max", dest="max_replicas", help="inference: maximum replicas")
+    p.add_argument("--min-replicas", "--min", dest="min_replicas", help="inference: minimum replicas (autoscaled)")
+    p.add_argument("--max-replicas", "--max", dest="max_replicas", help="inference: maximum replicas (autoscaled)")
+    p.add_argument("--metric", choices=("concurrency", "throughput", "latency"),
+                   help="inference: what the autoscaler scales on (a Knative Service where Knative is installed, "
+                        "else a Deployment with an HPA)")
+    p.add_argument("--metric-threshold", help="inference: the metric's target per replica (requests in flight, "
+                                              "requests per second, or milliseconds)")
     p.add_argument("--port", help="container port; also creates a Service")
     p.add_argument("--priority", help="priority class (default: inference / train / build)")
     p.add_argument("--command", dest="container_command", nargs="+", metavar="ARG", help="container command")
     p.add_argument("--arg", dest="args", action="append", help="container argument (repeatable)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment (repeatable)")
     _common(p)
-    p = sub.add_parser("scale", help="set replicas of a Deployment, ReplicaSet or StatefulSet: N, +N or -N")
+    p = sub.add_parser("scale", help="set replicas of a Deployment, ReplicaSet or StatefulSet: N, +N or -N; "
+                                     "on an autoscaled workload, its --min / --max instead")
     p.add_argument("target", metavar="NS/NAME")
-    p.add_argument("count", metavar="N|+N|-N")
-    p.add_argument("--min", dest="min_replicas", help="inference: new minimum replicas")
-    p.add_argument("--max", dest="max_replicas", help="inference: new maximum replicas")
+    p.add_argument("count", metavar="N|+N|-N", nargs="?")
+    p.add_argument("--min-replicas", "--min", dest="min_replicas", help="autoscaled: new minimum replicas")
+    p.add_argument("--max-replicas", "--max", dest="max_replicas", help="autoscaled: new maximum replicas")
     _common(p)
     p = sub.add_parser("preempt", help="evict a workload's running pods through the Eviction API")
     p.add_argument("target", metavar="NS/NAME")
@@ -107,16 +113,19 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
                 parse_ref(t)
         except UsageError as e:
             return str(e)
-        if args.command == "scale" and not COUNT.match(args.count):
+        if args.command == "scale" and args.count is not None and not COUNT.match(args.count):
             return f"replicas must be a whole number N, or a step +N / -N, got {args.count!r}"
+        if args.command == "scale" and args.count is None and args.min_replicas is None \
+                and args.max_replicas is None:
+            return "give the replicas (N, +N or -N), or --min / --max for an autoscaled workload"
         return None
     if args.file and (args.type or args.name):
         return "give either -f FILE or TYPE NAME with flags, not both"
     if not args.file and not (args.type and args.name):
         return "give -f FILE, or TYPE (inference, training, build) and NAME"
     if args.file:
-        extra = [f for f in ("image", "gpu", "replicas", "min_replicas", "max_replicas", "port", "priority")
-                 if getattr(args, f) is not None]
+        extra = [f for f in ("image", "gpu", "replicas", "min_replicas", "max_replicas", "port", "priority",
+                             "metric", "metric_threshold") if getattr(args, f) is not None]
         if extra:
             flags = ", --".join(e.replace("_replicas", "") for e in extra)
             return f"with -f FILE the manifest says it all; drop --{flags}"
@@ -136,8 +145,8 @@ async def _plan(session: Any, args: argparse.Namespace) -> Any:
             return await session.plan_submit(manifests=docs, project=args.project)
         form = SubmitForm(args.type, args.name, args.project, args.image, args.gpu, args.replicas,
                           args.min_replicas, args.max_replicas, args.port, args.priority, args.container_command,
-                          args.args,
-                          dict(item.split("=", 1) for item in args.env))
+                          args.args, dict(item.split("=", 1) for item in args.env), metric=args.metric,
+                          metric_threshold=args.metric_threshold)
         return await session.plan_submit(form)
     if args.command == "scale":
         return await session.plan_scale(args.target, args.count, args.min_replicas, args.max_replicas)

@@ -24,9 +24,11 @@ READS: dict[str, Res] = {
     "namespaces": k.NAMESPACES, "nodes": k.NODES, "pods": k.PODS, "queues": k.QUEUES,
     "podgroups": k.PODGROUPS, "priorityclasses": k.PRIORITYCLASSES, "deployments": k.DEPLOYMENTS,
     "replicasets": k.REPLICASETS, "statefulsets": k.STATEFULSETS, "jobs": k.JOBS, "services": k.SERVICES,
-    "pdbs": k.PDBS,
+    "pdbs": k.PDBS, "hpas": k.HPAS, "ksvcs": k.KSERVICES, "isvcs": k.INFERENCESERVICES,
+    "inferenceworkloads": k.INFERENCEWORKLOADS,
 }
-OPTIONAL = frozenset({"queues", "podgroups", "pdbs"})
+OPTIONAL = frozenset({"queues", "podgroups", "pdbs", "hpas", "ksvcs", "isvcs", "inferenceworkloads"})
+CUSTOM_METRICS_PATH = "/apis/custom.metrics.k8s.io"
 
 
 def _name(o: Obj) -> str:
@@ -42,6 +44,20 @@ class ClusterFacts:
     """Raw objects by resource name (see READS); helpers answer the questions actions ask."""
 
     objects: dict[str, list[Obj]] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)      # optional resources the cluster does not serve (404)
+    custom_metrics: bool = False                       # the cluster serves custom.metrics.k8s.io
+
+    @property
+    def knative(self) -> bool:
+        """Knative Serving is installed (its Services are served), so inference is served the Run:ai way."""
+        return "ksvcs" not in self.absent and "ksvcs" in self.objects
+
+    def hpa_for(self, namespace: str, kind: str, name: str) -> Obj | None:
+        for h in self.items("hpas", namespace):
+            ref = (h.get("spec") or {}).get("scaleTargetRef") or {}
+            if ref.get("kind") == kind and ref.get("name") == name:
+                return h
+        return None
 
     def items(self, what: str, namespace: str | None = None) -> list[Obj]:
         objs = self.objects.get(what) or []
@@ -132,6 +148,7 @@ async def load(client: KubeClient, what: tuple[str, ...] | None = None) -> Clust
     """List the resources actions read, concurrently. A 403/404 on an optional API reads as empty; any
     other failure is raised as the ApiError it is."""
     names = what or tuple(READS)
+    absent: set[str] = set()
 
     async def one(name: str) -> list[Obj]:
         try:
@@ -139,7 +156,19 @@ async def load(client: KubeClient, what: tuple[str, ...] | None = None) -> Clust
             return items
         except ApiError as e:
             if name in OPTIONAL and e.code in (403, 404):
+                if e.code == 404:
+                    absent.add(name)
                 return []
             raise
-    lists = await asyncio.gather(*(one(n) for n in names))
-    return ClusterFacts(dict(zip(names, lists)))
+
+    async def metrics_api() -> bool:
+        try:
+            await client.request("GET", CUSTOM_METRICS_PATH)
+            return True
+        except ApiError:
+            return False
+    *lists, custom = await asyncio.gather(*(one(n) for n in names), metrics_api())
+    facts = ClusterFacts(dict(zip(names, lists)), absent, bool(custom))
+    for n in absent:
+        facts.objects.pop(n, None)
+    return facts

@@ -1,7 +1,11 @@
 """KAI-correct manifests for the three workload types an operator submits: inference, training, build.
 
-Inference is a Deployment (plus a Service when a port is given), training a Job (its pods run in
-parallel), build an interactive single-replica Deployment. Every pod template carries what KAI's
+Inference with fixed replicas is a Deployment (plus a Service when a port is given). Autoscaled
+inference is what the cluster supports: a Knative Service where Knative Serving is installed, as
+Run:ai builds its inference workloads (min/max-scale, metric and target as Knative annotations; the
+KPA scales on concurrency or rps), else a Deployment with an autoscaling/v2 HorizontalPodAutoscaler on a
+per-pod custom metric. Training is a Job (its pods run in parallel), build an interactive single-replica
+Deployment. Every pod template carries what KAI's
 pod-grouper and GPU-sharing webhook read: `schedulerName: kai-scheduler`, the queue label key the cluster
 uses, the `priorityClassName` label (which wins over the spec field) and field, and the GPU request as
 `gpu-fraction` / `gpu-memory` annotations or an `nvidia.com/gpu` limit (kai-datamodel.md sections 2, 5, 6).
@@ -44,6 +48,8 @@ class SubmitForm:
     command: list[str] | None = None
     args: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    metric: Any = None         # concurrency | throughput | latency (autoscaled inference)
+    metric_threshold: Any = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,9 @@ class Values:
     command: list[str] | None = None
     args: list[str] | None = None
     env: tuple[tuple[str, str], ...] = ()
+    engine: str | None = None          # knative | hpa for autoscaled inference; None for fixed replicas
+    metric: str | None = None          # the autoscaler's own metric name (concurrency, rps, latency, cpu)
+    threshold: float | None = None     # its target per replica
 
 
 def queue_labels(p: Placement) -> dict[str, str]:
@@ -141,8 +150,6 @@ def _meta(v: Values, p: Placement, extra: dict[str, str] | None = None) -> Obj:
 
 def deployment(v: Values, p: Placement) -> Obj:
     meta = _meta(v, p)
-    if v.min_replicas is not None and v.max_replicas is not None:
-        meta["annotations"] = {AUTOSCALE_ANNOTATION: f"{v.min_replicas}-{v.max_replicas}"}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
             "spec": {"replicas": v.replicas, "selector": {"matchLabels": {"app": v.name}},
                      "template": _template(v, p, "server" if v.type == "inference" else "main")}}
@@ -162,11 +169,91 @@ def job(v: Values, p: Placement) -> Obj:
                      "template": _template(v, p, "trainer", restart="Never")}}
 
 
+# Knative's annotation keys (knative/serving pkg/apis/autoscaling/register.go)
+KN = "autoscaling.knative.dev"
+
+
+def knative_service(v: Values, p: Placement) -> Obj:
+    """A Knative Service serving on KAI: queue label, scheduler and GPU on the revision template."""
+    tmpl = _template(v, p, "user-container")
+    ann = dict(tmpl["metadata"].get("annotations") or {})
+    ann.update({f"{KN}/class": "kpa.autoscaling.knative.dev" if v.metric in ("concurrency", "rps")
+                else "hpa.autoscaling.knative.dev",
+                f"{KN}/min-scale": str(v.min_replicas), f"{KN}/max-scale": str(v.max_replicas)})
+    if v.metric:
+        ann[f"{KN}/metric"] = v.metric
+    if v.threshold is not None:
+        ann[f"{KN}/target"] = f"{v.threshold:g}"
+    tmpl["metadata"]["annotations"] = ann
+    tmpl["metadata"]["labels"] = {k: val for k, val in tmpl["metadata"]["labels"].items() if k != "app"}
+    for c in tmpl["spec"]["containers"]:  # Knative takes one unnamed (or http1/h2c) port
+        if c.get("ports"):
+            c["ports"] = [{"containerPort": c["ports"][0]["containerPort"]}]
+    return {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": _meta(v, p),
+            "spec": {"template": tmpl}}
+
+
+def hpa(v: Values, p: Placement) -> Obj:
+    """An autoscaling/v2 HPA on the Deployment, on a per-pod custom metric (or CPU utilisation)."""
+    if v.metric in (None, "cpu"):
+        metric: Obj = {"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": int(v.threshold or 80)}}}
+    else:
+        metric = {"type": "Pods", "pods": {"metric": {"name": v.metric},
+                                           "target": {"type": "AverageValue", "averageValue": f"{v.threshold:g}"}}}
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": v.name, "namespace": p.namespace,
+                         "labels": {"app": v.name, MANAGED_BY_LABEL: MANAGED_BY}},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": v.name},
+                     "minReplicas": max(1, v.min_replicas or 1), "maxReplicas": v.max_replicas,
+                     "metrics": [metric]}}
+
+
+def serving_pod_template(obj: Obj) -> Obj:
+    """The pod template a KServe predictor or a Run:ai InferenceWorkload makes its replicas from (as their
+    controllers build it), for the preview."""
+    md = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "InferenceWorkload":
+        def val(key: str) -> Any:
+            x = spec.get(key)
+            return x.get("value") if isinstance(x, dict) else x
+        ann: dict[str, str] = {}
+        limits: dict[str, str] = {}
+        try:
+            g = float(str(val("gpu"))) if val("gpu") is not None else 0.0
+        except ValueError:
+            g = 0.0
+        if 0 < g < 1:
+            ann[GPU_FRACTION] = f"{g:g}"
+        elif g >= 1:
+            limits[GPU_RESOURCE] = str(int(g))
+        labels = dict(md.get("labels") or {})
+        labels.update({"workloadKind": "InferenceWorkload", "workloadName": str(md.get("name", ""))})
+        return {"metadata": {"labels": labels, "annotations": ann},
+                "spec": {"schedulerName": "runai-scheduler", "priorityClassName": "inference",
+                         "containers": [{"name": "user-container", "image": str(val("image") or ""),
+                                         **({"resources": {"limits": limits}} if limits else {})}]}}
+    pred = spec.get("predictor") if isinstance(spec.get("predictor"), dict) else {}
+    impl = next((pred[k] for k in ("model", "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx",
+                                   "huggingface", "pmml", "lightgbm", "paddle") if isinstance(pred.get(k), dict)), {})
+    containers = pred.get("containers") or [{"name": "kserve-container", "image": impl.get("image", ""),
+                                             **({"resources": impl["resources"]} if impl.get("resources") else {})}]
+    labels = {**(md.get("labels") or {}), **(pred.get("labels") or {})}
+    return {"metadata": {"labels": labels, "annotations": dict(pred.get("annotations") or {})},
+            "spec": {"schedulerName": pred.get("schedulerName", ""),
+                     "priorityClassName": pred.get("priorityClassName", ""), "containers": containers}}
+
+
 def build(v: Values, p: Placement) -> list[Obj]:
     """The manifests for one validated form, in creation order."""
     if v.type == "training":
         return [job(v, p)]
+    if v.engine == "knative":
+        return [knative_service(v, p)]
     out = [deployment(v, p)]
     if v.port:
         out.append(service(v, p))
+    if v.engine == "hpa":
+        out.append(hpa(v, p))
     return out

@@ -130,10 +130,20 @@ class Preview:
 
 
 # ---------------------------------------------------------------- workloads of pods
+# Serving pods name their top owner in labels (the controllers between are not read by actions):
+# KServe's InferenceService, Run:ai's InferenceWorkload, the Knative Service.
+SERVING_OWNER_LABELS = (("serving.kserve.io/inferenceservice", "InferenceService"),
+                        ("workloadName", "InferenceWorkload"), ("serving.knative.dev/service", "Service"))
+
+
 def workload_of(facts: ClusterFacts, pod: Obj) -> tuple[str, str, str]:
     """(kind, namespace, name) of a pod's top owner (ReplicaSet → Deployment walked), else the pod itself."""
     md = pod.get("metadata") or {}
     ns = str(md.get("namespace", ""))
+    labels = md.get("labels") or {}
+    for key, kind in SERVING_OWNER_LABELS:
+        if labels.get(key) and (kind != "InferenceWorkload" or labels.get("workloadKind") == "InferenceWorkload"):
+            return kind, ns, str(labels[key])
     kind, name = "Pod", str(md.get("name", ""))
     ref = controller_ref(pod)
     seen = 0

@@ -8,6 +8,7 @@ from typing import Any
 from console.kube import client as k
 from console.kube.client import Res
 from console.kube.errors import ApiError
+from console.model import autoscaling
 
 from .context import ActionContext
 from .errors import ActionError, explain_api_error
@@ -21,9 +22,28 @@ Obj = dict[str, Any]
 RES_BY_KIND: dict[tuple[str, str], Res] = {
     ("apps/v1", "Deployment"): k.DEPLOYMENTS, ("apps/v1", "StatefulSet"): k.STATEFULSETS,
     ("batch/v1", "Job"): k.JOBS, ("v1", "Service"): k.SERVICES, ("v1", "Pod"): k.PODS,
-    ("v1", "ConfigMap"): k.CONFIGMAPS,
+    ("v1", "ConfigMap"): k.CONFIGMAPS, ("serving.knative.dev/v1", "Service"): k.KSERVICES,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): k.HPAS,
 }
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "Pod")
+WORKLOAD_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("batch/v1", "Job"), ("v1", "Pod"),
+                  ("serving.knative.dev/v1", "Service"))
+
+
+def _is_workload(o: Obj) -> bool:
+    return (o.get("apiVersion"), o.get("kind")) in WORKLOAD_KINDS
+
+
+def max_replicas(objs: list[Obj], workload: Obj) -> int | None:
+    """What an autoscaled workload may grow to: Knative's max-scale, or the max of an HPA on it."""
+    if workload.get("kind") == "Service":
+        ann = (((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations") or {}
+        return autoscaling.knative(ann).max
+    name = (workload.get("metadata") or {}).get("name")
+    for o in objs:
+        if o.get("kind") == "HorizontalPodAutoscaler" and \
+                ((o.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == name:
+            return autoscaling.hpa(o).max
+    return None
 
 
 def _label(obj: Obj) -> str:
@@ -74,7 +94,7 @@ async def plan_submit(session: ActionContext, form: SubmitForm | None = None, ma
         for o in objs:
             o["metadata"].setdefault("namespace", default_ns)
     pairs = [(RES_BY_KIND[(o["apiVersion"], o["kind"])], o) for o in objs]
-    workload = next((o for _, o in pairs if o["kind"] in WORKLOAD_KINDS), None)
+    workload = next((o for _, o in pairs if _is_workload(o)), None)
     ns = (workload or objs[0])["metadata"]["namespace"]
     plan = ActionPlan("submit", ", ".join(_label(o) for o in objs), ns, manifests=objs,
                       data={"pairs": pairs})
@@ -98,7 +118,12 @@ async def plan_submit(session: ActionContext, form: SubmitForm | None = None, ma
             plan.problems.append(explain_api_error(e, f"creating {_label(obj)}"))
     plan.dry_run = "; ".join(answers) if not plan.problems else "refused"
     if workload is not None and not plan.problems:
-        plan.preview = preview_new(facts, pods_from_template(workload, pod_count(workload)), workload)
+        top = max_replicas(objs, workload)
+        count = top if top is not None else pod_count(workload)
+        plan.preview = preview_new(facts, pods_from_template(workload, count), workload,
+                                   per_pod=True if workload.get("kind") == "Service" else None)
+        if top is not None:
+            plan.notes.append(f"the preview is for the most the autoscaler may run: {top} replica(s)")
     return plan
 
 

@@ -25,10 +25,14 @@ KINDS: dict[str, tuple[str, Res]] = {  # alias -> (facts key, resource)
     "replicaset": ("replicasets", k.REPLICASETS), "rs": ("replicasets", k.REPLICASETS),
     "job": ("jobs", k.JOBS), "jobs": ("jobs", k.JOBS),
     "pod": ("pods", k.PODS), "po": ("pods", k.PODS), "pods": ("pods", k.PODS),
+    "ksvc": ("ksvcs", k.KSERVICES), "kservice": ("ksvcs", k.KSERVICES),
+    "isvc": ("isvcs", k.INFERENCESERVICES), "inferenceservice": ("isvcs", k.INFERENCESERVICES),
+    "inferenceworkload": ("inferenceworkloads", k.INFERENCEWORKLOADS),
 }
-SEARCH = ("deployments", "statefulsets", "jobs", "replicasets")
+SEARCH = ("deployments", "statefulsets", "jobs", "replicasets", "isvcs", "inferenceworkloads", "ksvcs")
 RES_OF = {"deployments": k.DEPLOYMENTS, "statefulsets": k.STATEFULSETS, "replicasets": k.REPLICASETS,
-          "jobs": k.JOBS, "pods": k.PODS}
+          "jobs": k.JOBS, "pods": k.PODS, "ksvcs": k.KSERVICES, "isvcs": k.INFERENCESERVICES,
+          "inferenceworkloads": k.INFERENCEWORKLOADS}
 
 
 class UsageError(ValueError):
@@ -77,7 +81,7 @@ def parse_ref(text: str) -> Ref:
         ns, kind, name = parts[0], parts[1].lower(), parts[2]
         if kind not in KINDS:
             raise UsageError(f"{text!r}: unknown kind {parts[1]!r} (use one of deployment, statefulset, replicaset, "
-                             "job, pod)")
+                             "job, pod, ksvc, isvc, inferenceworkload)")
     else:
         raise UsageError(f"{text!r}: name a workload as NAMESPACE/NAME or NAMESPACE/KIND/NAME")
     for what, v in (("namespace", ns), ("name", name)):
@@ -90,6 +94,11 @@ def resolve(facts: ClusterFacts, ref: Ref, allowed: tuple[str, ...] = SEARCH + (
     """The live workload `ref` names; ActionError when none or several match."""
     keys = [KINDS[ref.kind][0]] if ref.kind else [s for s in SEARCH if s in allowed]
     found = [(key, o) for key in keys for o in [facts.get(key, ref.namespace, ref.name)] if o is not None]
+    # A serving object and what it made under the same name (a Run:ai workload's Knative Service): the owner.
+    uids = {(o.get("metadata") or {}).get("uid") for _, o in found}
+    found = [(key, o) for key, o in found
+             if not any(r.get("controller") and r.get("uid") in uids
+                        for r in (o.get("metadata") or {}).get("ownerReferences") or ())] or found
     if ref.kind and KINDS[ref.kind][0] not in allowed:
         raise ActionError(f"{ref}: a {RES_OF[KINDS[ref.kind][0]].kind} cannot take this action")
     if not found:

@@ -26,7 +26,8 @@ MEMORY = re.compile(r"^\s*(\d+)\s*(Mi|MiB|Gi|GiB)\s*$")
 MAX_NAME = 63
 # Workload kinds a YAML submit may create, by (apiVersion, kind).
 SUBMITTABLE = {("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("batch/v1", "Job"), ("v1", "Service"),
-               ("v1", "Pod"), ("v1", "ConfigMap")}
+               ("v1", "Pod"), ("v1", "ConfigMap"), ("serving.knative.dev/v1", "Service"),
+               ("autoscaling/v2", "HorizontalPodAutoscaler")}
 
 
 def dns_label_problem(value: Any, what: str = "name", max_len: int = MAX_NAME) -> str | None:
@@ -167,6 +168,26 @@ def validate_form(form: SubmitForm, facts: ClusterFacts) -> tuple[Values | None,
                 errs.append(f"max replicas ({hi}) must be at least min replicas ({lo})")
             if hi == 0 and lo == 0:
                 errs.append("max replicas must be at least 1")
+    engine, metric, threshold = None, None, None
+    if form.metric is not None or form.metric_threshold is not None:
+        if kind != "inference":
+            errs.append(f"an autoscaling metric applies to inference only, not {kind}")
+        elif lo is None and hi is None and not errs:
+            errs.append("an autoscaling metric needs min and max replicas")
+    if form.metric_threshold is not None:
+        try:
+            threshold = float(str(form.metric_threshold))
+            if not math.isfinite(threshold) or threshold <= 0:
+                errs.append(f"metric threshold must be a number above 0, got {form.metric_threshold!r}")
+                threshold = None
+        except ValueError:
+            errs.append(f"metric threshold must be a number above 0, got {form.metric_threshold!r}")
+    if kind == "inference" and lo is not None and hi is not None:
+        engine, metric, why = autoscaler_for(form.metric, facts)
+        if why:
+            errs.append(why)
+        if metric is not None and threshold is None and form.metric is not None:
+            errs.append(f"give a metric threshold for {form.metric} (the target per replica)")
     if kind == "build" and replicas not in (None, 0, 1):
         errs.append(f"a build workload runs one replica, got {replicas}")
 
@@ -193,7 +214,8 @@ def validate_form(form: SubmitForm, facts: ClusterFacts) -> tuple[Values | None,
             errs.append(f"{what_list} must be a list of strings")
 
     if placement is not None and name_err is None:
-        for res, kind_name in (("deployments", "Deployment"), ("jobs", "Job"), ("services", "Service")):
+        for res, kind_name in (("deployments", "Deployment"), ("jobs", "Job"), ("services", "Service"),
+                               ("ksvcs", "Knative Service"), ("hpas", "HorizontalPodAutoscaler")):
             if kind == "training" and res != "jobs" or kind != "training" and res == "jobs":
                 continue
             if res == "services" and port is None:
@@ -204,9 +226,43 @@ def validate_form(form: SubmitForm, facts: ClusterFacts) -> tuple[Values | None,
     if errs or gpu is None:
         return None, placement, errs
     if replicas is None:
-        replicas = lo if lo is not None else 1
+        replicas = max(1, lo) if lo is not None and engine == "hpa" else (lo if lo is not None else 1)
     return Values(kind, form.name, image.strip(), gpu, replicas, lo, hi, port, priority,
-                  form.command, form.args, tuple(env)), placement, []
+                  form.command, form.args, tuple(env), engine, metric, threshold), placement, []
+
+
+# Run:ai's metric words (`runai inference submit --metric`) → what each autoscaler calls them.
+METRICS = ("concurrency", "throughput", "latency")
+KNATIVE_KPA = {"concurrency": "concurrency", "throughput": "rps"}
+HPA_CUSTOM = {"concurrency": "concurrency", "throughput": "rps", "latency": "latency"}
+
+
+def autoscaler_for(metric: Any, facts: ClusterFacts) -> tuple[str | None, str | None, str | None]:
+    """(engine, the autoscaler's metric name, why not) for Run:ai's metric word on this cluster.
+
+    Where Knative Serving is installed the workload is a Knative Service (as Run:ai does), scaled by
+    the KPA on concurrency or rps; latency there needs Knative's HPA class on a custom metric. Without
+    Knative it is a Deployment with an HPA, which scales on a per-pod metric only where a custom metrics
+    API (custom.metrics.k8s.io) is served."""
+    if metric is not None and metric not in METRICS:
+        return None, None, f"metric {metric!r} is not one of {', '.join(METRICS)}"
+    if facts.knative:
+        if metric is None:
+            return "knative", "concurrency", None
+        if metric in KNATIVE_KPA:
+            return "knative", KNATIVE_KPA[metric], None
+        if facts.custom_metrics:
+            return "knative", HPA_CUSTOM[metric], None
+        return None, None, (f"metric {metric} is not supported by the installed autoscaler: Knative's KPA scales on "
+                            "concurrency or throughput, and latency needs a custom metrics API "
+                            "(custom.metrics.k8s.io), which this cluster does not serve")
+    if metric is None:
+        return "hpa", "cpu", None
+    if not facts.custom_metrics:
+        return None, None, (f"metric {metric} is not supported by the installed autoscaler: without Knative Serving "
+                            "an HPA scales on cpu only unless the cluster serves a custom metrics API "
+                            "(custom.metrics.k8s.io)")
+    return "hpa", HPA_CUSTOM[metric], None
 
 
 # ---------------------------------------------------------------- manifests (YAML)
@@ -253,13 +309,14 @@ def validate_objects(objs: list[Obj], facts: ClusterFacts, default_namespace: st
             errs.append(f"{where}: namespace {ns!r} does not exist")
         elif isinstance(name, str) and name:
             res = {"Deployment": "deployments", "StatefulSet": "statefulsets", "Job": "jobs",
-                   "Service": "services", "Pod": "pods"}.get(kind)
+                   "Service": "ksvcs" if api == "serving.knative.dev/v1" else "services", "Pod": "pods",
+                   "HorizontalPodAutoscaler": "hpas"}.get(kind)
             if res and facts.get(res, ns, name) is not None:
                 errs.append(f"{where}: already exists in {ns}")
             if (kind, str(ns), name) in seen:
                 errs.append(f"{where}: appears twice")
             seen.add((kind, str(ns), name))
-        if kind in ("Service", "ConfigMap"):
+        if (api, kind) in (("v1", "Service"), ("v1", "ConfigMap"), ("autoscaling/v2", "HorizontalPodAutoscaler")):
             continue
         spec = obj.get("spec")
         if not isinstance(spec, dict):

@@ -83,6 +83,13 @@ QUEUES = Res("scheduling.run.ai", "v2", "queues", False, "Queue")
 PODGROUPS = Res("scheduling.run.ai", "v2alpha2", "podgroups", True, "PodGroup")
 BINDREQUESTS = Res("scheduling.run.ai", "v1alpha2", "bindrequests", True, "BindRequest")
 SSAR = Res("authorization.k8s.io", "v1", "selfsubjectaccessreviews", False, "SelfSubjectAccessReview")
+# Inference as it is deployed: HPAs, Knative Serving, KServe, Run:ai's inference workloads.
+HPAS = Res("autoscaling", "v2", "horizontalpodautoscalers", True, "HorizontalPodAutoscaler")
+KSERVICES = Res("serving.knative.dev", "v1", "services", True, "Service")
+KCONFIGURATIONS = Res("serving.knative.dev", "v1", "configurations", True, "Configuration")
+KREVISIONS = Res("serving.knative.dev", "v1", "revisions", True, "Revision")
+INFERENCESERVICES = Res("serving.kserve.io", "v1beta1", "inferenceservices", True, "InferenceService")
+INFERENCEWORKLOADS = Res("run.ai", "v2alpha1", "inferenceworkloads", True, "InferenceWorkload")
 
 
 @dataclass
@@ -354,6 +361,17 @@ class KubeClient:
             "spec": {"resourceAttributes": attrs}})
         st = (review or {}).get("status") or {}
         return bool(st.get("allowed")), str(st.get("reason") or st.get("evaluationError") or "")
+
+    async def default_container(self, name: str, namespace: str) -> str | None:
+        """The container `kubectl logs` would pick: the pod's `kubectl.kubernetes.io/default-container`
+        annotation (Knative sets it to the user's container beside queue-proxy), else None (the server's
+        choice, which is the only container)."""
+        pod = await self.get(PODS, name, namespace)
+        ann = ((pod.get("metadata") or {}).get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        if isinstance(ann, str) and ann in names:
+            return ann
+        return names[0] if len(names) > 1 else None
 
     async def logs(self, name: str, namespace: str, *, container: str | None = None,
                    tail_lines: int | None = None, follow: bool = False) -> AsyncIterator[str]:

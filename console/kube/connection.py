@@ -24,6 +24,9 @@ CORE_RESOURCES: tuple[Res, ...] = (
     k.STATEFULSETS, k.JOBS, k.PRIORITYCLASSES,
 )
 KAI_RESOURCES: tuple[Res, ...] = (k.QUEUES, k.PODGROUPS)
+# Watched where the cluster serves them (at the version it serves); an absent API is skipped silently.
+SERVING_RESOURCES: tuple[Res, ...] = (k.HPAS, k.KSERVICES, k.KCONFIGURATIONS, k.KREVISIONS, k.INFERENCESERVICES,
+                                      k.INFERENCEWORKLOADS)
 
 
 @dataclass
@@ -97,7 +100,8 @@ class Connection:
     async def open(self) -> None:
         """Discover, plan, start every informer. Raises ApiError when the cluster cannot be reached."""
         self.surface = await discover(self.client)
-        resources = self.wanted or (CORE_RESOURCES + (KAI_RESOURCES if self.surface.has_kai else ()))
+        resources = self.wanted or (CORE_RESOURCES + (KAI_RESOURCES if self.surface.has_kai else ())
+                                    + tuple(r for r in (self.surface.pick(s) for s in SERVING_RESOURCES) if r))
         if self.accept is not None:
             resources = tuple(r for r in resources if self.accept(r))
         self.plan = await self.plan_access(resources)

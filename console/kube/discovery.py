@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .client import KubeClient
+from .client import KubeClient, Res
 from .errors import ApiError
 
 OPTIONAL_GROUPS = {
     "scheduling.run.ai": "KAI Scheduler",
     "run.ai": "Run:ai",
     "serving.knative.dev": "Knative Serving",
+    "serving.kserve.io": "KServe",
     "kueue.x-k8s.io": "Kueue",
+    "custom.metrics.k8s.io": "custom metrics API",
 }
+# Built-in groups whose resource lists are read too: which autoscaling versions the cluster serves.
+PROBED_GROUPS = ("autoscaling",)
 
 
 @dataclass
@@ -28,6 +32,23 @@ class ApiSurface:
     @property
     def has_kai(self) -> bool:
         return self.serves("scheduling.run.ai", "v2", "queues")
+
+    def pick(self, res: Res) -> Res | None:
+        """`res` at a version this cluster serves (its own first, else the group's preferred), or None."""
+        if self.serves(res.group, res.version, res.plural):
+            return res
+        for ver in self.groups.get(res.group, []):
+            if self.serves(res.group, ver, res.plural):
+                return Res(res.group, ver, res.plural, res.namespaced, res.kind)
+        return None
+
+    @property
+    def has_knative(self) -> bool:
+        return self.serves("serving.knative.dev", "v1", "services")
+
+    @property
+    def has_custom_metrics(self) -> bool:
+        return "custom.metrics.k8s.io" in self.groups
 
     def optional(self) -> dict[str, bool]:
         return {name: g in self.groups for g, name in OPTIONAL_GROUPS.items()}
@@ -50,7 +71,7 @@ async def discover(client: KubeClient) -> ApiSurface:
             versions.remove(pref)
             versions.insert(0, pref)
         surface.groups[g["name"]] = versions
-    wanted = [g for g in OPTIONAL_GROUPS if g in surface.groups]
+    wanted = [g for g in (*OPTIONAL_GROUPS, *PROBED_GROUPS) if g in surface.groups]
     for g in wanted:
         for ver in surface.groups[g]:
             try:

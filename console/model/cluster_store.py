@@ -22,8 +22,8 @@ from typing import Any
 
 from . import fair_share, podspec, views_gpus, views_nodes, views_projects, views_workloads
 from .records import (
-    KNATIVE_SERVICE_LABEL, OWNER_BY_GROUP_KIND, OWNER_BY_KEY, OWNER_KINDS, BadObject, NodeRec, Obj,
-    OwnerKey, OwnerRec, PodGroupRec, PodKey, PodRec, QueueRec, QuotaRec, Ref, ServiceRec, node_record,
+    KNATIVE_SERVICE_LABEL, OWNER_BY_GROUP_KIND, OWNER_BY_KEY, OWNER_KINDS, BadObject, HpaRec, NodeRec, Obj,
+    OwnerKey, OwnerRec, PodGroupRec, PodKey, PodRec, QueueRec, QuotaRec, Ref, ServiceRec, hpa_record, node_record,
     WKey, owner_record, pending_shape, pod_record, podgroup_record, queue_record, quota_record, service_record,
 )
 
@@ -36,15 +36,20 @@ QUEUES = "queues.scheduling.run.ai"
 PODGROUPS = "podgroups.scheduling.run.ai"
 SERVICES = "services"
 RESOURCEQUOTAS = "resourcequotas"
+HPAS = "horizontalpodautoscalers.autoscaling"
+HPA_KIND = "HorizontalPodAutoscaler"
+# The service a serving object belongs to, by label, in the order the load model and the views agree on:
+# KServe's InferenceService, Run:ai's workload, the Knative Service.
+SERVICE_LABELS = ("serving.kserve.io/inferenceservice", "workloadName", KNATIVE_SERVICE_LABEL)
 
 # Kind names accepted as well as resource keys, so a caller may say "Pod" or "pods".
 ALIASES: dict[str, str] = {
     "Pod": PODS, "Node": NODES, "Queue": QUEUES, "PodGroup": PODGROUPS, "Service": SERVICES,
-    "ResourceQuota": RESOURCEQUOTAS,
+    "ResourceQuota": RESOURCEQUOTAS, HPA_KIND: HPAS,
     **{o.kind: o.key for o in OWNER_KINDS if o.kind != "Service"},
     "KnativeService": "services.serving.knative.dev",
 }
-KNOWN_KINDS = frozenset({PODS, NODES, QUEUES, PODGROUPS, SERVICES, RESOURCEQUOTAS, *OWNER_BY_KEY})
+KNOWN_KINDS = frozenset({PODS, NODES, QUEUES, PODGROUPS, SERVICES, RESOURCEQUOTAS, HPAS, *OWNER_BY_KEY})
 KEYS_BY_KIND: dict[str, tuple[str, ...]] = {}
 for _o in OWNER_KINDS:
     KEYS_BY_KIND[_o.kind] = KEYS_BY_KIND.get(_o.kind, ()) + (_o.key,)
@@ -209,6 +214,16 @@ def _discard(index: dict, key: Any, value: Any) -> None:
         del index[key]
 
 
+def _service_of(rec: OwnerRec) -> str | None:
+    if rec.kind != "Revision":
+        return None
+    for k in SERVICE_LABELS:
+        v = rec.labels.get(k)
+        if v:
+            return v
+    return None
+
+
 class ClusterStore:
     """Records, indexes and the four derived views (projects, GPUs, workloads, nodes)."""
 
@@ -220,6 +235,7 @@ class ClusterStore:
         self.nodes: dict[str, NodeRec] = {}
         self.services: dict[PodKey, ServiceRec] = {}
         self.quotas: dict[PodKey, QuotaRec] = {}
+        self.hpas: dict[PodKey, HpaRec] = {}
         self.health: dict[str, KindHealth] = {}
         self.problems: deque[str] = deque(maxlen=200)  # bad input, newest last
 
@@ -240,6 +256,8 @@ class ClusterStore:
         self.services_by_ns: dict[str, set[PodKey]] = {}
         self.services_by_pair: dict[tuple[str, str, str], set[PodKey]] = {}  # (ns, one selector key, value)
         self.quotas_by_ns: dict[str, set[PodKey]] = {}
+        self.hpas_by_target: dict[tuple[str, str, str], set[PodKey]] = {}     # (ns, kind, name) -> HPAs
+        self.revisions_by_service: dict[tuple[str, str], set[OwnerKey]] = {}  # (ns, service) -> Revisions
         # Knative Services are reached by name (label), not uid: who names each one
         self.knative_pods: dict[tuple[str, str], set[PodKey]] = {}
         self.knative_owners: dict[tuple[str, str], set[str]] = {}
@@ -342,6 +360,8 @@ class ClusterStore:
             return service_record(raw)
         if rkey == RESOURCEQUOTAS:
             return quota_record(raw)
+        if rkey == HPAS:
+            return hpa_record(raw)
         return owner_record(rkey, raw)
 
     @staticmethod
@@ -352,7 +372,7 @@ class ClusterStore:
 
     def _table(self, rkey: str) -> dict:
         return {PODS: self.pods, NODES: self.nodes, QUEUES: self.queues, PODGROUPS: self.podgroups,
-                SERVICES: self.services, RESOURCEQUOTAS: self.quotas}.get(rkey, self.owners)
+                SERVICES: self.services, RESOURCEQUOTAS: self.quotas, HPAS: self.hpas}.get(rkey, self.owners)
 
     @staticmethod
     def _in_scope(rkey: str, key: Any, namespace: str | None) -> bool:
@@ -375,6 +395,8 @@ class ClusterStore:
             self._put_service(rec)
         elif rkey == RESOURCEQUOTAS:
             self._put_quota(rec)
+        elif rkey == HPAS:
+            self._put_hpa(rec)
         else:
             self._put_owner(rec)
 
@@ -391,6 +413,8 @@ class ClusterStore:
             self._del_service(key)
         elif rkey == RESOURCEQUOTAS:
             self._del_quota(key)
+        elif rkey == HPAS:
+            self._del_hpa(key)
         else:
             self._del_owner(key)
 
@@ -627,6 +651,9 @@ class ClusterStore:
         ksvc = rec.labels.get(KNATIVE_SERVICE_LABEL)
         if ksvc and rec.uid:
             _add(self.knative_owners, (rec.namespace, ksvc), rec.uid)
+        svc = _service_of(rec)
+        if svc:
+            _add(self.revisions_by_service, (rec.namespace, svc), rec.key)
 
     def _unindex_owner(self, rec: OwnerRec) -> None:
         if rec.uid and self._owners_by_uid.get(rec.uid) is rec:
@@ -636,6 +663,9 @@ class ClusterStore:
         ksvc = rec.labels.get(KNATIVE_SERVICE_LABEL)
         if ksvc and rec.uid:
             _discard(self.knative_owners, (rec.namespace, ksvc), rec.uid)
+        svc = _service_of(rec)
+        if svc:
+            _discard(self.revisions_by_service, (rec.namespace, svc), rec.key)
         if rec.owner is None:
             wk = (rec.namespace, rec.kind, rec.name)
             if not any(r is not rec and r.owner is None and (r.namespace, r.kind, r.name) == wk
@@ -679,6 +709,53 @@ class ClusterStore:
             ((rec.namespace, rec.kind, rec.name), "", rec)
         self.dirty_workloads.add(wkey)
         self.dirty_workloads.add((rec.namespace, rec.kind, rec.name))
+
+    # ------------------------------------------------------------------ horizontal pod autoscalers
+    def _put_hpa(self, new: HpaRec) -> None:
+        old = self.hpas.get(new.key)
+        if old is not None:
+            _discard(self.hpas_by_target, old.target, old.key)
+            self._touch_hpa(old)
+        self.hpas[new.key] = new
+        _add(self.hpas_by_target, new.target, new.key)
+        self._touch_hpa(new)
+
+    def _del_hpa(self, key: PodKey) -> None:
+        old = self.hpas.pop(key, None)
+        if old is None:
+            return
+        _discard(self.hpas_by_target, old.target, old.key)
+        self._touch_hpa(old)
+
+    def _touch_hpa(self, h: HpaRec) -> None:
+        """The row of the HPA's target's workload, or the HPA's own row while its target is missing."""
+        self.dirty_workloads.add((h.namespace, HPA_KIND, h.name))
+        ok = OWNER_BY_GROUP_KIND.get((h.target_group, h.target_kind))
+        rec = self.owners.get((ok.key, h.namespace, h.target_name)) if ok else None
+        if rec is not None:
+            self._touch_owner(rec)
+        else:
+            self.dirty_workloads.add(h.target)
+
+    def hpa_for_target(self, ns: str, kind: str, name: str) -> HpaRec | None:
+        keys = self.hpas_by_target.get((ns, kind, name))
+        return self.hpas[min(keys)] if keys else None
+
+    def orphan_hpa(self, key: WKey) -> HpaRec | None:
+        """An HPA whose scale target the console does not see: it gets a row of its own to say so."""
+        if key[1] != HPA_KIND:
+            return None
+        h = self.hpas.get((key[0], key[2]))
+        if h is None:
+            return None
+        ok = OWNER_BY_GROUP_KIND.get((h.target_group, h.target_kind))
+        if ok is not None and (ok.key, h.namespace, h.target_name) in self.owners:
+            return None
+        return h
+
+    def revisions_of(self, ns: str, service: str) -> list[OwnerRec]:
+        """Knative Revisions serving a Knative Service, InferenceService or Run:ai workload of that name."""
+        return [r for k in self.revisions_by_service.get((ns, service), ()) if (r := self.owners.get(k))]
 
     # ------------------------------------------------------------------ podgroups
     def _put_podgroup(self, new: PodGroupRec) -> None:

@@ -65,6 +65,7 @@ KIND_DEFAULT_PRIORITY: dict[str, str] = {
     "Deployment": "inference",
     "Service": "inference",            # Knative Service
     "InferenceWorkload": "inference",
+    "InferenceService": "inference",   # KServe
     "Notebook": "build",
 }
 

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import podspec
+from . import autoscaling, podspec
+from .autoscaling import ScalingSpec
 from .events import parse_time
 from .podspec import NO_GPU, GpuRequest
 from .quantity import parse_quantity
@@ -375,6 +376,7 @@ OWNER_KINDS: tuple[OwnerKind, ...] = tuple(OwnerKind(k, g, kd) for k, g, kd in (
     ("configurations.serving.knative.dev", "serving.knative.dev", "Configuration"),
     ("revisions.serving.knative.dev", "serving.knative.dev", "Revision"),
     ("inferenceworkloads.run.ai", "run.ai", "InferenceWorkload"),
+    ("inferenceservices.serving.kserve.io", "serving.kserve.io", "InferenceService"),
     ("runaijobs.run.ai", "run.ai", "RunaiJob"),
     ("trainingworkloads.run.ai", "run.ai", "TrainingWorkload"),
     ("interactiveworkloads.run.ai", "run.ai", "InteractiveWorkload"),
@@ -408,6 +410,12 @@ class OwnerRec:
     template_pclass: str | None       # the pod template's spec.priorityClassName
     template_scheduler: str           # the pod template's spec.schedulerName
     created: str
+    # serving (Knative, KServe, Run:ai inference): what its autoscaler is told and reports
+    scaling: ScalingSpec | None = None
+    scale_desired: int | None = None      # a Revision's status.desiredReplicas
+    scale_actual: int | None = None       # a Revision's status.actualReplicas
+    traffic: tuple[tuple[str, int], ...] = ()   # a Knative Service's (InferenceService's) revision → percent
+    problems: tuple[str, ...] = ()        # what the object says is wrong (a predictor without a model, ...)
 
     @property
     def key(self) -> OwnerKey:
@@ -464,6 +472,63 @@ def _template_gpu(spec: dict) -> GpuRequest | None:
         return None
 
 
+def _traffic(status: dict) -> tuple[tuple[str, int], ...]:
+    out = []
+    for t in _list(status.get("traffic")):
+        t = _dict(t)
+        pct = _int(t.get("percent"))
+        if isinstance(t.get("revisionName"), str) and pct is not None:
+            out.append((t["revisionName"], pct))
+    return tuple(out)
+
+
+def _serving(ok: OwnerKind, raw: dict, md: dict, spec: dict, status: dict
+             ) -> tuple[ScalingSpec | None, int | None, int | None, tuple[tuple[str, int], ...], tuple[str, ...]]:
+    """(scaling, revision desired, revision actual, traffic, problems) of a serving object."""
+    problems: list[str] = []
+    scaling = None
+    if ok.kind == "Service" and ok.group == "serving.knative.dev":
+        tann = _dict(_dict(_dict(spec.get("template")).get("metadata")).get("annotations"))
+        scaling = autoscaling.knative(tann)
+        return scaling, None, None, _traffic(status), scaling.problems
+    if ok.kind == "Revision":
+        scaling = autoscaling.knative(_dict(md.get("annotations")))
+        return scaling, _int(status.get("desiredReplicas")), _int(status.get("actualReplicas")), (), ()
+    if ok.kind == "InferenceService":
+        scaling = autoscaling.kserve(raw)
+        why = kserve_predictor_problem(spec)
+        if why:
+            problems.append(why)
+        pred_status = _dict(_dict(status.get("components")).get("predictor"))
+        return scaling, None, None, _traffic(pred_status), tuple(problems) + scaling.problems
+    if ok.kind == "InferenceWorkload":
+        scaling = autoscaling.runai(raw)
+        return scaling, None, None, (), scaling.problems
+    return None, None, None, (), ()
+
+
+# KServe PredictorSpec's implementations (kserve/kserve pkg/apis/serving/v1beta1/predictor.go)
+KSERVE_IMPLEMENTATIONS = ("sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "huggingface", "pmml",
+                          "lightgbm", "paddle", "model")
+
+
+def kserve_predictor_problem(spec: dict) -> str | None:
+    """Why an InferenceService's predictor names no model to serve, or None."""
+    pred = spec.get("predictor")
+    if not isinstance(pred, dict):
+        return "spec.predictor is missing: the InferenceService serves nothing"
+    found = [k for k in KSERVE_IMPLEMENTATIONS if isinstance(pred.get(k), dict)]
+    if pred.get("containers"):
+        found.append("containers")
+    if not found:
+        return "the predictor names no model (none of model, sklearn, tensorflow, pytorch, triton, ... or containers)"
+    if len(found) > 1:
+        return f"the predictor names several models ({', '.join(found)}); KServe takes exactly one"
+    if found == ["model"] and not _dict(_dict(pred["model"]).get("modelFormat")).get("name"):
+        return "the predictor's model has no modelFormat.name"
+    return None
+
+
 def owner_record(rkey: str, raw: Any) -> OwnerRec:
     ok = OWNER_BY_KEY[rkey]
     md, ns, name = _meta(raw, ok.kind, namespaced=True)
@@ -472,6 +537,7 @@ def owner_record(rkey: str, raw: Any) -> OwnerRec:
     tpl = _dict(spec.get("template"))
     tpl_spec = _dict(tpl.get("spec"))
     tpl_pc = tpl_spec.get("priorityClassName")
+    scaling, s_desired, s_actual, traffic, problems = _serving(ok, raw, md, spec, status)
     return OwnerRec(
         rkey=ok.key, kind=ok.kind, group=ok.group, namespace=ns, name=name,
         uid=uid if isinstance(uid, str) else "", owner=controller_ref(md),
@@ -480,7 +546,52 @@ def owner_record(rkey: str, raw: Any) -> OwnerRec:
         template_labels=shared_labels(_dict(tpl.get("metadata")).get("labels")),
         template_pclass=_s(tpl_pc) or None, template_scheduler=_s(tpl_spec.get("schedulerName")),
         created=created if isinstance(created, str) else "",
+        scaling=scaling, scale_desired=s_desired, scale_actual=s_actual, traffic=traffic, problems=problems,
     )
+
+
+# ----------------------------------------------------------------------------- horizontal pod autoscalers
+@dataclass(slots=True)
+class HpaRec:
+    """An autoscaling/v2 HorizontalPodAutoscaler: its target, bounds and metric, and what it last decided."""
+
+    namespace: str
+    name: str
+    target_kind: str
+    target_group: str
+    target_name: str
+    scaling: ScalingSpec
+    current: int | None             # status.currentReplicas
+    desired: int | None             # status.desiredReplicas
+    problems: tuple[str, ...]       # spec problems and False conditions (a missing target, no metrics)
+
+    @property
+    def key(self) -> PodKey:
+        return (self.namespace, self.name)
+
+    @property
+    def target(self) -> tuple[str, str, str]:
+        return (self.namespace, self.target_kind, self.target_name)
+
+
+def hpa_record(raw: Any) -> HpaRec:
+    md, ns, name = _meta(raw, "HorizontalPodAutoscaler", namespaced=True)
+    spec, status = _dict(raw.get("spec")), _dict(raw.get("status"))
+    ref = _dict(spec.get("scaleTargetRef"))
+    scaling = autoscaling.hpa(raw)
+    problems = list(scaling.problems)
+    if not ref.get("kind") or not ref.get("name"):
+        problems.append("spec.scaleTargetRef names no kind and name")
+    for c in _list(status.get("conditions")):
+        c = _dict(c)
+        if c.get("type") in ("AbleToScale", "ScalingActive") and c.get("status") == "False" \
+                and c.get("reason") != "ScalingDisabled":
+            problems.append(f"{c.get('reason')}: {c.get('message')}")
+    api = ref.get("apiVersion") if isinstance(ref.get("apiVersion"), str) else ""
+    return HpaRec(namespace=ns, name=name, target_kind=_s(ref.get("kind")), target_group=api.rpartition("/")[0],
+                  target_name=str(ref.get("name") or ""), scaling=scaling,
+                  current=_int(status.get("currentReplicas")), desired=_int(status.get("desiredReplicas")),
+                  problems=tuple(problems))
 
 
 # ----------------------------------------------------------------------------- queues

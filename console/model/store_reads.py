@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from .records import (
-    NodeRec, OwnerKey, OwnerRec, PodGroupRec, PodKey, PodRec, QueueRec, QuotaRec, Ref, ServiceRec, WKey,
+    HpaRec, NodeRec, OwnerKey, OwnerRec, PodGroupRec, PodKey, PodRec, QueueRec, QuotaRec, Ref, ServiceRec, WKey,
 )
 from .workload_row import WorkloadRow
 
@@ -31,6 +31,7 @@ class StoreReads(Protocol):
     nodes: Mapping[str, NodeRec]
     services: Mapping[PodKey, ServiceRec]
     quotas: Mapping[PodKey, QuotaRec]
+    hpas: Mapping[PodKey, HpaRec]
     owner_roots: set[WKey]
     pods_by_node: Mapping[str, Iterable[PodKey]]
     pods_by_queue: Mapping[str, Iterable[PodKey]]
@@ -57,5 +58,11 @@ class StoreReads(Protocol):
     def namespace_quota(self, ns: str) -> QuotaRec | None: ...
 
     def node_memory(self, node: str) -> int | None: ...
+
+    def hpa_for_target(self, ns: str, kind: str, name: str) -> HpaRec | None: ...
+
+    def orphan_hpa(self, key: WKey) -> HpaRec | None: ...
+
+    def revisions_of(self, ns: str, service: str) -> list[OwnerRec]: ...
 
     def service_candidates(self, ns: str, name: str, label_sets: Iterable[dict[str, str]]) -> list[ServiceRec]: ...

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import podspec
 from .records import WORKLOAD_KIND_LABEL, OwnerRec, PodRec, ServiceRec
+from .views_serving import serving_of
 from .workload_row import (
     COMPLETED, FAILED, INFERENCE, PARTIAL, PENDING, RUNNING, SCALED_TO_ZERO, TERMINATING, UNKNOWN, WorkloadRow,
     gpu_amount, pod_gpu, request_text, workload_type,
@@ -119,6 +120,9 @@ def workload_row(store: StoreReads, key: WKey, pods: Iterable[PodRec], owner: Ow
     pending = sum(1 for p in live if p.phase == "Pending")
     ready = sum(1 for p in live if p.ready and p.phase == "Running")
     desired = _desired(kind, owner, pods)
+    auto, revisions = serving_of(store, key, owner, ready, len(live))
+    if auto is not None and auto.desired is not None:
+        desired = auto.desired
 
     if owner is not None and owner.finished:
         status = owner.finished
@@ -157,7 +161,7 @@ def workload_row(store: StoreReads, key: WKey, pods: Iterable[PodRec], owner: Ow
         terminating=len(going), terminating_since=min(since) if since else None,
         gpu_per_replica=per_replica, gpu_request=request_text(req), gpu_total=gpu_total,
         gpu_allocated=gpu_alloc, gpu_terminating=gpu_going, status=status, pending_reason=reason, service=service,
-        created=owner.created if owner else "",
+        created=owner.created if owner else "", autoscaling=auto, revisions=revisions,
     )
 
 
@@ -176,7 +180,7 @@ class WorkloadsView:
         projects: set[str] = set()
         for key in dirty:
             pod_keys = store.pods_by_workload.get(key)
-            exists = bool(pod_keys) or key in store.owner_roots
+            exists = bool(pod_keys) or key in store.owner_roots or store.orphan_hpa(key) is not None
             row = None
             if exists:
                 row = workload_row(store, key, store.pods_of(pod_keys or ()), store.owner_of_workload(key),
@@ -219,6 +223,8 @@ def compute_all(store: StoreReads) -> dict[WKey, WorkloadRow]:
         if q.workload is not None:
             groups[q.workload].append(q)
     keys = set(groups) | {(r.namespace, r.kind, r.name) for r in store.owners.values() if r.owner is None}
+    keys |= {k for h in store.hpas.values() if store.orphan_hpa(k := (h.namespace, "HorizontalPodAutoscaler",
+                                                                       h.name)) is not None}
     services: dict[str, list[ServiceRec]] = defaultdict(list)
     for s in sorted(store.services.values(), key=lambda s: s.name):
         services[s.namespace].append(s)

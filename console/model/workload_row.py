@@ -36,6 +36,31 @@ SCALED_TO_ZERO, UNKNOWN = "Scaled to zero", "Unknown"
 TERMINATING = "Terminating"  # every pod left is being deleted (kubectl's STATUS for such pods)
 
 
+@dataclass(frozen=True, slots=True)
+class RevisionRow:
+    name: str
+    percent: int | None          # share of the traffic the route sends it; None when not routed
+    desired: int | None
+    actual: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AutoscalingRow:
+    source: str                  # knative | kserve | hpa | runai
+    min: int | None
+    max: int | None              # None: unlimited, or unreadable (then see problems)
+    metric: str | None
+    target: float | None
+    desired: int | None          # the autoscaler's latest decision; None until it reports one
+    current: int                 # replicas ready now
+    scaled_to_zero: bool
+    problems: tuple[str, ...] = ()
+
+    @property
+    def at_max(self) -> bool:
+        return self.max is not None and self.desired is not None and self.desired >= self.max
+
+
 @dataclass(slots=True)
 class WorkloadRow:
     namespace: str
@@ -62,6 +87,8 @@ class WorkloadRow:
     pending_reason: str | None
     service: str | None               # the Service in front of an inference workload
     created: str
+    autoscaling: AutoscalingRow | None = None   # None: a fixed replica count
+    revisions: tuple[RevisionRow, ...] = ()     # Knative revisions, with their share of the traffic
 
     @property
     def key(self) -> tuple[str, str, str]:

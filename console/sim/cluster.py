@@ -38,8 +38,10 @@ def default_logs(pod: Obj, container: str | None, tail: int | None) -> list[str]
 class SimCluster:
     """Everything the simulated apiserver serves from."""
 
-    def __init__(self, seed: int = 42, manual_clock: bool = False, window: int = 20_000) -> None:
+    def __init__(self, seed: int = 42, manual_clock: bool = False, window: int = 20_000,
+                 without: frozenset[str] = frozenset()) -> None:
         self.seed = seed
+        self.without = frozenset(without)  # optional API groups this cluster does not serve (no CRD)
         self.clock = SimClock(manual=manual_clock)
         self.store = Store(window=window, seed=seed, sim_now=self.clock.now)
         self.controllers: list[Controller] = [GracefulTerminator(self)]

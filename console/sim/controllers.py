@@ -1,4 +1,5 @@
-"""Install the simulated cluster's own machinery: workload controllers, kubelet, endpoints, dcgm-exporter.
+"""Install the simulated cluster's own machinery: serving and workload controllers, autoscalers, kubelet,
+endpoints, dcgm-exporter.
 
 The KAI scheduler and admission are installed separately (`console.sim.scheduler`, `.validation`);
 these controllers need only the store, so a test can run them with or without a scheduler.
@@ -11,8 +12,13 @@ from .cluster import SimCluster
 
 def install(cluster: SimCluster, start_delay: float = 0.0) -> None:
     """Add the controllers (in round order), the pod log source and the 9400 exporter proxy."""
-    from . import endpoints, exporter, kubelet, workloads
+    from . import endpoints, exporter, hpa, knative, kpa, kserve, kubelet, runai_inference, workloads
 
+    runai_inference.install(cluster)
+    kserve.install(cluster)
+    knative.install(cluster)
+    kpa.install(cluster)
+    hpa.install(cluster)
     workloads.install(cluster)
     kubelet.install(cluster, start_delay=start_delay)
     endpoints.install(cluster)

@@ -55,19 +55,46 @@ def _group_entry(name: str, versions: list[str]) -> dict[str, Any]:
     return {"name": name, "versions": vs, "preferredVersion": vs[0]}
 
 
-def api_group_list() -> dict[str, Any]:
+Hidden = frozenset[str]
+NONE_HIDDEN: Hidden = frozenset()
+
+
+# The custom metrics API the simulated HPA controller reads (an aggregated API on a real cluster, served by
+# an adapter such as prometheus-adapter): per-pod metrics of inference pods, from the load model.
+CUSTOM_METRICS_GROUP = "custom.metrics.k8s.io"
+CUSTOM_METRICS_VERSION = "v1beta2"
+CUSTOM_METRICS = ("rps", "concurrency", "latency")
+
+
+def _all_groups(hidden: Hidden) -> dict[str, list[str]]:
+    out = groups(hidden)
+    if CUSTOM_METRICS_GROUP not in hidden:
+        out[CUSTOM_METRICS_GROUP] = [CUSTOM_METRICS_VERSION]
+    return out
+
+
+def api_group_list(hidden: Hidden = NONE_HIDDEN) -> dict[str, Any]:
     return {"kind": "APIGroupList", "apiVersion": "v1",
-            "groups": [_group_entry(g, vs) for g, vs in groups().items()]}
+            "groups": [_group_entry(g, vs) for g, vs in _all_groups(hidden).items()]}
 
 
-def api_group(name: str) -> dict[str, Any] | None:
-    vs = groups().get(name)
+def custom_metrics_resources() -> dict[str, Any]:
+    return {"kind": "APIResourceList", "apiVersion": "v1",
+            "groupVersion": f"{CUSTOM_METRICS_GROUP}/{CUSTOM_METRICS_VERSION}",
+            "resources": [{"name": f"pods/{m}", "singularName": "", "namespaced": True, "kind": "MetricValueList",
+                           "verbs": ["get"]} for m in CUSTOM_METRICS]}
+
+
+def api_group(name: str, hidden: Hidden = NONE_HIDDEN) -> dict[str, Any] | None:
+    vs = _all_groups(hidden).get(name)
     if vs is None:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(name, vs)}
 
 
-def served(group: str, version: str) -> list[ResourceType]:
+def served(group: str, version: str, hidden: Hidden = NONE_HIDDEN) -> list[ResourceType]:
+    if group in hidden:
+        return []
     return [r for r in RESOURCES if r.group == group and r.version == version]
 
 
@@ -98,8 +125,8 @@ def resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
     return out
 
 
-def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
-    rts = served(group, version)
+def api_resource_list(group: str, version: str, hidden: Hidden = NONE_HIDDEN) -> dict[str, Any] | None:
+    rts = served(group, version, hidden)
     if not rts:
         return None
     gv = f"{group}/{version}" if group else version
@@ -112,18 +139,18 @@ def _gv_path(group: str, version: str) -> str:
     return f"api/{version}" if not group else f"apis/{group}/{version}"
 
 
-def _gvs() -> list[tuple[str, str]]:
+def _gvs(hidden: Hidden = NONE_HIDDEN) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
     for r in RESOURCES:
-        if (r.group, r.version) not in seen:
+        if (r.group, r.version) not in seen and r.group not in hidden:
             seen.append((r.group, r.version))
     return seen
 
 
-def openapi_v3_root(prefix: str = "") -> dict[str, Any]:
+def openapi_v3_root(prefix: str = "", hidden: Hidden = NONE_HIDDEN) -> dict[str, Any]:
     """The index of per-group documents; `prefix` keeps a URL path prefix the client came through."""
     paths = {}
-    for g, v in _gvs():
+    for g, v in _gvs(hidden):
         p = _gv_path(g, v)
         h = hashlib.sha256(p.encode()).hexdigest()[:16].upper()
         paths[p] = {"serverRelativeURL": f"{prefix}/openapi/v3/{p}?hash={h}"}
@@ -142,9 +169,9 @@ def _operation(rt: ResourceType, verb: str) -> dict[str, Any]:
             "x-kubernetes-action": verb, "x-kubernetes-group-version-kind": gvk}
 
 
-def openapi_v3_group(path: str) -> dict[str, Any] | None:
+def openapi_v3_group(path: str, hidden: Hidden = NONE_HIDDEN) -> dict[str, Any] | None:
     """The per-group-version document: each resource's paths and operations, with no schemas."""
-    match = next(((g, v) for g, v in _gvs() if _gv_path(g, v) == path), None)
+    match = next(((g, v) for g, v in _gvs(hidden) if _gv_path(g, v) == path), None)
     if match is None:
         return None
     g, v = match

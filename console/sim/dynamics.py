@@ -14,28 +14,16 @@ from typing import Any
 from .cluster import SimCluster
 from .errors import ApiError
 from .resources import DEPLOYMENTS, JOBS, NAMESPACES
+from .serving_load import load_curve
 from .store import Obj
+
+__all__ = ["Dynamics", "install", "load_curve", "load_of", "parse_autoscale"]
 
 AUTOSCALE_ANNOTATION = "sim.gpuconsole.io/autoscale"   # "min-max" replicas, driven by the load curve
 DYNAMIC_LABEL = "sim.gpuconsole.io/dynamic"            # workloads the dynamics created (and may delete)
 SCALE_EVERY = 10.0
 CLEANUP_EVERY = 15.0
 MAX_CATCH_UP = 600.0  # after a long pause, only the last ten minutes are replayed
-
-
-def load_curve(seed: int, key: tuple[str, str], t: float) -> float:
-    """Requests on an inference service as a fraction of its peak: a slow wave plus drift, in [0.05, 1]."""
-    r = random.Random(f"{seed}/{key[0]}/{key[1]}/load")
-    period = r.uniform(240.0, 900.0)
-    phase = r.uniform(0.0, 2 * math.pi)
-    level = r.uniform(0.35, 0.7)
-    k = math.floor(t / 30.0)
-    a = random.Random(f"{seed}/{key}/{k}").random()
-    b = random.Random(f"{seed}/{key}/{k + 1}").random()
-    x = t / 30.0 - k
-    drift = a + (b - a) * (1 - math.cos(math.pi * x)) / 2
-    v = level + 0.3 * math.sin(2 * math.pi * t / period + phase) + 0.15 * (drift - 0.5)
-    return max(0.05, min(1.0, v))
 
 
 def load_of(cluster: SimCluster, key: tuple[str, str], t: float) -> float:
@@ -189,6 +177,8 @@ class Dynamics:
 
 
 def install(cluster: SimCluster, **kw: Any) -> Dynamics:
+    from . import serving_load
+    serving_load.of(cluster).dynamic = True  # inference load follows each service's curve from now on
     d = Dynamics(cluster, **kw)
     cluster.add(d)
     cluster.extras["dynamics"] = d

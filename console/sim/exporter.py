@@ -168,9 +168,14 @@ class Exporter:
             if role == "training":
                 rng = (80.0, 100.0)
             elif role == "inference":
-                from .dynamics import load_of
-                dk = deployment_key(pod) or (md.get("namespace", ""), md.get("name", ""))
-                load = load_of(self.cluster, dk, t)
+                from . import serving_load
+                pl = serving_load.of(self.cluster).pod((md.get("namespace", ""), md.get("name", "")))
+                if pl is not None:  # an autoscaled service: its replicas are as busy as its load makes them
+                    load = max(0.05, pl.utilization)
+                else:
+                    from .dynamics import load_of
+                    dk = deployment_key(pod) or (md.get("namespace", ""), md.get("name", ""))
+                    load = load_of(self.cluster, dk, t)
                 centre = 8.0 + 84.0 * load
                 rng = (max(0.0, centre - 6.0), min(100.0, centre + 6.0))
             else:

@@ -50,6 +50,13 @@ def _rt(group: str, version: str, plural: str, kind: str, namespaced: bool, **kw
 
 
 RUNAI_GROUP = "scheduling.run.ai"
+KNATIVE_GROUP = "serving.knative.dev"
+KSERVE_GROUP = "serving.kserve.io"
+RUNAI_WORKLOAD_GROUP = "run.ai"
+# Groups served by CustomResourceDefinitions: no strategic merge patch, as the apiserver says for CRs.
+CUSTOM_GROUPS = frozenset({RUNAI_GROUP, KNATIVE_GROUP, KSERVE_GROUP, RUNAI_WORKLOAD_GROUP})
+# Optional add-ons a cluster may be built without (`make_cluster(without=...)`): then not discovered.
+OPTIONAL_GROUPS = frozenset({KNATIVE_GROUP, KSERVE_GROUP, RUNAI_WORKLOAD_GROUP})
 
 RESOURCES: tuple[ResourceType, ...] = (
     # core/v1
@@ -82,6 +89,24 @@ RESOURCES: tuple[ResourceType, ...] = (
     # policy/v1
     _rt("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, short_names=("pdb",),
         subresources=("status",)),
+    # autoscaling/v2 (the HorizontalPodAutoscaler)
+    _rt("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, short_names=("hpa",),
+        categories=("all",), subresources=("status",)),
+    # Knative Serving (config/core/300-resources/*.yaml in knative/serving: names, short names, categories)
+    _rt(KNATIVE_GROUP, "v1", "services", "Service", True, short_names=("kservice", "ksvc"),
+        categories=("all", "knative", "serving"), subresources=("status",)),
+    _rt(KNATIVE_GROUP, "v1", "configurations", "Configuration", True, short_names=("config", "cfg"),
+        categories=("all", "knative", "serving"), subresources=("status",)),
+    _rt(KNATIVE_GROUP, "v1", "revisions", "Revision", True, short_names=("rev",),
+        categories=("all", "knative", "serving"), subresources=("status",)),
+    _rt(KNATIVE_GROUP, "v1", "routes", "Route", True, short_names=("rt",),
+        categories=("all", "knative", "serving"), subresources=("status",)),
+    # KServe (config/crd/full/serving.kserve.io_inferenceservices.yaml in kserve/kserve)
+    _rt(KSERVE_GROUP, "v1beta1", "inferenceservices", "InferenceService", True, short_names=("isvc",),
+        subresources=("status",)),
+    # Run:ai's inference workload (run-ai/docs docs/developer/cluster-api/reference/inference.md)
+    _rt(RUNAI_WORKLOAD_GROUP, "v2alpha1", "inferenceworkloads", "InferenceWorkload", True,
+        subresources=("status",)),
     # KAI Scheduler / Run:ai
     _rt(RUNAI_GROUP, "v2", "queues", "Queue", False, short_names=("q",), subresources=("status",)),
     _rt(RUNAI_GROUP, "v2alpha2", "podgroups", "PodGroup", True, short_names=("pg",), subresources=("status",)),
@@ -102,6 +127,10 @@ RESOURCES: tuple[ResourceType, ...] = (
 VIRTUAL = frozenset({"selfsubjectaccessreviews.authorization.k8s.io", "selfsubjectrulesreviews.authorization.k8s.io",
                      "selfsubjectreviews.authentication.k8s.io"})
 
+def is_custom(rt: ResourceType) -> bool:
+    return rt.group in CUSTOM_GROUPS
+
+
 BY_KEY: dict[str, ResourceType] = {r.key: r for r in RESOURCES}
 BY_GVR: dict[tuple[str, str, str], ResourceType] = {(r.group, r.version, r.plural): r for r in RESOURCES}
 BY_KIND: dict[tuple[str, str], ResourceType] = {(r.api_version, r.kind): r for r in RESOURCES}
@@ -119,11 +148,11 @@ def for_key(key: str) -> ResourceType:
     return BY_KEY[key]
 
 
-def groups() -> dict[str, list[str]]:
-    """Group name → versions served, preferred version first (core group excluded)."""
+def groups(hidden: frozenset[str] | set[str] = frozenset()) -> dict[str, list[str]]:
+    """Group name → versions served, preferred version first (core group and `hidden` groups excluded)."""
     out: dict[str, list[str]] = {}
     for r in RESOURCES:
-        if not r.group:
+        if not r.group or r.group in hidden:
             continue
         vs = out.setdefault(r.group, [])
         if r.version not in vs:
@@ -152,3 +181,10 @@ QUEUES = BY_KEY["queues.scheduling.run.ai"]
 PODGROUPS = BY_KEY["podgroups.scheduling.run.ai"]
 BINDREQUESTS = BY_KEY["bindrequests.scheduling.run.ai"]
 CRDS = BY_KEY["customresourcedefinitions.apiextensions.k8s.io"]
+HPAS = BY_KEY["horizontalpodautoscalers.autoscaling"]
+KSVCS = BY_KEY["services.serving.knative.dev"]
+KCONFIGS = BY_KEY["configurations.serving.knative.dev"]
+KREVISIONS = BY_KEY["revisions.serving.knative.dev"]
+KROUTES = BY_KEY["routes.serving.knative.dev"]
+ISVCS = BY_KEY["inferenceservices.serving.kserve.io"]
+INFERENCEWORKLOADS = BY_KEY["inferenceworkloads.run.ai"]

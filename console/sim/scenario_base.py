@@ -14,11 +14,15 @@ from .resources import BY_KEY
 from .scenario_file import ScenarioError
 
 
-def base_objects() -> list[tuple[str, dict[str, Any]]]:
-    """What every cluster holds before any workload: (resource key, object) in creation order."""
+def base_objects(without: frozenset[str] = frozenset()) -> list[tuple[str, dict[str, Any]]]:
+    """What every cluster holds before any workload: (resource key, object) in creation order.
+
+    `without`: optional API groups the cluster does not serve, whose CRDs are left out."""
     out: list[tuple[str, dict[str, Any]]] = [("namespaces", b.namespace(n)) for n in b.BASE_NAMESPACES]
     out += [("priorityclasses.scheduling.k8s.io", b.priority_class(*pc)) for pc in b.PRIORITY_CLASSES]
-    out += [("customresourcedefinitions.apiextensions.k8s.io", c) for c in b.kai_crds()]
+    crds = b.kai_crds() + b.knative_crds() + b.kserve_crds() + b.runai_crds()
+    out += [("customresourcedefinitions.apiextensions.k8s.io", c) for c in crds
+            if c["spec"]["group"] not in without]
     out += [("queues.scheduling.run.ai", q) for q in b.default_queues()]
     out += [("daemonsets.apps", b.exporter_daemonset()), ("services", b.exporter_service())]
     out += [("deployments.apps", b.kai_scheduler_deployment()), ("services", b.kai_scheduler_service())]

@@ -71,15 +71,15 @@ def priority_class(name: str, value: int, description: str) -> Obj:
             "description": description}
 
 
-def crd(plural: str, kind: str, scope: str, versions: list[str], short: list[str], columns: list[Obj]) -> Obj:
-    group = "scheduling.run.ai"
+def crd(plural: str, kind: str, scope: str, versions: list[str], short: list[str], columns: list[Obj],
+        group: str = "scheduling.run.ai", categories: list[str] | None = None) -> Obj:
+    names: Obj = {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List",
+                  **({"shortNames": short} if short else {}), **({"categories": categories} if categories else {})}
     return {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{group}", "annotations": {"controller-gen.kubebuilder.io/version": "v0.16.5"}},
         "spec": {
-            "group": group, "scope": scope,
-            "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List",
-                      **({"shortNames": short} if short else {})},
+            "group": group, "scope": scope, "names": names,
             "versions": [{"name": v, "served": True, "storage": i == 0,
                           "schema": {"openAPIV3Schema": {"type": "object",
                                                          "x-kubernetes-preserve-unknown-fields": True}},
@@ -87,8 +87,7 @@ def crd(plural: str, kind: str, scope: str, versions: list[str], short: list[str
                           **({"additionalPrinterColumns": columns} if columns and i == 0 else {})}
                          for i, v in enumerate(versions)],
         },
-        "status": {"acceptedNames": {"plural": plural, "singular": kind.lower(), "kind": kind,
-                                     "listKind": f"{kind}List", **({"shortNames": short} if short else {})},
+        "status": {"acceptedNames": dict(names),
                    "conditions": [{"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
                                    "message": "no conflicts found"},
                                   {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
@@ -107,6 +106,55 @@ def kai_crds() -> list[Obj]:
         crd("podgroups", "PodGroup", "Namespaced", ["v2alpha2"], ["pg"], []),
         crd("bindrequests", "BindRequest", "Namespaced", ["v1alpha2"], [], []),
     ]
+
+
+_READY = ".status.conditions[?(@.type=='Ready')]"
+_KN_CATEGORIES = ["all", "knative", "serving"]
+
+
+def knative_crds() -> list[Obj]:
+    """Knative Serving's CRDs as knative/serving config/core/300-resources/*.yaml declares them."""
+    g = "serving.knative.dev"
+    ready = [{"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
+             {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"}]
+    latest = [{"name": "LatestCreated", "type": "string", "jsonPath": ".status.latestCreatedRevisionName"},
+              {"name": "LatestReady", "type": "string", "jsonPath": ".status.latestReadyRevisionName"}]
+    url = [{"name": "URL", "type": "string", "jsonPath": ".status.url"}]
+    return [
+        crd("services", "Service", "Namespaced", ["v1"], ["kservice", "ksvc"], url + latest + ready, g,
+            _KN_CATEGORIES),
+        crd("configurations", "Configuration", "Namespaced", ["v1"], ["config", "cfg"], latest + ready, g,
+            _KN_CATEGORIES),
+        crd("revisions", "Revision", "Namespaced", ["v1"], ["rev"], [
+            {"name": "Config Name", "type": "string",
+             "jsonPath": ".metadata.labels['serving\\.knative\\.dev/configuration']"},
+            {"name": "Generation", "type": "string",
+             "jsonPath": ".metadata.labels['serving\\.knative\\.dev/configurationGeneration']"},
+            *ready,
+            {"name": "Actual Replicas", "type": "integer", "jsonPath": ".status.actualReplicas"},
+            {"name": "Desired Replicas", "type": "integer", "jsonPath": ".status.desiredReplicas"}], g,
+            _KN_CATEGORIES),
+        crd("routes", "Route", "Namespaced", ["v1"], ["rt"], url + ready, g, _KN_CATEGORIES),
+    ]
+
+
+def kserve_crds() -> list[Obj]:
+    """KServe's InferenceService CRD (kserve/kserve config/crd/full/serving.kserve.io_inferenceservices.yaml)."""
+    tr = ".status.components.predictor.traffic"
+    return [crd("inferenceservices", "InferenceService", "Namespaced", ["v1beta1"], ["isvc"], [
+        {"name": "URL", "type": "string", "jsonPath": ".status.url"},
+        {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
+        {"name": "Prev", "type": "integer", "jsonPath": f"{tr}[?(@.tag=='prev')].percent"},
+        {"name": "Latest", "type": "integer", "jsonPath": f"{tr}[?(@.latestRevision==true)].percent"},
+        {"name": "PrevRolledoutRevision", "type": "string", "jsonPath": f"{tr}[?(@.tag=='prev')].revisionName"},
+        {"name": "LatestReadyRevision", "type": "string",
+         "jsonPath": f"{tr}[?(@.latestRevision==true)].revisionName"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}], "serving.kserve.io")]
+
+
+def runai_crds() -> list[Obj]:
+    """Run:ai's InferenceWorkload (run.ai/v2alpha1; run-ai/docs docs/developer/cluster-api/reference/inference.md)."""
+    return [crd("inferenceworkloads", "InferenceWorkload", "Namespaced", ["v2alpha1"], [], [], "run.ai")]
 
 
 def queue(name: str, parent: str | None, gpu_quota: float, gpu_limit: float = -1, weight: float = 1,
@@ -364,3 +412,113 @@ def interactive_deployment(name: str, ns: str, queue_name: str, gpu: float = 1, 
     c.pop("readinessProbe", None)
     d["metadata"]["labels"]["workloadKind"] = "InteractiveWorkload"
     return d
+
+
+# ---------------------------------------------------------------- serving (autoscaled inference)
+PEAK_RPS = "sim.gpuconsole.io/peak-rps"
+LATENCY_MS = "sim.gpuconsole.io/latency-ms"
+REPLICA_RPS = "sim.gpuconsole.io/replica-rps"
+SERVINGS = ("deployment", "hpa", "knative", "kserve", "kserve-raw", "runai")
+
+
+IDLE_BELOW = "sim.gpuconsole.io/idle-below"
+
+
+def _load_annotations(peak_rps: float | None, latency_ms: float | None = None,
+                      replica_rps: float | None = None, idle_below: float | None = None) -> dict[str, str]:
+    """The load model's parameters for a demo service (console.sim.serving_load)."""
+    out = {}
+    for k, v in ((PEAK_RPS, peak_rps), (LATENCY_MS, latency_ms), (REPLICA_RPS, replica_rps),
+                 (IDLE_BELOW, idle_below)):
+        if v is not None:
+            out[k] = f"{v:g}"
+    return out
+
+
+def _knative_scaling(auto: dict[str, Any]) -> dict[str, str]:
+    ann = {"autoscaling.knative.dev/class": "kpa.autoscaling.knative.dev",
+           "autoscaling.knative.dev/metric": str(auto.get("metric") or "concurrency")}
+    for key, field in (("min-scale", "min"), ("max-scale", "max"), ("target", "target")):
+        if auto.get(field) is not None:
+            ann[f"autoscaling.knative.dev/{key}"] = f"{auto[field]:g}" if isinstance(auto[field], float) \
+                else str(auto[field])
+    return ann
+
+
+def knative_service(name: str, ns: str, queue_name: str, gpu: float | None = 1, gpu_memory: int | None = None,
+                    priority: str = "inference", image: str | None = None, model: str | None = None,
+                    autoscale: dict[str, Any] | None = None, runai_style: bool = False,
+                    load: dict[str, str] | None = None) -> Obj:
+    """A Knative Service serving a model on KAI, its scaling in the revision template's annotations."""
+    ann, limits = _gpu_bits(gpu, gpu_memory)
+    ann.update(_knative_scaling(autoscale or {}))
+    ann.update(load or {})
+    qlabels = queue_labels(queue_name, runai_style)
+    return {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "labels": {**qlabels, "priorityClassName": priority}},
+            "spec": {"template": {
+                "metadata": {"labels": dict(qlabels), "annotations": ann},
+                "spec": {"schedulerName": SCHEDULER, "priorityClassName": priority,
+                         "containers": [{"image": image or "vllm/vllm-openai:v0.6.3",
+                                         "args": ["--model", model or "meta-llama/Llama-3.1-8B-Instruct"],
+                                         "ports": [{"containerPort": 8000}],
+                                         "resources": {"requests": {"cpu": "4", "memory": "32Gi"},
+                                                       "limits": {"memory": "32Gi", **limits}}}]}}}}
+
+
+def inference_service(name: str, ns: str, queue_name: str, gpu: float | None = 1, priority: str = "inference",
+                      model_format: str = "huggingface", storage_uri: str | None = None,
+                      autoscale: dict[str, Any] | None = None, raw: bool = False, runai_style: bool = False,
+                      load: dict[str, str] | None = None) -> Obj:
+    """A KServe InferenceService whose predictor runs on KAI (scheduler and queue label on the predictor)."""
+    auto = autoscale or {}
+    ann, limits = _gpu_bits(gpu, None)
+    qlabels = queue_labels(queue_name, runai_style)
+    pred: Obj = {"schedulerName": SCHEDULER, "priorityClassName": priority,
+                 "model": {"modelFormat": {"name": model_format},
+                           "storageUri": storage_uri or f"hf://{name}",
+                           "resources": {"requests": {"cpu": "2", "memory": "16Gi"},
+                                         "limits": {"memory": "16Gi", **limits}}}}
+    for k, f in (("minReplicas", "min"), ("maxReplicas", "max"), ("scaleTarget", "target"),
+                 ("scaleMetric", "metric")):
+        if auto.get(f) is not None:
+            pred[k] = auto[f]
+    if ann:
+        pred["annotations"] = ann
+    md_ann = {"serving.kserve.io/deploymentMode": "RawDeployment" if raw else "Serverless", **(load or {})}
+    return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": name, "namespace": ns, "labels": {**qlabels, "priorityClassName": priority},
+                         "annotations": md_ann},
+            "spec": {"predictor": pred}}
+
+
+def inference_workload(name: str, ns: str, gpu: float | None = 1, image: str | None = None,
+                       autoscale: dict[str, Any] | None = None, port: int = 8000,
+                       load: dict[str, str] | None = None) -> Obj:
+    """A Run:ai InferenceWorkload (run.ai/v2alpha1, values wrapped in `value`)."""
+    auto = autoscale or {}
+    spec: Obj = {"name": {"value": name}, "image": {"value": image or "vllm/vllm-openai:v0.6.3"},
+                 "ports": {"items": {"port1": {"value": {"container": port}}}}}
+    if gpu is not None:
+        spec["gpu"] = {"value": f"{gpu:g}"}
+    for k, f in (("minScale", "min"), ("maxScale", "max"), ("metric", "metric"), ("target", "target")):
+        if auto.get(f) is not None:
+            spec[k] = {"value": auto[f]}
+    md: Obj = {"name": name, "namespace": ns}
+    if load:
+        md["annotations"] = dict(load)
+    return {"apiVersion": "run.ai/v2alpha1", "kind": "InferenceWorkload", "metadata": md, "spec": spec}
+
+
+def hpa_for(name: str, ns: str, lo: int, hi: int, metric: str = "cpu", target: float = 70) -> Obj:
+    """An autoscaling/v2 HPA on a Deployment: cpu utilisation, or a per-pod custom metric."""
+    if metric in ("cpu", "memory"):
+        m: Obj = {"type": "Resource", "resource": {"name": metric, "target": {
+            "type": "Utilization", "averageUtilization": int(target)}}}
+    else:
+        m = {"type": "Pods", "pods": {"metric": {"name": metric},
+                                      "target": {"type": "AverageValue", "averageValue": f"{target:g}"}}}
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                     "minReplicas": lo, "maxReplicas": hi, "metrics": [m]}}

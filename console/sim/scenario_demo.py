@@ -1,8 +1,13 @@
 """The `demo` scenario: a small Run:ai-style cluster that looks lived in.
 
 Written in the scenario-file schema (see scenario_file.py), so the demo is also the reference example
-of a custom scenario. Two departments, eight projects, 14 GPU nodes of three models, and 40 workloads:
+of a custom scenario. Two departments, eight projects, 14 GPU nodes of three models, and 42 workloads:
 fractional and whole-GPU inference behind Services, gang and single-pod training jobs, idle notebooks.
+Inference is served every way it is deployed: plain Deployments, a Deployment driven by an HPA
+(`embeddings`), Knative Services (`llama-8b-chat`, and `sdxl-preview`, which scales to zero when its
+traffic stops), a KServe InferenceService (`reranker`) and a Run:ai InferenceWorkload (`summarizer`).
+Their load follows a curve (`peakRps`), so while the simulator moves (unless `--static`) they scale up and
+down every few minutes, and the replicas they add within quota reclaim over-quota training elsewhere.
 Demand exceeds the 96 GPUs on purpose: some projects run over quota, and `fraud-detect` asks for more
 non-preemptible inference than its quota allows, so part of it stays Pending.
 """
@@ -54,14 +59,17 @@ DEMO: dict[str, Any] = {
         {"name": "l40s", "product": "NVIDIA-L40S", "count": 4, "gpus": 4},
     ],
     "workloads": [
-        # inference: 15 Deployments, each with a Service
+        # inference: 17 services
         _inf("llama-70b-chat", "chat-serving", 2, 2, model="meta-llama/Llama-3.1-70B-Instruct"),
-        _inf("llama-8b-chat", "chat-serving", 0.5, 4, autoscale={"min": 2, "max": 6}),
+        _inf("llama-8b-chat", "chat-serving", 0.5, serving="knative", peakRps=40, latencyMs=400, replicaRps=12,
+             autoscale={"min": 2, "max": 6, "metric": "concurrency", "target": 4}),
         _inf("mistral-7b-instruct", "chat-serving", 0.5, 2, model="mistralai/Mistral-7B-Instruct-v0.3"),
-        _inf("embeddings", "chat-serving", 0.25, 2, autoscale={"min": 1, "max": 3}, model="BAAI/bge-large-en"),
+        _inf("embeddings", "chat-serving", 0.25, autoscale={"min": 1, "max": 3, "metric": "cpu", "target": 70},
+             model="BAAI/bge-large-en", peakRps=60, replicaRps=25),
         _inf("guardrails", "chat-serving", None, 2, gpuMemory=10000, model="meta-llama/Llama-Guard-3-8B"),
         _inf("code-assistant", "chat-serving", 1, 2, model="Qwen/Qwen2.5-Coder-7B-Instruct"),
-        _inf("reranker", "search-ranking", 0.25, 3, autoscale={"min": 1, "max": 4}),
+        _inf("reranker", "search-ranking", 0.25, serving="kserve", peakRps=20, latencyMs=200, replicaRps=12,
+             autoscale={"min": 1, "max": 4, "metric": "concurrency", "target": 2}),
         _inf("query-encoder", "search-ranking", None, 2, gpuMemory=8000),
         _inf("spell-correct", "search-ranking", 0.25, 1),
         _inf("recsys-ranker", "recsys", 0.5, 2),
@@ -70,6 +78,10 @@ DEMO: dict[str, Any] = {
         _inf("fraud-scorer", "fraud-detect", 1, 4),
         _inf("vit-demo", "vision", 0.5, 1, utilization="0-2"),
         _inf("whisper-asr", "speech", 0.25, 2, model="openai/whisper-large-v3"),
+        _inf("sdxl-preview", "vision", 1, serving="knative", peakRps=3, latencyMs=900, replicaRps=1.3, idleBelow=0.45,
+             autoscale={"min": 0, "max": 2, "metric": "rps", "target": 1}),
+        _inf("summarizer", "recsys", 0.5, serving="runai", peakRps=18, replicaRps=7,
+             autoscale={"min": 1, "max": 4, "metric": "throughput", "target": 5}),
         # training: 21 Jobs; gangs run `parallelism` pods of 8 GPUs
         _train("llama-pretrain-7b", "llm-pretrain", 8, 2, run=2 * D),
         _train("llm-sft-13b", "llm-pretrain", 8, 1, run=6 * H),

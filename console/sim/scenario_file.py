@@ -7,7 +7,10 @@ all of them at once, before anything is written to the store, so a bad file neve
     projects:    [{name, department, quota, limit, overQuotaWeight, priority, namespace, queueLabel: kai|runai}]
     nodePools:   [{name, product, count, gpus, cpu, memoryGi}]
     workloads:   [{name, project, kind: inference|training|interactive, replicas, gpu, gpuMemory, parallelism,
-                   completions, runSeconds, priority, utilization: "lo-hi", image, autoscale: {min, max}, count}]
+                   completions, runSeconds, priority, utilization: "lo-hi", image, count,
+                   serving: deployment|hpa|knative|kserve|kserve-raw|runai, peakRps, latencyMs, replicaRps, idleBelow,
+                   autoscale: {min, max, metric, target}}]
+    An inference workload with `autoscale` and no `serving` is a Deployment with an HPA.
     gpuFaults:   [{node, gpu, xid, clockEvents: [sw_thermal, power_cap, …], eccUncorrected, rowRemapFailure}]
                  what each GPU's dcgm-exporter reports as wrong (node annotations the exporter reads)
 """
@@ -31,7 +34,9 @@ DEPT_KEYS = {"name", "quota", "limit", "overQuotaWeight", "priority", "displayNa
 PROJECT_KEYS = DEPT_KEYS | {"department", "namespace", "queueLabel"}
 POOL_KEYS = {"name", "product", "count", "gpus", "cpu", "memoryGi"}
 WORKLOAD_KEYS = {"name", "project", "kind", "replicas", "gpu", "gpuMemory", "parallelism", "completions",
-                 "runSeconds", "priority", "utilization", "image", "autoscale", "count", "model"}
+                 "runSeconds", "priority", "utilization", "image", "autoscale", "count", "model", "serving",
+                 "peakRps", "latencyMs", "replicaRps", "idleBelow"}
+AUTOSCALE_KEYS = {"min", "max", "metric", "target"}
 FAULT_KEYS = {"node", "gpu", "xid", "clockEvents", "eccUncorrected", "rowRemapFailure"}
 # dcgm-exporter's clock_event names (internal/pkg/collector/clock_events_collector.go)
 CLOCK_EVENTS = ("gpu_idle", "clocks_setting", "power_cap", "hw_slowdown", "sync_boost", "sw_thermal", "hw_thermal",
@@ -210,14 +215,23 @@ def validate(doc: Any) -> Spec:
         auto = d.get("autoscale")
         autoscale = None
         if auto is not None:
-            if not isinstance(auto, dict) or set(auto) - {"min", "max"}:
-                c.err(f"{p}.autoscale", "must be a mapping with min and max")
+            if not isinstance(auto, dict) or set(auto) - AUTOSCALE_KEYS:
+                c.err(f"{p}.autoscale", "must be a mapping of min, max, metric, target")
             else:
                 lo = c.number(auto, "min", f"{p}.autoscale", 1, 0, integer=True)
                 hi = c.number(auto, "max", f"{p}.autoscale", lo, 0, integer=True)
                 if hi < lo:
                     c.err(f"{p}.autoscale.max", f"must be >= min ({lo}), got {hi}")
-                autoscale = (lo, hi)
+                target = c.number(auto, "target", f"{p}.autoscale", None, 0, strict=True)
+                metric = auto.get("metric")
+                if metric is not None and not isinstance(metric, str):
+                    c.err(f"{p}.autoscale.metric", f"must be a metric name, got {metric!r}")
+                autoscale = {"min": lo, "max": hi, "metric": metric, "target": target}
+        serving = d.get("serving", "hpa" if autoscale and kind == "inference" else "deployment")
+        if serving not in b.SERVINGS:
+            c.err(f"{p}.serving", f"must be one of {', '.join(b.SERVINGS)}, got {serving!r}")
+        elif serving != "deployment" and kind != "inference":
+            c.err(f"{p}.serving", f"applies to inference workloads only, not {kind}")
         image = d.get("image")
         if image is not None and not isinstance(image, str):
             c.err(f"{p}.image", f"must be a string, got {image!r}")
@@ -229,6 +243,10 @@ def validate(doc: Any) -> Spec:
             "runSeconds": c.number(d, "runSeconds", p, None, 0, strict=True),
             "priority": pr, "utilization": util, "image": image, "autoscale": autoscale,
             "count": c.number(d, "count", p, 1, 1, integer=True), "model": d.get("model"),
+            "serving": serving, "peakRps": c.number(d, "peakRps", p, None, 0),
+            "latencyMs": c.number(d, "latencyMs", p, None, 0, strict=True),
+            "replicaRps": c.number(d, "replicaRps", p, None, 0, strict=True),
+            "idleBelow": c.number(d, "idleBelow", p, None, 0),
         })
     gpus_of = {f"{pool['name']}-{i + 1:02d}": pool["gpus"] for pool in spec.pools if pool.get("name")
                for i in range(pool["count"] or 0)}
@@ -343,10 +361,33 @@ def _add_faults(node: dict[str, Any], faults: list[dict[str, Any]]) -> None:
 def _workload(w: dict[str, Any], name: str, q: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ns, queue_name, style = q["namespace"], q["name"], q["runai_style"]
     if w["kind"] == "inference":
-        dep = b.inference_deployment(name, ns, queue_name, w["replicas"], w["gpu"], w["gpuMemory"],
-                                     w["priority"] or "inference", w["image"], w["utilization"], w["autoscale"],
-                                     style, w.get("model"))
-        return [("deployments.apps", dep), ("services", b.service_for(name, ns))]
+        serving = w.get("serving") or "deployment"
+        auto = w.get("autoscale") or {}
+        load = b._load_annotations(w.get("peakRps"), w.get("latencyMs"), w.get("replicaRps"), w.get("idleBelow"))
+        prio = w["priority"] or "inference"
+        if serving == "knative":
+            return [("services.serving.knative.dev", b.knative_service(
+                name, ns, queue_name, w["gpu"], w["gpuMemory"], prio, w["image"], w.get("model"), auto, style,
+                load))]
+        if serving in ("kserve", "kserve-raw"):
+            return [("inferenceservices.serving.kserve.io", b.inference_service(
+                name, ns, queue_name, w["gpu"], prio, autoscale=auto, raw=serving == "kserve-raw",
+                runai_style=style, load=load))]
+        if serving == "runai":
+            return [("inferenceworkloads.run.ai", b.inference_workload(name, ns, w["gpu"], w["image"], auto,
+                                                                       load=load))]
+        replicas = auto.get("min", w["replicas"]) if serving == "hpa" else w["replicas"]
+        dep = b.inference_deployment(name, ns, queue_name, max(1, replicas or 1) if serving == "hpa" else replicas,
+                                     w["gpu"], w["gpuMemory"], prio, w["image"], w["utilization"], None, style,
+                                     w.get("model"))
+        if load:
+            dep["metadata"].setdefault("annotations", {}).update(load)
+        out = [("deployments.apps", dep), ("services", b.service_for(name, ns))]
+        if serving == "hpa":
+            out.append(("horizontalpodautoscalers.autoscaling",
+                        b.hpa_for(name, ns, auto.get("min", 1), auto.get("max", 1), auto.get("metric") or "cpu",
+                                  auto.get("target") or 70)))
+        return out
     if w["kind"] == "interactive":
         return [("deployments.apps", b.interactive_deployment(name, ns, queue_name, w["gpu"] or 1,
                                                               w["priority"] or "build",

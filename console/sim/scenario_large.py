@@ -345,7 +345,7 @@ def build_large(cluster: SimCluster, **knobs: Any) -> dict[str, int]:
     if pods < nodes + 1:
         raise ScenarioError(f"pods: must be at least nodes + 1 ({nodes + 1}): every GPU node runs a dcgm-exporter "
                             "pod, and KAI's scheduler runs one")
-    apply_all(cluster, base_objects())
+    apply_all(cluster, base_objects(cluster.without))
     bld = _Builder(cluster, nodes, gpus, pods, queues)
     projects = bld.queues_and_namespaces()
     bld.build_nodes()

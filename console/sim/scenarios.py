@@ -32,7 +32,7 @@ def build(cluster: SimCluster, name_or_path: str | Path = "demo", dynamic: bool 
             raise ScenarioError(f"{', '.join(sorted(knobs))}: size knobs apply only to the large scenario")
         spec = _spec_for(name)
         objs = objects(spec)
-        apply_all(cluster, base_objects() + objs)
+        apply_all(cluster, base_objects(cluster.without) + objs)
         label = spec.name
     cluster.settle()
     if dynamic:

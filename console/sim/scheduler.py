@@ -368,6 +368,13 @@ class KaiScheduler(KaiBinder, KaiStatus):
             ref, obj = nxt, nobj
         return ref, obj
 
+    def _via_deployment(self, pod: Obj) -> bool:
+        ns = (pod.get("metadata") or {}).get("namespace")
+        ref = controller_ref(pod)
+        rs = self._lookup(ref, ns) if ref and ref.get("kind") == "ReplicaSet" else None
+        up = controller_ref(rs) if rs else None
+        return bool(up and up.get("kind") == "Deployment")
+
     def _group(self) -> bool:
         """Give every pending KAI pod a PodGroup (created as the pod-grouper would) and annotate it."""
         wrote = False
@@ -385,7 +392,9 @@ class KaiScheduler(KaiBinder, KaiStatus):
                 ref, top = None, None  # an ownerReference missing its identity: group the pod alone
             pod_ref = ko.owner_ref("v1", "Pod", md["name"], md["uid"])
             kind = ref.get("kind") if ref else None
-            if ref is None or kind == "Deployment":
+            if ref is None or kind == "Deployment" or self._via_deployment(pod):
+                # Deployments, and what runs through one (Knative revisions, KServe predictors): one
+                # PodGroup per pod, as KAI's deployment and (non-gang) knative groupers do.
                 name, owner = f"pg-{md['name']}-{md['uid']}", pod_ref
             else:
                 name, owner = f"pg-{ref['name']}-{ref['uid']}", ref

@@ -30,7 +30,7 @@ from . import discovery, graceful, patch as patching, pdb as pdbs, protobuf, tab
 from .auth import Attributes, User, Users
 from .cluster import SimCluster
 from .errors import ApiError, bad_request, conflict, forbidden, method_not_allowed, unauthorized
-from .resources import PODS, ResourceType, lookup
+from .resources import PODS, ResourceType, is_custom, lookup
 from .selectors import parse_field_selector, parse_label_selector
 from .store import BOOKMARK, ERROR, Watch
 from .tls import ServerTLS, server_tls
@@ -102,6 +102,8 @@ class ApiServer:
         try:
             if path.rstrip("/") == "/sim/faults":
                 return await self._faults_endpoint(request, path_token)
+            if path.rstrip("/") == "/sim/load":
+                return await self._load_endpoint(request, path_token)
             faults = self.cluster.extras.get("faults")
             if faults is not None:
                 await faults.before_request()
@@ -160,6 +162,41 @@ class ApiServer:
         body = await self._body(request)
         return _json(faults.apply_json(body))
 
+    async def _load_endpoint(self, request: web.Request, path_token: str | None) -> web.Response:
+        """`POST /sim/load {"namespace", "name", "rps"}` sets a service's offered load; GET lists them.
+
+        Admin-only, like the fault endpoint; `kubectl create --raw /sim/load -f body.json` sends it."""
+        user = self._authenticate(request, path_token)
+        if user.kind != "admin":
+            raise ApiError(403, f'User "{user.name}" cannot use the load endpoint: it is admin-only', "Forbidden")
+        from . import serving_load
+        model = serving_load.of(self.cluster)
+        now = self.cluster.clock.now()
+        if request.method == "GET":
+            return _json({"services": [{"namespace": k[0], "name": k[1], "rps": round(model.offered(k, now), 3),
+                                        "set": sv.set_rps is not None}
+                                       for k, sv in sorted(model.services.items())]})
+        if request.method != "POST":
+            raise method_not_allowed()
+        body = _as_object(await self._body(request), "load setting")
+        ns, name, rps = body.get("namespace"), body.get("name"), body.get("rps")
+        problems = []
+        if not isinstance(ns, str) or not ns:
+            problems.append("namespace: required (a string)")
+        if not isinstance(name, str) or not name:
+            problems.append("name: required (a string)")
+        if isinstance(rps, bool) or not isinstance(rps, (int, float)) or not rps >= 0 or rps == float("inf"):
+            problems.append(f"rps: must be a number 0 or more, got {rps!r}")
+        if problems:
+            raise ApiError(422, "invalid load setting: " + "; ".join(problems), "Invalid")
+        found = serving_load.find_service(self.store, ns, name)
+        if found is None:
+            raise ApiError(404, f"no inference service named {name!r} in namespace {ns!r} (a Knative Service, "
+                                "InferenceService, InferenceWorkload or Deployment)", "NotFound")
+        sv = model.declare(ns, name, (found.get("metadata") or {}).get("annotations"))
+        model.set_rps(ns, name, float(rps), now)
+        return _json({"namespace": ns, "name": name, "rps": sv.set_rps, "kind": found.get("kind")}, 201)
+
     # ================================================================== routing
     async def _dispatch(self, request: web.Request, user: User, path: str, prefix: str) -> web.StreamResponse:
         trailing = path.endswith("/") and len(path) > 1
@@ -177,24 +214,61 @@ class ApiServer:
         elif parts[0] == "apis":
             if len(parts) == 1:
                 self._get_only(request)
-                return _json(discovery.api_group_list())
+                return _json(discovery.api_group_list(self.cluster.without))
             if len(parts) == 2:
                 self._get_only(request)
-                doc = discovery.api_group(parts[1])
+                doc = discovery.api_group(parts[1], self.cluster.without)
                 if doc is None:
                     raise _not_served()
                 return _json(doc)
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
             raise _not_served()
+        if group == discovery.CUSTOM_METRICS_GROUP and group not in self.cluster.without:
+            return self._custom_metrics(request, version, rest)
         if not rest:
             self._get_only(request)
-            doc = discovery.api_resource_list(group, version)
+            doc = discovery.api_resource_list(group, version, self.cluster.without)
             if doc is None:
                 raise _not_served()
             return _json(doc)
+        if group in self.cluster.without:
+            raise _not_served()
         route = self._route(group, version, rest, trailing)
         return await self._resource(request, user, route)
+
+    def _custom_metrics(self, request: web.Request, version: str, rest: list[str]) -> web.Response:
+        """`/apis/custom.metrics.k8s.io/v1beta2[/namespaces/NS/pods/NAME|*/METRIC]`: per-pod serving metrics."""
+        self._get_only(request)
+        if version != discovery.CUSTOM_METRICS_VERSION:
+            raise _not_served()
+        if not rest:
+            return _json(discovery.custom_metrics_resources())
+        if len(rest) != 5 or rest[0] != "namespaces" or rest[2] != "pods" or rest[4] not in discovery.CUSTOM_METRICS:
+            raise ApiError(404, f"the server could not find the metric {'/'.join(rest)}: the simulator serves pods/"
+                                f"{{{','.join(discovery.CUSTOM_METRICS)}}}", "NotFound")
+        from . import hpa, serving_load
+        ns, pod_name, metric = rest[1], rest[3], rest[4]
+        labels, _ = _selectors(request.query, PODS)
+        model = serving_load.of(self.cluster)
+        items = []
+        for p in self.store.items(PODS, ns):
+            md = p["metadata"]
+            if pod_name != "*" and md["name"] != pod_name:
+                continue
+            if not labels.matches(md.get("labels")):
+                continue
+            pl = model.pod((ns, md["name"]))
+            v = hpa.pod_metric(pl, metric) if pl is not None else None
+            if v is None:
+                continue
+            items.append({"describedObject": {"kind": "Pod", "namespace": ns, "name": md["name"], "apiVersion": "/v1"},
+                          "metric": {"name": metric}, "timestamp": self.store.clock(), "value": hpa.quantity(v)})
+        if pod_name != "*" and not items:
+            raise ApiError(404, f'the server could not find the metric {metric} for pods {pod_name}', "NotFound")
+        return _json({"kind": "MetricValueList", "apiVersion": f"{discovery.CUSTOM_METRICS_GROUP}/"
+                                                              f"{discovery.CUSTOM_METRICS_VERSION}",
+                      "metadata": {}, "items": items})
 
     @staticmethod
     def _get_only(request: web.Request) -> None:
@@ -205,8 +279,8 @@ class ApiServer:
         self._get_only(request)
         if parts[1:2] == ["v3"]:
             if len(parts) == 2:
-                return _json(discovery.openapi_v3_root(prefix))
-            doc = discovery.openapi_v3_group("/".join(parts[2:]))
+                return _json(discovery.openapi_v3_root(prefix, self.cluster.without))
+            doc = discovery.openapi_v3_group("/".join(parts[2:]), self.cluster.without)
             if doc is not None:
                 return _json(doc)
         raise _not_served()
@@ -440,7 +514,7 @@ class ApiServer:
             patching.apply(ctype or "none", {}, {})  # raises the 415 that says what to use
         body = await self._body(request, raw_json=True)
         cur = self.store.get(r.rt, r.namespace, r.name or "")
-        new = patching.apply(ctype, cur, body, custom_resource=r.rt.group == "scheduling.run.ai")
+        new = patching.apply(ctype, cur, body, custom_resource=is_custom(r.rt))
         if not isinstance(new, dict):
             raise ApiError(422, "the patch turned the object into something that is not an object", "Invalid")
         md = new.setdefault("metadata", {}) if isinstance(new.get("metadata", {}), dict) else None

@@ -253,6 +253,62 @@ def _quota_used(which: str) -> Cell:
     return cell
 
 
+# ------------------------------------------------------------------------------------------ autoscaling, serving
+def _ready_cond(field: str) -> Cell:
+    def cell(o: Obj) -> str:
+        for c in _status(o).get("conditions") or []:
+            if c.get("type") == "Ready":
+                return str(c.get(field) or "")
+        return ""
+    return cell
+
+
+def _hpa_targets(o: Obj) -> str:
+    """kubectl's TARGETS cell (kubernetes pkg/printers/internalversion/printers.go `formatHPAMetrics`)."""
+    specs = _spec(o).get("metrics") or []
+    statuses = _status(o).get("currentMetrics") or []
+    if not specs:
+        return "<none>"
+    out: list[str] = []
+    for i, m in enumerate(specs):
+        st = statuses[i] if i < len(statuses) and isinstance(statuses[i], dict) else {}
+        t = m.get("type")
+        if t == "Resource":
+            r = m.get("resource") or {}
+            target = r.get("target") or {}
+            cur = ((st.get("resource") or {}).get("current")) or {}
+            if target.get("averageValue") is not None:
+                out.append(f"{r.get('name')}: {cur.get('averageValue', '<unknown>')}/{target['averageValue']}")
+            else:
+                c = f"{cur['averageUtilization']}%" if cur.get("averageUtilization") is not None else "<unknown>"
+                tg = f"{target['averageUtilization']}%" if target.get("averageUtilization") is not None else "<auto>"
+                out.append(f"{r.get('name')}: {c}/{tg}")
+        elif t == "Pods":
+            target = ((m.get("pods") or {}).get("target")) or {}
+            cur = ((st.get("pods") or {}).get("current")) or {}
+            out.append(f"{cur.get('averageValue', '<unknown>')}/{target.get('averageValue')}")
+        elif t in ("Object", "External"):
+            key = t.lower()
+            target = ((m.get(key) or {}).get("target")) or {}
+            cur = ((st.get(key) or {}).get("current")) or {}
+            if target.get("averageValue") is not None:
+                out.append(f"{cur.get('averageValue', '<unknown>')}/{target['averageValue']} (avg)")
+            else:
+                out.append(f"{cur.get('value', '<unknown>')}/{target.get('value')}")
+        else:
+            out.append("<unknown type>")
+    if len(out) > 2:
+        return ", ".join(out[:2]) + f" + {len(out) - 2} more..."
+    return ", ".join(out)
+
+
+def _traffic(o: Obj, tag: str | None, field: str) -> Any:
+    for t in ((_status(o).get("components") or {}).get("predictor") or {}).get("traffic") or []:
+        if (tag is not None and t.get("tag") == tag) or (tag is None and t.get("latestRevision") is True):
+            return t.get(field)
+    return None
+
+
 def _queue_children(o: Obj) -> str:
     kids = _status(o).get("childQueues") or []
     return ",".join(kids) if kids else ""
@@ -352,6 +408,42 @@ COLUMNS: dict[str, list[Column]] = {
         NAME, ("Pod", "string", 0, lambda o: _spec(o).get("podName", "")),
         ("Node", "string", 0, lambda o: _spec(o).get("selectedNode", "")),
         ("Phase", "string", 0, lambda o: _status(o).get("phase", "")), AGE],
+    "horizontalpodautoscalers.autoscaling": [
+        NAME, ("Reference", "string", 0, lambda o: f"{(_spec(o).get('scaleTargetRef') or {}).get('kind', '')}/"
+                                                   f"{(_spec(o).get('scaleTargetRef') or {}).get('name', '')}"),
+        ("Targets", "string", 0, _hpa_targets),
+        ("MinPods", "string", 0, lambda o: str(_spec(o)["minReplicas"]) if _spec(o).get("minReplicas") is not None
+         else "<unset>"),
+        ("MaxPods", "integer", 0, lambda o: _spec(o).get("maxReplicas", 0)),
+        ("Replicas", "integer", 0, lambda o: _status(o).get("currentReplicas", 0)), AGE],
+    # CRDs: Name, the additionalPrinterColumns, then Age, as the apiserver prints custom resources
+    "services.serving.knative.dev": [
+        NAME, ("URL", "string", 0, lambda o: _status(o).get("url", "")),
+        ("LatestCreated", "string", 0, lambda o: _status(o).get("latestCreatedRevisionName", "")),
+        ("LatestReady", "string", 0, lambda o: _status(o).get("latestReadyRevisionName", "")),
+        ("Ready", "string", 0, _ready_cond("status")), ("Reason", "string", 0, _ready_cond("reason")), AGE],
+    "configurations.serving.knative.dev": [
+        NAME, ("LatestCreated", "string", 0, lambda o: _status(o).get("latestCreatedRevisionName", "")),
+        ("LatestReady", "string", 0, lambda o: _status(o).get("latestReadyRevisionName", "")),
+        ("Ready", "string", 0, _ready_cond("status")), ("Reason", "string", 0, _ready_cond("reason")), AGE],
+    "revisions.serving.knative.dev": [
+        NAME, ("Config Name", "string", 0, lambda o: (_md(o).get("labels") or {}).get(
+            "serving.knative.dev/configuration", "")),
+        ("Generation", "string", 0, lambda o: (_md(o).get("labels") or {}).get(
+            "serving.knative.dev/configurationGeneration", "")),
+        ("Ready", "string", 0, _ready_cond("status")), ("Reason", "string", 0, _ready_cond("reason")),
+        ("Actual Replicas", "integer", 0, lambda o: _status(o).get("actualReplicas")),
+        ("Desired Replicas", "integer", 0, lambda o: _status(o).get("desiredReplicas")), AGE],
+    "routes.serving.knative.dev": [
+        NAME, ("URL", "string", 0, lambda o: _status(o).get("url", "")),
+        ("Ready", "string", 0, _ready_cond("status")), ("Reason", "string", 0, _ready_cond("reason")), AGE],
+    "inferenceservices.serving.kserve.io": [
+        NAME, ("URL", "string", 0, lambda o: _status(o).get("url", "")),
+        ("Ready", "string", 0, _ready_cond("status")),
+        ("Prev", "integer", 0, lambda o: _traffic(o, "prev", "percent")),
+        ("Latest", "integer", 0, lambda o: _traffic(o, None, "percent")),
+        ("PrevRolledoutRevision", "string", 0, lambda o: _traffic(o, "prev", "revisionName") or ""),
+        ("LatestReadyRevision", "string", 0, lambda o: _traffic(o, None, "revisionName") or ""), AGE],
     "customresourcedefinitions.apiextensions.k8s.io": [
         NAME, ("Created At", "date", 0, lambda o: _md(o).get("creationTimestamp", ""))],
 }

@@ -228,6 +228,60 @@ class ScaleDialog(ActionDialog):
         self.check()
 
 
+class BoundsDialog(ActionDialog):
+    """An autoscaled workload's min/max replicas; `+` / `-` step the max. Its replicas are the autoscaler's."""
+
+    BINDINGS = [
+        Binding("plus,equals_sign", "step(1)", "Max +1", id="bounds.up", priority=True),
+        Binding("minus", "step(-1)", "Max -1", id="bounds.down", priority=True),
+    ]
+    confirm_label = "Change bounds"
+
+    def __init__(self, target: str, source: str, lo: int | None, hi: int | None,
+                 plan_for: Callable[[int | None, int | None], Awaitable[ActionPlan]], send: Sender,
+                 decline: Decline | None = None) -> None:
+        super().__init__(f"Autoscaling bounds of {target}  (+/- step the max)", send, decline)
+        self.source = source
+        self.lo0, self.hi0 = lo, hi
+        self.lo, self.hi = lo, hi
+        self.plan_for = plan_for
+
+    def form(self) -> ComposeResult:
+        with Horizontal(classes="action-row"):
+            yield Static(f"min replicas (now {'-' if self.lo0 is None else self.lo0})", classes="action-label")
+            yield Input("" if self.lo is None else str(self.lo), id="bounds-min", restrict=r"\d*", max_length=5)
+        with Horizontal(classes="action-row"):
+            yield Static(f"max replicas (now {'-' if self.hi0 is None else self.hi0})", classes="action-label")
+            yield Input("" if self.hi is None else str(self.hi), id="bounds-max", restrict=r"\d*", max_length=5)
+
+    def plans_on_open(self) -> bool:
+        self.mark_stale()
+        self._show_plan([self.title_text, f"autoscaled by {self.source}: the autoscaler sets the replicas, this "
+                                          "changes the range it keeps them in; press + or - (or type) to see it"])
+        return False
+
+    def planner(self) -> Planner:
+        lo, hi = self.lo, self.hi
+        return lambda: self.plan_for(lo, hi)
+
+    def action_step(self, delta: int) -> None:
+        self.hi = max(1, (self.hi or 0) + delta)
+        self.query_one("#bounds-max", Input).value = str(self.hi)
+
+    @on(Input.Changed, "#bounds-min, #bounds-max")
+    def _changed(self, event: Input.Changed) -> None:
+        value = int(event.value) if event.value.isdigit() else None
+        if event.input.id == "bounds-min":
+            self.lo = value
+        else:
+            self.hi = value
+        if (self.lo, self.hi) == (self.lo0, self.hi0) and self.plan is None:
+            return
+        self.mark_stale()
+        if value is not None:
+            self.check()
+
+
 class PreemptDialog(ActionDialog):
     """Evict a workload's pods; a non-preemptible one is refused unless forced with the typed phrase."""
 
@@ -283,6 +337,8 @@ FORM_FIELDS = (  # id, label, placeholder
     ("replicas", "replicas", "replicas (training: pods in parallel)"),
     ("min", "min replicas", "inference: minimum (optional)"),
     ("max", "max replicas", "inference: maximum (optional)"),
+    ("metric", "scale on", "inference: concurrency · throughput · latency (optional)"),
+    ("threshold", "threshold", "target per replica: in flight, req/s or ms (optional)"),
     ("port", "port", "container port; also creates a Service (optional)"),
     ("priority", "priority class", "default: inference / train / build"),
     ("command", "command", "container command, shell words (optional)"),

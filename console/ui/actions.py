@@ -28,7 +28,7 @@ from .host import ActionHost
 
 WKey = tuple[str, str, str]  # (namespace, kind, name) of a workload row
 KIND_ALIAS = {"Deployment": "deployment", "StatefulSet": "statefulset", "ReplicaSet": "replicaset", "Job": "job",
-              "Pod": "pod"}
+              "Pod": "pod", "Service": "ksvc", "InferenceService": "isvc", "InferenceWorkload": "inferenceworkload"}
 LABELS = {"submit": "submit", "scale": "scale", "preempt": "preempt", "delete": "delete"}
 MARK = " ◆"
 
@@ -80,7 +80,8 @@ def form_of(values: dict[str, Any]) -> SubmitForm:
     return SubmitForm(str(values.get("type") or "inference"), values.get("name", ""), values.get("project", ""),
                       values.get("image", ""), opt("gpu"), opt("replicas"), opt("min"), opt("max"), opt("port"),
                       opt("priority"), _words("command", values.get("command", "")),
-                      _words("args", values.get("args", "")), _env(values.get("env", "")))
+                      _words("args", values.get("args", "")), _env(values.get("env", "")),
+                      metric=opt("metric"), metric_threshold=opt("threshold"))
 
 
 class ConsoleActions:
@@ -339,6 +340,9 @@ class ConsoleActions:
             return
         key, target = here
         row = self.app.ctx.store.workloads.rows.get(key)  # type: ignore[arg-type]
+        if row is not None and row.autoscaling is not None:
+            self._scale_bounds(key, target, row)
+            return
         if row is None or row.kind not in ("Deployment", "StatefulSet", "ReplicaSet"):
             what = row.kind if row else "pod"
             self.app.notify(f"scale: a {what} has no scale subresource (Deployments, StatefulSets and "
@@ -358,6 +362,28 @@ class ConsoleActions:
 
         self.app.push_screen(ScaleDialog(target, current, plan_for, self._sender(session, after),
                                          self._decline(session)), self._done)
+
+    def _scale_bounds(self, key: Hashable, target: str, row: Any) -> None:
+        """An autoscaled workload: its min/max change, never a replica count the autoscaler would undo."""
+        from .action_screens import BoundsDialog
+
+        session = self.session()
+        if session is None:
+            return
+        a = row.autoscaling
+
+        async def plan_for(lo: int | None, hi: int | None) -> ActionPlan:
+            return await self._run(session.plan_scale(target, None, lo, hi))
+
+        def after(plan: ActionPlan, _o: Outcome) -> None:
+            lo, hi = plan.data.get("range", (None, None))
+            self._pend(key, "scale", lambda r: r is not None and r.autoscaling is not None
+                       and (r.autoscaling.min, r.autoscaling.max) == (lo, hi))
+
+        self.app.notify(f"{row.name} is autoscaled by {a.source}: scale changes its min/max, not its replicas",
+                        timeout=4)
+        self.app.push_screen(BoundsDialog(target, a.source, a.min, a.max, plan_for, self._sender(session, after),
+                                          self._decline(session)), self._done)
 
     def preempt(self) -> None:
         from .action_screens import PreemptDialog

@@ -77,10 +77,10 @@ def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 async def make_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     envs: list[Env] = []
 
-    async def make(spec: Obj) -> Env:
+    async def make(spec: Obj, without: tuple[str, ...] = ()) -> Env:
         path = tmp_path / f"scenario-{len(envs)}.yaml"
         path.write_text(yaml.safe_dump(spec))
-        cluster = make_cluster(str(path), seed=11, manual_clock=True)
+        cluster = make_cluster(str(path), seed=11, manual_clock=True, without=without)
         cluster.settle()
         srv = await start_server(cluster, bookmark_interval=0.2)
         kc = tmp_path / f"kubeconfig-{len(envs)}"

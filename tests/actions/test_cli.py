@@ -9,7 +9,7 @@ import pytest
 from console.actions import cli as action_cli
 from console.cli import main
 from console.model.kai_read import GPU_GROUP_LABEL
-from console.sim.resources import DEPLOYMENTS, JOBS, PODS, SERVICES
+from console.sim.resources import DEPLOYMENTS, HPAS, JOBS, KSVCS, PODS, SERVICES
 
 from .conftest import scenario, snapshot
 
@@ -30,16 +30,64 @@ async def _run(env, capsys, *argv: str, context: str = "sim-admin") -> tuple[int
 async def test_submit_from_flags_prints_the_manifest_and_preview_then_creates(make_env, capsys) -> None:
     env = await _env(make_env)
     rc, out, err = await _run(env, capsys, "submit", "inference", "chat", "-p", "team-a", "-i",
-                              "vllm/vllm-openai:v0.6.3", "--gpu", "0.5", "--min", "1", "--max", "3", "--port", "8000",
+                              "vllm/vllm-openai:v0.6.3", "--gpu", "0.5", "--replicas", "1", "--port", "8000",
                               "--yes")
     assert rc == 0, err
     assert "kind: Deployment" in out and "kind: Service" in out and "gpu-fraction: '0.5'" in out
     assert "Preview (KAI rules on the live cluster): 1 of 1 new pod(s) would run now" in out
     assert "created Deployment runai-team-a/chat, Service runai-team-a/chat" in out
     dep = env.cluster.store.get(DEPLOYMENTS, "runai-team-a", "chat")
-    assert dep["metadata"]["annotations"]["sim.gpuconsole.io/autoscale"] == "1-3" and dep["spec"]["replicas"] == 1
+    assert dep["spec"]["replicas"] == 1
     assert env.cluster.store.get(SERVICES, "runai-team-a", "chat")["spec"]["ports"][0]["targetPort"] == 8000
     assert env.audit.entries()[-1]["outcome"] == "ok"
+
+
+async def test_autoscaled_submit_is_a_knative_service_where_knative_is_installed(make_env, capsys) -> None:
+    env = await _env(make_env)
+    rc, out, err = await _run(env, capsys, "submit", "inference", "chat", "-p", "team-a", "-i",
+                              "vllm/vllm-openai:v0.6.3", "--gpu", "0.5", "--min-replicas", "1", "--max-replicas", "3",
+                              "--metric", "concurrency", "--metric-threshold", "4", "--port", "8000", "--yes")
+    assert rc == 0, err
+    assert "apiVersion: serving.knative.dev/v1" in out and "kind: Deployment" not in out
+    # the preview is for the most the autoscaler may run
+    assert "3 new pod(s)" in out and "the most the autoscaler may run: 3 replica(s)" in out
+    ksvc = env.cluster.store.get(KSVCS, "runai-team-a", "chat")
+    ann = ksvc["spec"]["template"]["metadata"]["annotations"]
+    assert (ann["autoscaling.knative.dev/min-scale"], ann["autoscaling.knative.dev/max-scale"],
+            ann["autoscaling.knative.dev/metric"], ann["autoscaling.knative.dev/target"]) == ("1", "3", "concurrency",
+                                                                                           "4")
+    assert ann["gpu-fraction"] == "0.5"
+    env.settle(2)
+    assert env.cluster.store.get(DEPLOYMENTS, "runai-team-a", "chat-00001-deployment")["spec"]["replicas"] == 1
+
+
+async def test_autoscaled_submit_is_a_deployment_with_an_hpa_without_knative(make_env, capsys) -> None:
+    env = await make_env(scenario([{"name": "team-a", "quota": 4}]), without=("serving.knative.dev",))
+    rc, out, err = await _run(env, capsys, "submit", "inference", "chat", "-p", "team-a", "-i",
+                              "vllm/vllm-openai:v0.6.3", "--gpu", "0.5", "--min-replicas", "1", "--max-replicas", "3",
+                              "--metric", "throughput", "--metric-threshold", "5", "--yes")
+    assert rc == 0, err
+    assert "kind: HorizontalPodAutoscaler" in out and "kind: Deployment" in out
+    hpa = env.cluster.store.get(HPAS, "runai-team-a", "chat")
+    assert hpa["spec"]["minReplicas"] == 1 and hpa["spec"]["maxReplicas"] == 3
+    assert hpa["spec"]["metrics"][0]["pods"] == {"metric": {"name": "rps"},
+                                                 "target": {"type": "AverageValue", "averageValue": "5"}}
+
+
+@pytest.mark.parametrize("flags,why", [
+    (("--min-replicas", "3", "--max-replicas", "1"), "max replicas (1) must be at least min replicas (3)"),
+    (("--min-replicas", "1", "--max-replicas", "3", "--metric", "concurrency", "--metric-threshold", "0"),
+     "metric threshold must be a number above 0"),
+    (("--min-replicas", "1", "--max-replicas", "3", "--metric", "latency", "--metric-threshold", "200"),
+     "metric latency is not supported by the installed autoscaler"),
+])
+async def test_bad_autoscaled_submit_is_refused_and_creates_nothing(make_env, capsys, flags, why) -> None:
+    env = await make_env(scenario([{"name": "team-a", "quota": 4}]), without=("custom.metrics.k8s.io",))
+    before = snapshot(env.cluster)
+    rc, out, err = await _run(env, capsys, "submit", "inference", "chat", "-p", "team-a", "-i", "vllm/vllm:1",
+                              "--gpu", "0.5", *flags, "--yes")
+    assert rc == 1 and why in err, err
+    assert snapshot(env.cluster) == before and not list(env.cluster.store.items(KSVCS))
 
 
 async def test_dry_run_sends_nothing(make_env, capsys) -> None:
@@ -204,3 +252,33 @@ async def test_unreachable_cluster_exits_1_saying_so(make_env, capsys) -> None:
     assert rc == 1 and f"cannot reach {env.server.url} (context sim-admin from {env.kubeconfig}): " \
         "connection refused" in err
     assert env.audit.entries()[-1]["outcome"] == "refused"
+
+
+async def test_scale_on_an_autoscaled_service_changes_its_bounds_never_its_replicas(make_env, capsys) -> None:
+    env = await _env(make_env)
+    rc, out, err = await _run(env, capsys, "submit", "inference", "chat", "-p", "team-a", "-i", "vllm/vllm:1",
+                              "--gpu", "0.5", "--min-replicas", "1", "--max-replicas", "2", "--yes")
+    assert rc == 0, err
+    env.settle(2)
+    before = snapshot(env.cluster)
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/chat", "3", "--yes")
+    assert rc == 1 and "is autoscaled by knative" in err and "change its bounds instead" in err
+    assert snapshot(env.cluster) == before
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/chat", "--max", "4", "--yes")
+    assert rc == 0, err
+    assert "changes its bounds to 1–4, not its replicas" in out
+    ann = env.cluster.store.get(KSVCS, "runai-team-a", "chat")["spec"]["template"]["metadata"]["annotations"]
+    assert (ann["autoscaling.knative.dev/min-scale"], ann["autoscaling.knative.dev/max-scale"]) == ("1", "4")
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/chat", "--min", "5", "--yes")
+    assert rc == 1 and "max replicas (4) must be at least min replicas (5)" in err
+
+
+async def test_scale_on_an_hpa_driven_deployment_patches_the_hpa(make_env, capsys) -> None:
+    env = await make_env(scenario([{"name": "team-a", "quota": 4}]), without=("serving.knative.dev",))
+    rc, out, err = await _run(env, capsys, "submit", "inference", "web", "-p", "team-a", "-i", "nginx:1.27",
+                              "--min-replicas", "1", "--max-replicas", "2", "--yes")
+    assert rc == 0, err
+    rc, out, err = await _run(env, capsys, "scale", "runai-team-a/web", "--min", "2", "--max", "3", "--yes")
+    assert rc == 0, err
+    hpa = env.cluster.store.get(HPAS, "runai-team-a", "web")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 3)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from console.sim import controllers, scenarios
 from console.sim.cluster import SimCluster
-from console.sim.dynamics import AUTOSCALE_ANNOTATION, DYNAMIC_LABEL, load_curve, parse_autoscale
-from console.sim.resources import DEPLOYMENTS, JOBS, PODS
+from console.model import autoscaling
+from console.sim.dynamics import DYNAMIC_LABEL, load_curve, parse_autoscale
+from console.sim.resources import DEPLOYMENTS, JOBS, KREVISIONS, PODS
 from tests.sim.test_workloads import Binder
 
 
@@ -18,7 +19,8 @@ def run(seed: int, seconds: int, step: int = 5) -> tuple[SimCluster, list[int], 
     for _ in range(seconds // step):
         c.clock.advance(step)
         c.settle()
-        replicas.append(c.store.get(DEPLOYMENTS, "runai-chat-serving", "llama-8b-chat")["spec"]["replicas"])
+        replicas.append(c.store.get(DEPLOYMENTS, "runai-chat-serving", "llama-8b-chat-00001-deployment")
+                        ["spec"]["replicas"])
     names = sorted(j["metadata"]["name"] for j in c.store.items(JOBS)
                    if j["metadata"]["labels"].get(DYNAMIC_LABEL))
     return c, replicas, names
@@ -34,10 +36,14 @@ def test_load_curve_stays_in_range_and_moves() -> None:
 
 def test_dynamics_scale_submit_and_finish() -> None:
     c, replicas, names = run(seed=3, seconds=600)
-    lo, hi = parse_autoscale(c.store.get(DEPLOYMENTS, "runai-chat-serving", "llama-8b-chat")["metadata"]
-                             ["annotations"][AUTOSCALE_ANNOTATION])
+    # llama-8b-chat is a Knative Service: its KPA moves the revision's Deployment within min..max-scale.
+    rev = c.store.get(KREVISIONS, "runai-chat-serving", "llama-8b-chat-00001")
+    spec = autoscaling.knative(rev["metadata"]["annotations"])
+    lo, hi = spec.min, spec.max
+    assert (lo, hi) == (2, 6)
     assert len(set(replicas)) > 1 and all(lo <= r <= hi for r in replicas)
-    pods = [p for p in c.store.items(PODS, "runai-chat-serving") if p["metadata"]["name"].startswith("llama-8b-chat-")
+    pods = [p for p in c.store.items(PODS, "runai-chat-serving")
+            if p["metadata"]["name"].startswith("llama-8b-chat-00001-deployment-")
             and p["status"].get("phase") != "Failed" and not p["metadata"].get("deletionTimestamp")]
     assert len(pods) == replicas[-1]
     dyn = c.extras["dynamics"]

@@ -10,8 +10,9 @@ import pytest
 from console.sim import controllers, scenarios
 from console.sim.cluster import SimCluster
 from console.sim.gpus import gpu_uuid
-from console.sim.resources import (CRDS, DAEMONSETS, DEPLOYMENTS, JOBS, NAMESPACES, NODES, PODGROUPS, PODS,
-                                   PRIORITYCLASSES, QUEUES, REPLICASETS, SERVICES)
+from console.sim.resources import (CRDS, DAEMONSETS, DEPLOYMENTS, HPAS, INFERENCEWORKLOADS, ISVCS, JOBS, KSVCS,
+                                   NAMESPACES, NODES, PODGROUPS, PODS, PRIORITYCLASSES, QUEUES, REPLICASETS,
+                                   SERVICES)
 from console.sim.scenarios import ScenarioError
 
 
@@ -35,7 +36,9 @@ def test_demo_has_the_fixed_furniture(demo: SimCluster) -> None:
     assert pcs == {"train": 50, "build-preemptible": 75, "build": 100, "inference": 125, "very-low": 25,
                    "low": 40, "medium-low": 65, "medium": 80, "medium-high": 90, "high": 125, "very-high": 150}
     assert {c["metadata"]["name"] for c in demo.store.items(CRDS)} == {
-        "queues.scheduling.run.ai", "podgroups.scheduling.run.ai", "bindrequests.scheduling.run.ai"}
+        "queues.scheduling.run.ai", "podgroups.scheduling.run.ai", "bindrequests.scheduling.run.ai",
+        "services.serving.knative.dev", "configurations.serving.knative.dev", "revisions.serving.knative.dev",
+        "routes.serving.knative.dev", "inferenceservices.serving.kserve.io", "inferenceworkloads.run.ai"}
     dq = demo.store.get(QUEUES, None, "default-queue")
     assert dq["spec"]["parentQueue"] == "default-parent-queue"
 
@@ -71,7 +74,9 @@ def test_demo_nodes_and_exporters(demo: SimCluster) -> None:
 
 
 def test_demo_workloads(demo: SimCluster) -> None:
-    deps = [d for d in demo.store.items(DEPLOYMENTS) if d["metadata"]["namespace"].startswith("runai-")]
+    # Top-level Deployments only: Knative revisions and KServe predictors own theirs.
+    deps = [d for d in demo.store.items(DEPLOYMENTS) if d["metadata"]["namespace"].startswith("runai-")
+            and not d["metadata"].get("ownerReferences")]
     jobs = list(demo.store.items(JOBS))
     assert 35 <= len(deps) + len(jobs) <= 45
     inference = [d for d in deps if d["metadata"]["labels"].get("priorityClassName") == "inference"]
@@ -90,6 +95,12 @@ def test_demo_workloads(demo: SimCluster) -> None:
         assert labels["priorityClassName"] and labels["app"]
         assert w["spec"]["template"]["spec"]["schedulerName"] == "kai-scheduler"
     assert any("runai/queue" in d["metadata"]["labels"] for d in deps + jobs)
+    # every way inference is deployed: Knative (one scaling to zero), KServe, Run:ai, an HPA
+    ksvcs = {k["metadata"]["name"] for k in demo.store.items(KSVCS)}
+    assert {"llama-8b-chat", "sdxl-preview", "summarizer", "reranker-predictor"} <= ksvcs
+    assert [i["metadata"]["name"] for i in demo.store.items(ISVCS)] == ["reranker"]
+    assert [i["metadata"]["name"] for i in demo.store.items(INFERENCEWORKLOADS)] == ["summarizer"]
+    assert [h["spec"]["scaleTargetRef"]["name"] for h in demo.store.items(HPAS)] == ["embeddings"]
 
 
 def test_demo_with_the_scheduler_runs_and_leaves_some_pending() -> None:

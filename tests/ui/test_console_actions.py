@@ -10,9 +10,10 @@ import orjson
 import pytest
 from textual.widgets import Button, Input
 
-from console.sim.resources import BY_KEY, DEPLOYMENTS, PODS
+from console.sim.resources import BY_KEY, DEPLOYMENTS, KSVCS, PODS
 from console.sim.store import Change
-from console.ui.action_screens import ActionDialog, DeleteDialog, PreemptDialog, ScaleDialog, SubmitDialog
+from console.ui.action_screens import (ActionDialog, BoundsDialog, DeleteDialog, PreemptDialog, ScaleDialog,
+                                        SubmitDialog)
 
 from .conftest import synced, until
 
@@ -148,7 +149,7 @@ async def test_scale_with_plus_plus_then_confirm(demo_env, _state_home) -> None:
     app = demo_env.app()
     async with app.run_test(size=SIZE) as pilot:
         await synced(app, pilot)
-        key = await at_workload(app, pilot, "llama-8b-chat")
+        key = await at_workload(app, pilot, "code-assistant")
         before = app.ctx.store.workloads.rows[key].replicas_desired
         await pilot.press("s")
         dialog = app.screen
@@ -167,6 +168,31 @@ async def test_scale_with_plus_plus_then_confirm(demo_env, _state_home) -> None:
         assert dep["spec"]["replicas"] == before + 2
         await until(pilot, lambda: key not in app.actions.pending, what="the scale reported by the watch")
         assert app.ctx.store.workloads.rows[key].replicas_desired == before + 2
+    assert [(e["action"], e["outcome"]) for e in audit(_state_home)] == [("scale", "ok")]
+
+
+async def test_scale_on_an_autoscaled_service_changes_its_bounds(demo_env, _state_home) -> None:
+    app = demo_env.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await synced(app, pilot)
+        key = await at_workload(app, pilot, "llama-8b-chat")
+        a = app.ctx.store.workloads.rows[key].autoscaling
+        assert a is not None and (a.source, a.min, a.max) == ("knative", 2, 6)
+        await pilot.press("s")
+        dialog = app.screen
+        assert isinstance(dialog, BoundsDialog) and dialog.focused is dialog.query_one("#cancel", Button)
+        await pilot.press("plus", "plus")
+        dialog = await planned(app, pilot)
+        text = plan_shown(dialog)
+        assert "changes its bounds to 2–8, not its replicas" in text
+        assert "autoscaling.knative.dev/max-scale]: 6 -> 8" in text and "Preview" in text
+        await press(pilot, "#confirm")
+        await closed(pilot)
+        ksvc = demo_env.cluster.store.get(KSVCS, key[0], key[2])
+        assert ksvc["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"] == "8"
+        demo_env.cluster.settle()
+        await until(pilot, lambda: key not in app.actions.pending, what="the new bounds reported by the watch")
+        assert app.ctx.store.workloads.rows[key].autoscaling.max == 8
     assert [(e["action"], e["outcome"]) for e in audit(_state_home)] == [("scale", "ok")]
 
 
@@ -222,11 +248,11 @@ async def test_preempted_pod_shows_terminating_and_holds_its_gpus_until_it_goes(
         wl = app.pane("workloads").model
         cells = _plain(wl.cells(key))
         # the frozen cluster deleted it at its clock's 00:00:00; the console's clock is ten minutes on
-        assert cells[9].startswith("⌛ terminating 10m, 2 GPU held")
+        assert cells[10].startswith("⌛ terminating 10m, 2 GPU held")
         assert "1 pod(s) being deleted, holding 2 GPU" in wl.detail(key).plain
         assert wl.toggle(key)
         pod_row = ("pod", victim[0], victim[1], "")
-        assert _plain(wl.cells(pod_row))[6] == "Terminating 10m"
+        assert _plain(wl.cells(pod_row))[7] == "Terminating 10m"
         gp = app.pane("gpus").model
         held = [k for k in gp.order() if k[0] == "gpu" and k[1] == node and any(
             h.pod == victim[1] for h in store.gpus.rows[(k[1], k[2])].holders)]
@@ -355,7 +381,7 @@ async def test_action_keys_remap_by_binding_id(demo_env) -> None:
     app = demo_env.app(config=Config(refresh_hz=4, keys={"action.scale": "S", "row.mark": "m"}))
     async with app.run_test(size=SIZE) as pilot:
         await synced(app, pilot)
-        key = await at_workload(app, pilot, "llama-8b-chat")
+        key = await at_workload(app, pilot, "code-assistant")
         await pilot.press("s")
         assert not isinstance(app.screen, ActionDialog)
         await pilot.press("m")

@@ -32,8 +32,10 @@ async def test_header_and_every_pane_fill_from_the_cluster(demo_env) -> None:
         assert set(first_col(app, "nodes")) == {n["metadata"]["name"] for n in nodes}
         gpu_rows = [r for r in rows(app, "gpus") if r[0].strip().startswith("#")]
         assert len(gpu_rows) == cap
-        deployments = {d["metadata"]["name"] for d in demo_env.cluster.store.items(DEPLOYMENTS)}
+        deployments = {d["metadata"]["name"] for d in demo_env.cluster.store.items(DEPLOYMENTS)
+                       if not d["metadata"].get("ownerReferences")}  # serving ones group under their service
         assert deployments <= set(first_col(app, "workloads"))
+        assert {"llama-8b-chat", "reranker", "summarizer", "sdxl-preview"} <= set(first_col(app, "workloads"))
         assert any(r[2] in ("Scheduled", "FailedScheduling", "Evict") for r in rows(app, "events"))
 
 
@@ -67,15 +69,15 @@ async def test_filter_text_label_and_field_then_escape_clears(demo_env) -> None:
         assert app.prompt_mode == "" and app.pane().typed == "llama"
         await pilot.press("escape")
         assert app.pane().typed == "" and len(first_col(app)) > len(names)
-        dep = next(d for d in demo_env.cluster.store.items(DEPLOYMENTS) if d["metadata"]["name"] == "reranker")
+        dep = next(d for d in demo_env.cluster.store.items(DEPLOYMENTS) if d["metadata"]["name"] == "spell-correct")
         key, value = next(iter(dep["spec"]["selector"]["matchLabels"].items()))
         await pilot.press("slash", *f"-l {key}={value}", "enter")
-        assert first_col(app) == ["reranker"]
+        assert first_col(app) == ["spell-correct"]
         await pilot.press("slash")
         app.query_one("#prompt").value = "-l"
         await pilot.pause()
         assert "label selector" in str(app.query_one("#prompt-hints").render())
-        assert first_col(app) == ["reranker"], "a bad filter changes nothing"
+        assert first_col(app) == ["spell-correct"], "a bad filter changes nothing"
         await pilot.press("escape")
         await pilot.press("2", "slash", *"model:l40s", "enter")
         nodes = [r[0].strip("▾ ") for r in rows(app) if r[0].startswith("▾")]
@@ -119,17 +121,20 @@ async def test_drill_node_to_its_gpus_and_workload_to_its_pods(demo_env) -> None
         t.move_to_key(key)
         before = len(t)
         await pilot.press("enter")
+        # a Knative Service: its revision, with the revision's pods under it
+        revs = [r for r in rows(app) if r[0].strip().startswith("◇")]
+        assert [r[0].strip() for r in revs] == ["◇ llama-8b-chat-00001"] and "100% traffic" in revs[0]
         pods = [r for r in rows(app) if r[0].strip().startswith("└")]
         replicas = next(d for d in demo_env.cluster.store.items(DEPLOYMENTS)
-                        if d["metadata"]["name"] == "llama-8b-chat")["spec"]["replicas"]
-        assert len(pods) == replicas and len(t) == before + replicas
-        await pilot.press("down", "l")  # logs of the first pod
+                        if d["metadata"]["name"] == "llama-8b-chat-00001-deployment")["spec"]["replicas"]
+        assert len(pods) == replicas and len(t) == before + 1 + replicas
+        await pilot.press("down", "down", "l")  # logs of the first pod
         assert isinstance(app.screen, LogScreen)
         log_screen = app.screen
         await until(pilot, lambda: log_screen.lines > 0, what="log lines")
         await pilot.press("escape")
         assert not isinstance(app.screen, LogScreen)
-        await pilot.press("up", "enter")
+        await pilot.press("up", "up", "enter")
         assert len(t) == before
 
 

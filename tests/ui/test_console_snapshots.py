@@ -16,7 +16,10 @@ from console.ui.session import ClusterInfo, StaticSession
 from .conftest import FROZEN_NOW, frozen_demo
 
 MODEL_KEYS = ("nodes", "namespaces", "pods", "services", "resourcequotas", "deployments.apps", "replicasets.apps",
-              "statefulsets.apps", "jobs.batch", "queues.scheduling.run.ai", "podgroups.scheduling.run.ai", "events")
+              "statefulsets.apps", "jobs.batch", "queues.scheduling.run.ai", "podgroups.scheduling.run.ai", "events",
+              "horizontalpodautoscalers.autoscaling", "services.serving.knative.dev",
+              "configurations.serving.knative.dev", "revisions.serving.knative.dev",
+              "inferenceservices.serving.kserve.io", "inferenceworkloads.run.ai")
 
 _OBJECTS: dict[str, list[dict]] = {}
 

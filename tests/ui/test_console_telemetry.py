@@ -175,7 +175,7 @@ async def test_history_view_plots_the_retained_window(demo_env) -> None:
         assert "4 points over 15s" in text
         for title in ("utilisation:", "memory used:", "temperature:", "power:"):
             assert title in text
-        # 4 plots × 4 lines (a flat series, such as a steady temperature, leaves its upper lines blank)
+        # 4 plots × 4 lines (a plot's top line is blank when its series stays in the lower part of its scale)
         plot_lines = [ln for ln in text.splitlines() if ln.startswith("  ")]
         assert len(plot_lines) == 16 and all(len(ln) == 74 for ln in plot_lines)
         assert all(any(ln.strip() for ln in plot_lines[i:i + 4]) for i in range(0, 16, 4))

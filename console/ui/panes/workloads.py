@@ -9,7 +9,7 @@ from rich.style import Style
 from rich.text import Text
 
 from console.model.records import OWNER_BY_GROUP_KIND, PodRec
-from console.model.workload_row import PENDING, RUNNING, TERMINATING, WorkloadRow, request_text
+from console.model.workload_row import PENDING, RUNNING, TERMINATING, AutoscalingRow, WorkloadRow, request_text
 from widgets.bars import fmt_gpu
 from widgets.vtable import Column
 
@@ -18,6 +18,20 @@ from .base import (
 )
 
 STATUS_ORDER = {PENDING: 0, "Partially running": 1, TERMINATING: 2, "Failed": 3, RUNNING: 4}
+REVISION_LABEL = "serving.knative.dev/revision"
+METRIC_WORDS = {"concurrency": "conc", "throughput": "tput", "latency": "lat"}
+
+
+def scale_text(a: AutoscalingRow) -> str:
+    """The metric and its target, short: `conc 4`, `rps 1`, `cpu 70%`, `lat 200ms`."""
+    if not a.metric:
+        return ""
+    word = METRIC_WORDS.get(a.metric, a.metric)
+    if a.target is None:
+        return word
+    unit = "%" if a.metric in ("cpu", "memory", "cpu-utilization", "gpu-utilization") else (
+        "ms" if a.metric == "latency" else "")
+    return f"{word} {a.target:g}{unit}"
 
 
 class WorkloadsPane(PaneModel):
@@ -28,13 +42,14 @@ class WorkloadsPane(PaneModel):
     fields = ("project", "namespace", "type", "status", "kind", "workload", "node")
     resources = ("pods", "deployments.apps", "jobs.batch")
     own_columns = frozenset({"name", "age"})
-    _pod_columns = frozenset(c for c in ("name", "project", "type", "ready", "gpu_per_replica", "gpu", "status",
-                                         "service", "age", "reason"))
+    _pod_columns = frozenset(c for c in ("name", "project", "type", "ready", "scaling", "gpu_per_replica", "gpu",
+                                         "status", "service", "age", "reason"))
     columns = [
         Column("name", "WORKLOAD", 30, priority=0),
         Column("project", "PROJECT", 14, priority=1),
         Column("type", "TYPE", 11, priority=3),
-        Column("ready", "READY", 7, "right", priority=0),
+        Column("ready", "REPLICAS", 14, "right", priority=0),
+        Column("scaling", "SCALE ON", 11, priority=3),
         Column("gpu_per_replica", "GPU/R", 8, "right", priority=2),
         Column("gpu", "GPU", 6, "right", priority=1),
         Column("status", "STATUS", 17, priority=0),
@@ -56,6 +71,9 @@ class WorkloadsPane(PaneModel):
             return (r.type, k)
         if s == "ready":
             return (r.replicas_ready, k)
+        if s == "scaling":
+            a = r.autoscaling
+            return ((a.source, a.metric or "") if a else ("", ""), k)
         if s == "gpu_per_replica":
             return (num(r.gpu_per_replica), k)
         if s == "gpu":
@@ -113,7 +131,22 @@ class WorkloadsPane(PaneModel):
         for k in keys:
             out.append(k)
             if k in self.expanded:
-                out.extend(("pod", p.namespace, p.name, "") for p in self.pods(k))
+                out.extend(self._children(k))  # type: ignore[arg-type]
+        return out
+
+    def _children(self, k: tuple[str, str, str]) -> list[Key]:
+        """A group's revisions (each followed by its pods), then the pods no revision claims."""
+        pods = self.pods(k)
+        row = self.ctx.store.workloads.rows.get(k)
+        out: list[Key] = []
+        if row is not None and row.revisions:
+            for rev in row.revisions:
+                out.append(("rev", k[0], k[2], rev.name))
+                out.extend(("pod", p.namespace, p.name, "") for p in pods
+                           if p.labels.get(REVISION_LABEL) == rev.name)
+            named = {rev.name for rev in row.revisions}
+            pods = [p for p in pods if p.labels.get(REVISION_LABEL) not in named]
+        out.extend(("pod", p.namespace, p.name, "") for p in pods)
         return out
 
     def absorb(self, upserts: Iterable[Key], removed: Iterable[Key]) -> tuple[set[Key], bool]:
@@ -122,12 +155,12 @@ class WorkloadsPane(PaneModel):
         if ups & self.expanded:
             reorder = True  # an expanded group's pods may have come or gone
             for k in ups & self.expanded:
-                changed |= {("pod", p.namespace, p.name, "") for p in self.pods(k)}  # type: ignore[arg-type]
+                changed |= set(self._children(k))  # type: ignore[arg-type]
         return changed, reorder
 
     def own(self, key: Key) -> frozenset[str]:
         if isinstance(key, tuple) and len(key) == 4:
-            return self._pod_columns   # an expanded pod's row: every cell is the pod's own
+            return self._pod_columns   # a pod's or a revision's row: every cell is that object's own
         return self.own_columns
 
     def toggle(self, key: Key) -> bool:
@@ -138,6 +171,25 @@ class WorkloadsPane(PaneModel):
                 self.expanded.add(key)  # type: ignore[arg-type]
             return True
         return False
+
+    def _rev_cells(self, key: tuple) -> list[Text | str]:
+        p = self.ctx.palette
+        rev = self._revision(key)
+        name = Text("  ◇ ", p.muted)
+        name.append(key[3])
+        if rev is None:
+            return [name, "", Text("revision", p.muted), "", "", "", "", "", "", "", ""]
+        traffic = f"{rev.percent}% traffic" if rev.percent is not None else "no traffic"
+        reps = f"{'-' if rev.actual is None else rev.actual}/{'-' if rev.desired is None else rev.desired}"
+        return [name, "", Text("revision", p.muted), reps, "", "", "", "", Text(traffic, p.info), "", ""]
+
+    def _revision(self, key: tuple) -> Any:
+        for wk in (k for k in self.expanded if k[0] == key[1] and k[2] == key[2]):
+            row = self.ctx.store.workloads.rows.get(wk)
+            for rev in row.revisions if row else ():
+                if rev.name == key[3]:
+                    return rev
+        return None
 
     def _pod_cells(self, key: tuple) -> list[Text | str]:
         p = self.ctx.palette
@@ -151,12 +203,12 @@ class WorkloadsPane(PaneModel):
         name = Text("   └ ", p.muted)
         name.append(pr.name)
         return [name, Text(pr.node or "(unscheduled)", p.muted if not pr.node else Style()), "pod",
-                "1/1" if pr.ready else "0/1", request_text(pr.gpu), "", Text(status, phase_style), "", "",
+                "1/1" if pr.ready else "0/1", "", request_text(pr.gpu), "", Text(status, phase_style), "", "",
                 Text(pr.sched_message or "", p.warn)]
 
     def cells(self, key: Key) -> list[Text | str]:
         if isinstance(key, tuple) and len(key) == 4:
-            return self._pod_cells(key)
+            return self._rev_cells(key) if key[0] == "rev" else self._pod_cells(key)
         p = self.ctx.palette
         r = self.ctx.store.workloads.rows[key]  # type: ignore[index]
         mark = "▾ " if key in self.expanded else "▸ "
@@ -170,7 +222,6 @@ class WorkloadsPane(PaneModel):
             name.append(idle_text(tel.idle_workloads.get((r.namespace, r.name), 0), p.warn))
         status_style = {RUNNING: p.ok, PENDING: p.warn, "Partially running": p.warn, "Failed": p.bad}.get(
             r.status, p.muted)
-        desired = "?" if r.replicas_desired is None else str(r.replicas_desired)
         ready_style = p.ok if r.replicas_desired and r.replicas_ready >= r.replicas_desired else (
             p.warn if r.replicas_desired else Style())
         gpu = Text(fmt_gpu(r.gpu_allocated) + ("" if abs(r.gpu_allocated - r.gpu_total) < 1e-6
@@ -180,20 +231,55 @@ class WorkloadsPane(PaneModel):
             per = r.gpu_request
         created = created_at(r.created) if r.created else None
         now = self.ctx.now()
-        status, reason = Text(r.status, status_style), Text(r.pending_reason or "", p.warn)
+        replicas, scale_on = self._replica_cells(r, ready_style)
+        status = Text(r.status, status_style)
         if r.status == TERMINATING:
             status = Text(f"{TERMINATING} {age(r.terminating_since, now)}", p.warn)
-        elif r.terminating:  # replaced already, the old pods still hold their GPUs: say so before the reason
+        problems = r.autoscaling.problems if r.autoscaling is not None else ()
+        reason = Text(r.pending_reason or "", p.warn)
+        if problems:
+            reason = Text("; ".join(problems) + ("; " if r.pending_reason else ""), p.bad) + reason
+        if r.terminating and r.status != TERMINATING:
+            # replaced already, the old pods still hold their GPUs: say so before the reason
             held = f", {fmt_gpu(r.gpu_terminating)} GPU held" if r.gpu_terminating else ""
             reason = Text(terminating_text(r.terminating_since, now, r.terminating) + held +
-                          (" · " if r.pending_reason else ""), p.warn) + reason
-        return [name, r.project or "-", Text(r.type, p.muted), Text(f"{r.replicas_ready}/{desired}", ready_style),
-                per or "-", gpu, status, Text(r.service or "", p.info), age(created, now), reason]
+                          (" · " if reason.plain else ""), p.warn) + reason
+        return [name, r.project or "-", Text(r.type, p.muted), replicas, scale_on, per or "-", gpu, status,
+                Text(r.service or "", p.info), age(created, now), reason]
+
+    def _replica_cells(self, r: WorkloadRow, ready_style: Style) -> tuple[Text, Text]:
+        """REPLICAS as `cur/desired (min–max)` with `⤒` at the max and `⚠` short of desired; SCALE ON."""
+        p = self.ctx.palette
+        a = r.autoscaling
+        desired = "?" if r.replicas_desired is None else str(r.replicas_desired)
+        if a is None:
+            return Text(f"{r.replicas_ready}/{desired}", ready_style), Text("")
+        t = Text(f"{r.replicas_ready}/{'?' if a.desired is None else a.desired}", ready_style)
+        lo = "?" if a.min is None else str(a.min)
+        hi = "∞" if a.max is None and not a.problems else ("?" if a.max is None else str(a.max))
+        t.append(f" ({lo}–{hi})", p.muted)
+        if a.problems:
+            t.append(" !", p.bad)
+        elif a.at_max:
+            t.append(" ⤒", p.warn)
+        elif a.desired is not None and r.replicas_ready < a.desired and r.replicas_pending:
+            t.append(" ⚠", p.warn)
+        elif a.scaled_to_zero:
+            t.append(" ○", p.muted)
+        return t, Text(scale_text(a), p.muted)
 
     def detail(self, key: Key | None) -> Text:
         if key is None:
             return Text("")
         p = self.ctx.palette
+        if isinstance(key, tuple) and len(key) == 4 and key[0] == "rev":
+            rev = self._revision(key)
+            t = Text(f"revision {key[1]}/{key[3]}", p.bold)
+            if rev is not None:
+                t.append(f" · {rev.actual if rev.actual is not None else '?'} ready of "
+                         f"{rev.desired if rev.desired is not None else '?'} desired · "
+                         + (f"{rev.percent}% of the traffic" if rev.percent is not None else "no traffic"))
+            return t
         if isinstance(key, tuple) and len(key) == 4:
             pr = self.ctx.store.pods.get((key[1], key[2]))
             if pr is None:
@@ -212,6 +298,17 @@ class WorkloadsPane(PaneModel):
         if r is None:
             return Text("")
         t = Text(f"{r.kind} {r.namespace}/{r.name}", p.bold)
+        a = r.autoscaling
+        if a is not None:
+            t.append(f" · autoscaled by {a.source} {scale_text(a) or '?'}: {r.replicas_ready} ready of "
+                     f"{'?' if a.desired is None else a.desired} desired, {a.min if a.min is not None else '?'}–"
+                     f"{a.max if a.max is not None else '∞'}")
+            if a.at_max:
+                t.append(" · at its max", p.warn)
+            if a.scaled_to_zero:
+                t.append(" · scaled to zero (the next request activates it)", p.muted)
+            for prob in a.problems:
+                t.append(f" · {prob}", p.bad)
         t.append(f" · {r.type} · priority {r.priority_class or '-'} · "
                  f"{'preemptible' if r.preemptible else 'non-preemptible'} · {r.pods} pods "
                  f"({r.replicas_running} running, {r.replicas_pending} pending)")
@@ -226,6 +323,8 @@ class WorkloadsPane(PaneModel):
         return t
 
     def target(self, key: Key) -> ObjRef | None:
+        if isinstance(key, tuple) and len(key) == 4 and key[0] == "rev":
+            return ObjRef("serving.knative.dev", "revisions", "Revision", key[1], key[3])
         if isinstance(key, tuple) and len(key) == 4:
             return ObjRef("", "pods", "Pod", key[1], key[2])
         r = self.ctx.store.workloads.rows.get(key)  # type: ignore[arg-type]
@@ -233,12 +332,16 @@ class WorkloadsPane(PaneModel):
             return None
         if r.kind == "Pod":
             return ObjRef("", "pods", "Pod", r.namespace, r.name)
+        if r.kind == "HorizontalPodAutoscaler":
+            return ObjRef("autoscaling", "horizontalpodautoscalers", "HorizontalPodAutoscaler", r.namespace, r.name)
         ok = OWNER_BY_GROUP_KIND.get((r.api_group, r.kind))
         if ok is None:
             return None
         return ObjRef(ok.group, ok.key.split(".", 1)[0], ok.kind, r.namespace, r.name)
 
     def log_pod(self, key: Key) -> tuple[str, str] | None:
+        if isinstance(key, tuple) and len(key) == 4 and key[0] == "rev":
+            return None
         if isinstance(key, tuple) and len(key) == 4:
             return (key[1], key[2])
         if key not in self.ctx.store.workloads.rows:
@@ -256,4 +359,4 @@ class WorkloadsPane(PaneModel):
             n += 1
             pend += r.status == PENDING
             inf += r.type == "inference"
-        return f"{n} workloads · {inf} inference · {pend} pending · ⇣ preemptible"
+        return f"{n} workloads · {inf} inference · {pend} pending · ⇣ preemptible · ⤒ at max · ⚠ short of desired"
