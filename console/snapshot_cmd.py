@@ -148,7 +148,8 @@ async def scrape_once(client: KubeClient, store: ClusterStore, timeout_s: float 
 
 def add_to_snapshot(snap: dict[str, Any], telemetry: dict, state: str | None) -> None:
     """Add util_pct, mem_used_mib, temp_c, power_w, idle_for_s and health to each GPU of a snapshot dict,
-    the device index where the exporter names it, and order each node's GPUs by device index."""
+    the device index and UUID where only the exporter names them (`device_reported` still says whether
+    the API did), and order each node's GPUs by device index."""
     gpus = snap.get("gpus")
     if gpus is None:
         return
@@ -157,6 +158,8 @@ def add_to_snapshot(snap: dict[str, Any], telemetry: dict, state: str | None) ->
         g.update(snapshot_fields(tel))
         if g.get("index") is None and tel is not None:
             g["index"] = tel.index
+        if g.get("uuid") is None and tel is not None:   # the exporter names the device the API does not
+            g["uuid"] = tel.uuid
     gpus.sort(key=lambda g: (g.get("node") or "", g.get("index") is None, g.get("index") or 0, g.get("slot") or 0))
     if state is not None:
         snap["telemetry"] = state

@@ -47,6 +47,7 @@ async def test_gpu_health_and_device_indexes(demo) -> None:
         # listed in device order, numbered as the exporter's `gpu` label numbers them
         assert [g["index"] for g in gpus] == list(range(len(gpus))), node
         assert sorted(g["slot"] for g in gpus) == list(range(len(gpus)))
+        assert all(g["uuid"].startswith("GPU-") for g in gpus)   # from the exporter where the API has none
     h = {g["index"]: g["health"] for g in by_node["dgx-h100-01"]}
     assert h[2] == {"ok": False, "xid_last": None, "throttle": ["sw_thermal", "hw_thermal"], "ecc_uncorrected": 0,
                     "row_remap_failed": False, "nvlink_errors": None}
