@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readonly", action="store_true", help="disable every action that changes the cluster")
     p.add_argument("--theme", help="colour theme")
     p.add_argument("--demo", action="store_true", help="run on the built-in simulated cluster")
+    p.add_argument("--local", action="store_true", help="no cluster: only this machine's GPUs through NVML "
+                   "(the Local pane)")
     p.add_argument("--demo-scenario", default="demo", metavar="NAME",
                    help="scenario for --demo: demo (default), large, or a scenario YAML file")
     p.add_argument("--config", metavar="FILE", help="config file (default: $XDG_CONFIG_HOME/gpuconsole/config.yaml)")
@@ -61,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     snap.add_argument("-o", "--output", choices=OUTPUTS, default="table",
                       help="table (plain text), wide (with GPU telemetry columns), json or yaml")
-    snap.add_argument("--view", choices=(*VIEWS, "all"), default="all")
+    snap.add_argument("--view", choices=(*VIEWS, "local", "all"), default="all",
+                      help="local: this machine's GPUs and their processes through NVML, mapped to pods "
+                           "(works without a cluster)")
     add_scope_args(snap, namespace_default="every namespace")
     snap.add_argument("-w", "--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
                       help="print again every SECONDS (2 when not given), in place on a terminal; the informers "

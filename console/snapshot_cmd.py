@@ -4,6 +4,10 @@ Uses exactly the console's path: credentials, discovery, access plan, informers,
 `--watch` the informers stay open between prints (one list, then watches), as the console keeps them.
 On a terminal, stderr shows the same sync progress line as the console while the lists come in (and
 nothing once they are complete); stdout carries the result only.
+`--view local` prints this machine's GPUs and processes through NVML instead (like `nvitop -1`, with
+each process's pod): NVML first, so with no NVML it says why and exits 1 without touching a cluster;
+then, if a cluster answers, one sync to name the processes' pods, else the processes stay unmapped
+with a note saying why.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ from console.kube.progress import SyncBoard, SyncSnapshot, progress_text
 from console.kube.selectors import SelectorError, parse_label_selector
 from console.model.cluster_store import ClusterStore, canonical_kind
 from console.model.scope import Scope
+from console.model.local_source import LocalSource, fake_mode
+from console.model.local_view import build as build_local
 from console.model.snapshot import build
 from console.model.telemetry_view import StoreGroupIndex, TelemetryView, snapshot_fields, uid_index
 from console.snapshot_format import render, render_watch_frame
 from console.telemetry.dcgm import DcgmExporterSampler
 from console.telemetry.kai_metrics import KaiMetricsReader
+from console.telemetry.sampler import Snapshot
 from console.version import version
 
 log = logging.getLogger("gpuconsole.snapshot")
@@ -235,11 +242,77 @@ async def scrape_once(client: KubeClient, store: ClusterStore, timeout_s: float 
 
 
 def add_to_snapshot(snap: dict[str, Any], telemetry: dict, state: str | None) -> None:
-    """Add util_pct, mem_used_mib, temp_c, power_w and idle_for_s to each GPU of a snapshot dict."""
-    for g in snap.get("gpus") or []:
-        g.update(snapshot_fields(telemetry.get((g.get("node"), g.get("index")))))
+    """Add util_pct, mem_used_mib, temp_c, power_w, idle_for_s and health to each GPU of a snapshot dict,
+    the device index and UUID where only the exporter names them (`device_reported` still says whether
+    the API did), and order each node's GPUs by device index."""
+    gpus = snap.get("gpus")
+    if gpus is None:
+        return
+    for g in gpus:
+        tel = telemetry.get((g.get("node"), g.get("slot")))
+        g.update(snapshot_fields(tel))
+        if g.get("index") is None and tel is not None:
+            g["index"] = tel.index
+        if g.get("uuid") is None and tel is not None:   # the exporter names the device the API does not
+            g["uuid"] = tel.uuid
+    gpus.sort(key=lambda g: (g.get("node") or "", g.get("index") is None, g.get("index") or 0, g.get("slot") or 0))
     if state is not None:
         snap["telemetry"] = state
+
+
+async def sync_store(kubeconfig: str | None, context: str | None, timeout: float,
+                     scrape: bool) -> tuple[ClusterStore, Snapshot | None]:
+    """One sync of the model (and, when `scrape`, one dcgm-exporter scrape) for the local view's join."""
+    creds = await asyncio.to_thread(config.load, kubeconfig, context)
+    store = ClusterStore()
+    async with KubeClient(creds, max_retries=2) as client:
+        conn = Connection(client, store, accept=_models, default_namespace=creds.namespace)
+        await conn.open()
+        try:
+            await conn.wait_synced(timeout)
+        finally:
+            await conn.close()
+        store.refresh()
+        dcgm = None
+        if scrape:
+            sampler = DcgmExporterSampler(client, groups=StoreGroupIndex(store), timeout_s=5.0)
+            try:
+                dcgm = await sampler.sample()
+            finally:
+                await sampler.close()
+    return store, dcgm
+
+
+async def take_local(kubeconfig: str | None, context: str | None, timeout: float = 30.0,
+                     source: LocalSource | None = None) -> dict[str, Any]:
+    """`{"local": …}` for this machine (see the module docstring); `local.available` False says why."""
+    if source is None:
+        try:
+            source = LocalSource(fake_mode(), interval_s=0.0, xid_events=False)
+        except ValueError as e:
+            return {"local": {"available": False, "reason": f"NVML unavailable: {e}", "gpus": []}}
+    try:
+        snap = None
+        if source.fake is None:                 # real NVML: is it there at all, before any cluster?
+            snap = await source.sample()
+            if snap.error:
+                return {"local": build_local(snap, host=source.host, source=source.source).to_dict()}
+        store: ClusterStore | None = None
+        dcgm: Snapshot | None = None
+        note = None
+        try:
+            store, dcgm = await sync_store(kubeconfig, context, timeout, scrape=source.fake is not None)
+        except (config.ConfigError, ApiError, OSError) as e:
+            note = f"no cluster ({' '.join(str(e).split())[:200]}): processes are not mapped to pods"
+        if source.fake is not None:
+            source.refresh(store, dcgm)
+            snap = await source.sample()
+        assert snap is not None
+        view = build_local(snap, host=source.host, store=store, node=source.node, driver=source.driver,
+                           source=source.source, note=note, dcgm=dcgm)
+        return {"local": view.to_dict()}
+    finally:
+        await source.close()
 
 
 def scope_of(args: argparse.Namespace) -> Scope:
@@ -281,6 +354,13 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None, out: TextIO | No
     watch = getattr(args, "watch", None)
     if watch is not None and not watch > 0:
         return fail(f"--watch {watch:g}: the interval must be a number of seconds above 0", 2)
+    if args.view == "local":
+        if scope:
+            return fail("-n, -l and --project narrow the cluster's views, not --view local", 2)
+        try:
+            return _run_local(args, out, err, fail)
+        except KeyboardInterrupt:
+            return 0
     progress = ProgressLine(err) if err.isatty() else None   # never into a file or a pipe
     try:
         if watch is not None:
@@ -304,3 +384,22 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None, out: TextIO | No
         return fail(str(e), 1)
     print(render(snap, args.output, args.view), file=out)
     return 0
+
+
+def _run_local(args: argparse.Namespace, out: TextIO, err: TextIO, fail: Callable[[str, int], int]) -> int:
+    """`--view local`: this machine's GPUs (NVML) with their pods, once or every `--watch` seconds."""
+    first = True
+    while True:
+        snap = asyncio.run(take_local(args.kubeconfig, args.context, min(args.timeout, 30.0)))
+        local = snap["local"]
+        if not local.get("available"):
+            return fail(local.get("reason") or "NVML unavailable", 1)
+        snap["version"] = version()
+        if args.watch is None:
+            print(render(snap, args.output, "local"), file=out)
+            return 0
+        out.write(render_watch_frame(snap, args.output, "local", tty=out.isatty(), first=first,
+                                     interval_s=args.watch))
+        out.flush()
+        first = False
+        time.sleep(args.watch)

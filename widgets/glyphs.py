@@ -42,6 +42,7 @@ class Glyphs:
     warn: str
     reclaim: str                   # preemptible / reclaimed next
     mismatch: str
+    local: str                     # this host (the GPUs NVML sees here)
     pending: str                   # an action sent, the cluster not there yet
     marked: str
     ok: str
@@ -78,7 +79,7 @@ UNICODE = Glyphs(
     ascii=False, full="█", free="·", unused="░", limit="│", releasing="▒", over="█", fills=("█",), holder="■",
     blocks="▁▂▃▄▅▆▇█", eighths=" ▁▂▃▄▅▆▇█",
     expanded="▾", collapsed="▸", leaf="•", child="└", revision="◇", idle="◌", warn="⚠", reclaim="⇣",
-    mismatch="≠", pending="⧗", marked="◆", ok="✓", refused="✗", terminating="⌛", at_max="⤒", scaled_to_zero="○",
+    mismatch="≠", local="⌂", pending="⧗", marked="◆", ok="✓", refused="✗", terminating="⌛", at_max="⤒", scaled_to_zero="○",
     sort_desc="▼", unknown="…", infinity="∞", degree="°", sep="·",
     synced="✓", syncing="…", reconnecting="↻", forbidden="⊘", absent="–",
 )
@@ -89,7 +90,7 @@ ASCII = Glyphs(
     fills=("#", "=", "@", "+", "*", "&", "$", "o"), holder="#",
     blocks="_.-:=+*#", eighths=" ._-:=+*#",
     expanded="-", collapsed="+", leaf="*", child="`", revision=":", idle="o", warn="!", reclaim="v",
-    mismatch="#", pending="@", marked="*", ok="+", refused="x", terminating="%", at_max="^", scaled_to_zero="0",
+    mismatch="#", local="H", pending="@", marked="*", ok="+", refused="x", terminating="%", at_max="^", scaled_to_zero="0",
     sort_desc="v", unknown="...", infinity="inf", degree="", sep="|",
     synced="+", syncing="~", reconnecting="r", forbidden="x", absent="-",
 )
@@ -118,7 +119,7 @@ _BY_GLYPH: dict[str, str] = {}
 for _ascii_value, _unicode_value in ((getattr(ASCII, f), getattr(UNICODE, f)) for f in (
         "full", "free", "unused", "limit", "releasing", "holder", "expanded", "collapsed", "leaf", "revision",
         "idle", "warn", "reclaim", "mismatch", "pending", "marked", "ok", "refused", "terminating", "at_max",
-        "scaled_to_zero", "sort_desc", "sep", "reconnecting", "forbidden", "absent")):
+        "scaled_to_zero", "sort_desc", "sep", "reconnecting", "forbidden", "absent", "local")):
     if len(_ascii_value) == 1 and len(_unicode_value) == 1:
         _BY_GLYPH[_unicode_value] = _ascii_value
 _BY_GLYPH.update({

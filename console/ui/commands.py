@@ -14,8 +14,10 @@ VIEW_ALIASES = {
     "workloads": "workloads", "workload": "workloads", "wl": "workloads", "pods": "workloads", "po": "workloads",
     "nodes": "nodes", "node": "nodes", "no": "nodes",
     "events": "events", "event": "events", "ev": "events",
+    "local": "local", "lo": "local", "host": "local", "nvml": "local", "smi": "local",
 }
-COMMANDS = ("projects", "gpus", "workloads", "nodes", "events", "ns", "project", "ctx", "theme", "help", "quit")
+COMMANDS = ("projects", "gpus", "workloads", "nodes", "events", "local", "ns", "project", "ctx", "theme", "help",
+            "quit")
 ALL = "all"  # `:ns all`, `:project all`: the scope is lifted
 
 
@@ -34,7 +36,7 @@ def parse_command(text: str) -> Command:
     Raises CommandError saying what is wrong."""
     words = text.strip().lstrip(":").split()
     if not words:
-        raise CommandError("empty command; try :projects, :gpus, :workloads, :nodes, :events or :ctx")
+        raise CommandError("empty command; try :projects, :gpus, :workloads, :nodes, :events, :local or :ctx")
     head, rest = words[0].lower(), words[1:]
     if head in ("q", "q!", "quit", "exit"):
         return Command("quit")
@@ -54,7 +56,8 @@ def parse_command(text: str) -> Command:
         return Command("project", rest[0])
     view = VIEW_ALIASES.get(head)
     if view is None:
-        raise CommandError(f"unknown command {head!r}; try :projects, :gpus, :workloads, :nodes, :events, :ctx")
+        raise CommandError(f"unknown command {head!r}; try :projects, :gpus, :workloads, :nodes, :events, :local, "
+                           ":ctx")
     if rest:
         return Command("view", view + " " + " ".join(rest))
     return Command("view", view)
