@@ -216,7 +216,9 @@ def render(snapshot: dict[str, Any], output: str = "table", view: str = "all", *
         if output == "yaml":
             import yaml
             return yaml.safe_dump(local, sort_keys=False, default_flow_style=False).rstrip()
-        return f"gpuconsole {snapshot.get('version') or '?'}\n\n" + _local(local["local"])
+        text = _local(local["local"])
+        first, _, rest = text.partition("\n")  # the host line, then the version, as the cluster views start
+        return f"{first}  gpuconsole {snapshot.get('version') or '?'}" + (f"\n{rest}" if rest else "")
     views = VIEWS if view == "all" else (view,)
     data = _data(snapshot, view)
     if output == "json":

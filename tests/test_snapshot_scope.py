@@ -36,7 +36,7 @@ async def _kubectl(kubeconfig: str, *args: str) -> dict:
 
 
 def _pods(snap: dict) -> set[tuple[str, str]]:
-    return {(w["namespace"], p) for w in snap["workloads"] for p in w["pods"]}
+    return {(w["namespace"], p) for w in snap["workloads"] for p in w["pod_names"]}
 
 
 @pytest.mark.kubectl

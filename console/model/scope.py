@@ -2,7 +2,7 @@
 them, applied to the snapshot's views.
 
 - Workloads (namespaced) keep the rows in the namespace, of the project (or a project under the department) and,
-  with a selector, those whose own labels or any of whose pods' labels match; each keeps, in `pods`, the pods
+  with a selector, those whose own labels or any of whose pods' labels match; each keeps, in `pod_names`, the pods
   `kubectl get pods -n NS -l SEL` would list for it.
 - GPUs keep the devices one of those pods holds (the whole device: its other holders and free share stay).
 - Projects keep the named project with its subtree, or the projects of the kept workloads, with their ancestors
@@ -69,7 +69,7 @@ def _pod_names(store: ClusterStore, wkey: tuple[str, str, str], scope: Scope) ->
 
 
 def apply(out: dict[str, Any], store: ClusterStore, scope: Scope) -> None:
-    """Narrow a built snapshot dict (see `snapshot.build`) to `scope` in place; add `pods` to each workload."""
+    """Narrow a built snapshot dict (see `snapshot.build`) to `scope` in place; add `pod_names` to each workload."""
     projects = subtree(store, scope.project) if scope.project else None
     held: set[tuple[str, str]] = set()
     kept_projects: set[str] = set()
@@ -86,7 +86,7 @@ def apply(out: dict[str, Any], store: ClusterStore, scope: Scope) -> None:
                 owner = store.owner_of_workload(wkey)
                 if owner is None or not scope.selector.matches(owner.labels):
                     continue
-            w["pods"] = pods
+            w["pod_names"] = pods
             kept.append(w)
             held.update((w["namespace"], p) for p in pods)
             if w.get("project"):

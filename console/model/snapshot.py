@@ -87,7 +87,7 @@ def fair_share_dict(fs: FairShareTable) -> dict[str, Any]:
 
 def build(store: ClusterStore, view: str = "all", now: float | None = None,
           scope: Scope | None = None) -> dict[str, Any]:
-    """The current views as a dict: `projects`, `gpus`, `workloads` (each with its `pods`), `nodes` (or only
+    """The current views as a dict: `projects`, `gpus`, `workloads` (each with its `pod_names`), `nodes` (or only
     `view`), plus `health`, `hidden`, `gpu_summary` and `problems` for the whole snapshot; narrowed to `scope`
     (a namespace, a label selector, a project: see scope.py) when one is given.
 
