@@ -151,8 +151,17 @@ def _ascii_for(ch: str) -> str:
     return hit
 
 
+_TABLE: dict[int, str] = {}  # str.translate's table: every character met so far, filled as new ones appear
+
+
 def to_ascii(text: str) -> str:
     """`text` with every non-ASCII character replaced, cell for cell (the layout does not move)."""
     if text.isascii():
         return text
-    return "".join(c if c < "\x80" else _ascii_for(c) for c in text)
+    out = text.translate(_TABLE)
+    if not out.isascii():
+        for c in set(out):
+            if c >= "\x80":
+                _TABLE[ord(c)] = _ascii_for(c)
+        out = out.translate(_TABLE)
+    return out
