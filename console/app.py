@@ -912,22 +912,29 @@ class ClusterConsole(App[None]):
             self.notify(f"no {what} {name!r} in this cluster (have: {shown or 'none yet'})", severity="warning")
             return
         value = None if name == "all" else name
-        if kind == "ns":
-            self.scope_ns = value
-        else:
-            self.scope_project = value
-        self._apply_scope()
+        ns, project = (value, self.scope_project) if kind == "ns" else (self.scope_ns, value)
+        self._apply_scope(ns, project)
 
     def scope_text(self) -> str:
         parts = ([f"ns {self.scope_ns}"] if self.scope_ns else []) + \
             ([f"project {self.scope_project}"] if self.scope_project else [])
         return " · ".join(parts)
 
-    def _apply_scope(self) -> None:
-        """Give each pane the field terms of the scope it can be narrowed by (see `scope_terms`)."""
-        with self.ctx.lock:  # one walk of the workload rows, under the model's lock (a command, not a frame)
-            terms = scope_terms(self.ctx.store, {n: PANES[n].fields for n in VIEW_ORDER},
-                                self.scope_ns, self.scope_project)
+    def _apply_scope(self, ns: str | None, project: str | None) -> None:
+        """Give each pane the field terms of the scope it can be narrowed by (see `scope_terms`); nothing changes
+        when the model cannot be read now."""
+        lock = self.ctx.lock
+        # One walk of the workload rows under the model's lock; the informers' thread holds it for seconds while
+        # a large cluster's first lists come in, and the screen must not wait that long.
+        if not lock.acquire(timeout=0.5):
+            self.notify("the cluster model is busy with its first lists; give the command again in a moment",
+                        severity="warning")
+            return
+        try:
+            terms = scope_terms(self.ctx.store, {n: PANES[n].fields for n in VIEW_ORDER}, ns, project)
+        finally:
+            lock.release()
+        self.scope_ns, self.scope_project = ns, project
         label = self.scope_text()
         for name in VIEW_ORDER:
             t = terms.get(name, ())
