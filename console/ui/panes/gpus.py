@@ -397,7 +397,7 @@ class GpusPane(PaneModel):
         if tel is not None and tel.sm_clock_mhz is not None:
             t.append(f" · SM {tel.sm_clock_mhz:.0f} MHz", p.muted)
         if self._local_gpu(g) is not None:
-            t.append(" · this host: 6 for its processes", p.info)
+            t.append(" · this host · 6: its processes on the Local pane", p.info)
         if tel is not None:
             if tel.idle:
                 feed = self.ctx.telemetry
