@@ -1,4 +1,4 @@
-"""The Textual console: header, five live panes, k9s-style keys, and the workers that hold the cluster.
+"""The Textual console: header, six live panes, k9s-style keys, and the workers that hold the cluster.
 
 The cluster connection belongs to the App (a pane's workers would die with it). A timer drains the
 model 2–4 times a second and applies keyed changes to the panes inside one `batch_update()`. Every
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,8 +31,13 @@ from console.config import Config
 from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot, progress_segments
 from console.model.cluster_store import KNOWN_KINDS
 from console.ui.actions import ConsoleActions
+from console.kube.redact import redact
+from console.model.scope import namespaces as scope_namespaces
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
+from console.ui.scope import scope_terms
+from console.ui.terminal import AsciiOnly, safe_filters
 from console.ui.host import PaletteEntry
+from console.ui.local_feed import LocalFeed, SourceFactory, default_source
 from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
 from console.ui.session import Session
@@ -54,7 +60,8 @@ DRAIN_BUDGET_S, FLUSH_AGAIN_S = 0.015, 0.1
 # are all there within a few seconds; keys still come between them.
 BIG_BACKLOG, BIG_BUDGET_S = 5_000, 0.1
 MAX_BEHIND_S = 1.0   # rows left dirty longer than this: one drain without a budget (a change shows in ~1 s)
-VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events")
+VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events", "local")
+log = logging.getLogger("gpuconsole.ui")
 SessionFactory = Callable[[str | None], Session]
 
 
@@ -88,6 +95,7 @@ class ClusterConsole(App[None]):
         Binding("3", "view('workloads')", "Workloads", id="view.workloads", show=False),
         Binding("4", "view('nodes')", "Nodes", id="view.nodes", show=False),
         Binding("5", "view('events')", "Events view", id="view.events", show=False),
+        Binding("6", "view('local')", "Local GPUs (this machine, NVML)", id="view.local", show=False),
         Binding("r", "retry", "Retry", id="app.retry", show=False),
         Binding("i", "idle_jump", "Idle GPU: its workload (else the next idle GPU)", id="gpu.idle"),
         Binding("t", "gpu_history", "GPU history plots", id="gpu.history"),
@@ -105,8 +113,12 @@ class ClusterConsole(App[None]):
                  contexts: Callable[[], list[str]] | None = None, retry_base: float = 2.0,
                  sampler_factory: SamplerFactory = dcgm_sampler, idle_policy: IdlePolicy | None = None,
                  telemetry_auto: bool = True, kai_reader_factory: ReaderFactory = kai_reader,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 local_factory: SourceFactory = default_source, ascii_only: bool = False) -> None:
         super().__init__()
+        self._filters = safe_filters(self._filters)  # NO_COLOR: Textual's monochrome filter, unstyled text too
+        if ascii_only:  # a terminal without UTF-8: Textual's own borders and scrollbars too, cell for cell
+            self._filters.append(AsciiOnly())
         self.monotonic = monotonic              # the clock list progress is timed with (tests fix it)
         self.sampler_factory = sampler_factory
         self.kai_reader_factory = kai_reader_factory
@@ -116,6 +128,9 @@ class ClusterConsole(App[None]):
         self.feed: TelemetryFeed | None = None
         self._tel_pending: TickResult | None = None   # a tick's changes, for the next flush to apply
         self._tel_task: asyncio.Task[None] | None = None
+        # This machine's GPUs: one feed for the App's life, whatever cluster (if any) is connected.
+        self.local = LocalFeed(local_factory)
+        self._local_task: asyncio.Task[None] | None = None
         for t in themes.THEMES:
             self.register_theme(t)
         self.config = config or Config()
@@ -127,7 +142,7 @@ class ClusterConsole(App[None]):
         self.retry_base = retry_base
         self.session: Session | None = None
         empty = Session()
-        self.ctx = PaneContext(store=empty.store, events=empty.events, now=now)
+        self.ctx = PaneContext(store=empty.store, events=empty.events, now=now, local=self.local)
         self.conn_state = "connecting"
         self.conn_message = ""
         self.view = self.config.default_view
@@ -137,6 +152,10 @@ class ClusterConsole(App[None]):
         self._retry = asyncio.Event()
         self._gpu: dict[str, float | int | None] = {}
         self._context_names: list[str] = []
+        self._namespace_names: list[str] = []
+        self._project_names: list[str] = []
+        self.scope_ns: str | None = None        # `:ns NAME`
+        self.scope_project: str | None = None   # `:project NAME`
         self.flushes = 0
         self._again = False              # a follow-up flush is due (the last drain ran out of budget)
         self._behind_since: float | None = None   # since when drains have left rows dirty
@@ -180,6 +199,8 @@ class ClusterConsole(App[None]):
         self.update_header()
         self.connect()
         self.load_contexts()
+        if self.telemetry_auto:
+            self._local_task = asyncio.create_task(self._local_run(), name="local-gpus")
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -229,6 +250,10 @@ class ClusterConsole(App[None]):
                 await session.close()
                 attempt += 1
                 delay = min(30.0, self.retry_base * (2 ** (attempt - 1)))
+                # The whole cause the first time; one line for each retry after it.
+                log.warning("cannot connect to %s (attempt %d, retry in %.0fs): %s",
+                            self.context or "the current context", attempt, delay, _one_line(e),
+                            exc_info=e if attempt == 1 else None)
                 self.conn_state = "unreachable"
                 self.conn_message = f"{_one_line(e)} — retry in {delay:.0f}s (r: now)"
                 self._set_session(session, live=False)
@@ -240,7 +265,8 @@ class ClusterConsole(App[None]):
                     pass
                 continue
             self._set_session(session, live=True)
-            self.conn_state, self.conn_message = ("connected", "") if session.live else ("offline", "snapshot")
+            self.conn_state, self.conn_message = ("connected", "") if session.live else \
+                ("offline", getattr(session, "offline_note", None) or "snapshot")
             self.update_header()
             self.settle_heap(session)
             if self.feed is not None and self.telemetry_auto:
@@ -301,10 +327,18 @@ class ClusterConsole(App[None]):
         if event.state == WorkerState.ERROR:
             err = event.worker.error
             self.notify(f"{event.worker.name or event.worker.group}: {_one_line(err)}", severity="error",
-                        timeout=8)
+                        timeout=8, cause=err)
             if event.worker.group == "cluster":
                 self.conn_state, self.conn_message = "unreachable", f"{_one_line(err)} (r: retry)"
                 self.update_header()
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True, cause: BaseException | None = None) -> None:
+        """Textual's toast; a warning or an error is also written to the log, with its cause when one is known."""
+        if severity in ("warning", "error"):
+            log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s%s", f"{title}: " if title else "",
+                    message, exc_info=cause)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def action_retry(self) -> None:
         if self.conn_state == "unreachable":
@@ -334,7 +368,7 @@ class ClusterConsole(App[None]):
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a sampler bug must not end sampling, nor the console
-                self.notify(f"GPU telemetry: {_one_line(e)}", severity="error", timeout=5)
+                self.notify(f"GPU telemetry: {_one_line(e)}", severity="error", timeout=5, cause=e)
             await asyncio.sleep(max(1.0, feed.interval_s))
 
     async def telemetry_tick(self) -> TickResult | None:
@@ -361,6 +395,41 @@ class ClusterConsole(App[None]):
         if res.projects:
             self.pane("projects").absorb(res.projects, ())
 
+    # ------------------------------------------------------------------ this machine's GPUs (NVML)
+    async def _local_run(self) -> None:
+        """Sample this machine's GPUs for as long as the App runs; a failed tick is a state, not an exit."""
+        while True:
+            try:
+                await self.local_tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a sampler bug must not end sampling, nor the console
+                self.notify(f"local GPUs: {_one_line(e)}", severity="error", timeout=5)
+            await asyncio.sleep(max(0.5, self.local.interval_s))
+
+    async def local_tick(self) -> bool:
+        """One NVML sample joined to the cluster: on the informers' loop when connected, else here (the
+        NVML calls run in a worker thread either way); then onto the Local pane and the host's GPU rows."""
+        s = self.session
+        dcgm = self.feed.snapshot if self.feed is not None else None
+        if s is not None and s.live and hasattr(s, "off_ui"):
+            fresh = await s.off_ui(self.local.tick(s, dcgm))  # type: ignore[attr-defined]
+        else:
+            fresh = await self.local.tick(s, dcgm)
+        if fresh and self._mounted_panes():
+            self._apply_local()
+        return fresh
+
+    def _apply_local(self) -> None:
+        view = self.local.view
+        with self.batch_update():
+            self.pane("local").rebuild()
+            if view is not None and view.node:
+                n = view.node
+                keys = {("gpu", n, i) for i in range(self.ctx.store.gpus.count.get(n, 0))} | {("node", n)}
+                self.pane("gpus").absorb(keys, ())
+            self.update_header()
+
     # ------------------------------------------------------------------ KAI's fair shares
     def fair_share_loop(self) -> None:
         """Read KAI's fair shares for this session (replacing the last session's loop)."""
@@ -376,7 +445,7 @@ class ClusterConsole(App[None]):
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a reader bug must not end the loop, nor the console
-                self.notify(f"KAI fair share: {_one_line(e)}", severity="error", timeout=5)
+                self.notify(f"KAI fair share: {_one_line(e)}", severity="error", timeout=5, cause=e)
             await asyncio.sleep(max(1.0, feed.interval_s))
 
     async def fair_share_tick(self) -> bool:
@@ -413,7 +482,10 @@ class ClusterConsole(App[None]):
         # The workloads view is written only by the drain, on this thread: no lock to read it.
         target = next((k for k in self.ctx.store.workloads.rows if k[0] == ns and k[2] == name), None)
         g = key
-        self._push_and_go(Drill("workloads", "workload", (name,), f"idle {g[1]}#{g[2]}"))  # type: ignore[index]
+        row = self.ctx.store.gpus.rows.get((g[1], g[2]))  # type: ignore[index]
+        idx = model.device_index(row) if row is not None else None  # type: ignore[attr-defined]
+        crumb = f"idle {g[1]}#{idx if idx is not None else '?'}"  # type: ignore[index]
+        self._push_and_go(Drill("workloads", "workload", (name,), crumb))
         if target is not None:
             self.pane("workloads").table.move_to_key(target)
 
@@ -439,6 +511,13 @@ class ClusterConsole(App[None]):
         task, self._tel_task = self._tel_task, None
         if task is not None:
             task.cancel()
+        ltask, self._local_task = self._local_task, None
+        if ltask is not None:
+            ltask.cancel()
+        try:
+            await asyncio.wait_for(self.local.close(), 5)
+        except Exception:
+            pass
         fs_task, self._fs_task = self._fs_task, None
         if fs_task is not None:
             fs_task.cancel()
@@ -561,10 +640,15 @@ class ClusterConsole(App[None]):
         for name in VIEW_ORDER:
             p = self.pane(name)
             msg = ""
+            if name == "local":
+                p.set_state(p.model.state())  # type: ignore[attr-defined]
+                continue
             if self.conn_state == "unreachable":
                 msg = f"cluster unreachable: {self.conn_message}"
             elif self.conn_state == "connecting":
                 msg = f"connecting {self.conn_message}…"
+            elif self.conn_state == "offline" and s is not None and getattr(s, "offline_note", None):
+                msg = f"{s.offline_note} (6: this machine's GPUs)"  # type: ignore[attr-defined]
             else:
                 notes = []
                 waiting = sync.waiting_on(p.model.needs)
@@ -596,7 +680,7 @@ class ClusterConsole(App[None]):
         return HeaderData(
             context=(info.context if info and info.context else self.context or ""),
             cluster=info.cluster if info else "", user=info.user if info else "",
-            server=info.server if info else "", tls=info.tls if info else "",
+            server=redact(info.server) if info else "", tls=info.tls if info else "", scope=self.scope_text(),
             server_version=info.server_version if info else "", readonly=self.readonly,
             connection=self.conn_state, message=self.conn_message, resources=states,
             gpus_allocated=g.get("allocated"), gpus_capacity=g.get("capacity"),  # type: ignore[arg-type]
@@ -622,7 +706,8 @@ class ClusterConsole(App[None]):
         tabs = " ".join(f"[reverse] {i + 1} {v} [/]" if v == self.view else f" {i + 1} {v} "
                         for i, v in enumerate(VIEW_ORDER))
         _show_line(self.query_one("#tabs", Static), tabs)
-        crumbs = [e.view + (f" › {e.drill.crumb}" if e.drill else "") for e in self.nav]
+        crumbs = [self.scope_text()] if self.scope_text() else []
+        crumbs += [e.view + (f" › {e.drill.crumb}" if e.drill else "") for e in self.nav]
         p = self.pane()
         crumbs.append(self.view + (f" › {p.drill.crumb}" if p.drill else ""))
         _show_line(self.query_one("#crumbs", Static), "  ›  ".join(f"<{c}>" for c in crumbs))
@@ -637,21 +722,22 @@ class ClusterConsole(App[None]):
 
         if self.prompt_mode:
             return [("enter", "apply"), ("esc", "cancel")] + ([("tab", "complete")] if self.prompt_mode == ":" else [])
-        drill = {"projects": "workloads", "gpus": "drill", "workloads": "expand", "nodes": "GPUs", "events": ""}
+        drill = {"projects": "workloads", "gpus": "drill", "workloads": "expand", "nodes": "GPUs", "events": "",
+                 "local": "workload"}
         out = [(k("app.command", ":"), "command"), (k("app.filter", "/"), "filter")]
         if drill.get(self.view):
             out.append((k("row.drill", "enter"), drill[self.view]))
         if self.nav or self.pane().typed:
             out.append((k("app.back", "escape"), "back"))
         out += [(k("row.describe", "d"), "describe"), (k("row.yaml", "y"), "yaml")]
-        if self.view in ("gpus", "workloads", "events"):
+        if self.view in ("gpus", "workloads", "events", "local"):
             out.append((k("row.logs", "l"), "logs"))
         if self.view == "gpus" and self.feed is not None:
             out += [(k("gpu.idle", "i"), "idle→workload"), (k("gpu.history", "t"), "history")]
         if self.view != "events":
             out.append((k("row.events", "e"), "events"))
         out += self.actions.hints(k)
-        out += [(k("table.sort", "o"), "sort"), ("1-5", "views"), (k("app.help", "question_mark"), "help"),
+        out += [(k("table.sort", "o"), "sort"), ("1-6", "views"), (k("app.help", "question_mark"), "help"),
                 ("^p", "palette"), (k("app.quit", "q"), "quit")]
         if self.conn_state == "unreachable":
             out.insert(0, (k("app.retry", "r"), "retry now"))
@@ -748,10 +834,14 @@ class ClusterConsole(App[None]):
         self._prompt_before = self.pane().typed
         if mode == ":":
             names = self._contexts()
+            self._refresh_scope_names()
             cands = [*completions("", [], []), *(f"ctx {c}" for c in names),
-                     *(f"theme {t}" for t in self.available_themes)]
+                     *(f"theme {t}" for t in self.available_themes),
+                     *(f"ns {n}" for n in ("all", *self._namespace_names)),
+                     *(f"project {n}" for n in ("all", *self._project_names))]
             inp.suggester = SuggestFromList(cands, case_sensitive=False)
-            inp.placeholder = "command: projects gpus workloads nodes events ctx theme q (tab completes)"
+            inp.placeholder = ("command: projects gpus workloads nodes events local ns project ctx theme q "
+                               "(tab completes)")
         else:
             inp.suggester = None
             inp.placeholder = "filter: text, -l key=value, or field:value (" + ", ".join(self.pane().model.fields) + ")"
@@ -764,6 +854,23 @@ class ClusterConsole(App[None]):
 
     def _contexts(self) -> list[str]:
         return self._context_names
+
+    def _completions(self, value: str) -> list[str]:
+        return completions(value, self._contexts(), list(self.available_themes), self._namespace_names,
+                           self._project_names)
+
+    def _refresh_scope_names(self) -> None:
+        """The model's namespaces and projects, for `:ns` / `:project` completion and checks. The informers'
+        thread may hold the model for seconds while a large cluster syncs: then the last names serve."""
+        lock = self.ctx.lock
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            store = self.ctx.store
+            self._namespace_names = scope_namespaces(store)
+            self._project_names = sorted(store.projects.rows)
+        finally:
+            lock.release()
 
     def close_prompt(self, cancel: bool = False) -> None:
         inp = self.query_one("#prompt", Input)
@@ -778,7 +885,7 @@ class ClusterConsole(App[None]):
     def _hints(self, value: str, error: str = "") -> None:
         hints = self.query_one("#prompt-hints", Static)
         if self.prompt_mode == ":":
-            cands = completions(value, self._contexts(), list(self.available_themes))
+            cands = self._completions(value)
             text = "  ".join(cands[:12]) if cands else "no such command"
         else:
             text = error
@@ -791,10 +898,10 @@ class ClusterConsole(App[None]):
             return
         inp = self.query_one("#prompt", Input)
         if self.prompt_mode == ":":
-            cands = completions(inp.value, self._contexts(), list(self.available_themes))
+            cands = self._completions(inp.value)
             if cands:
-                inp.value = cands[0] + ("" if cands[0] in ("ctx", "theme") else "")
-                if cands[0] in ("ctx", "theme"):
+                inp.value = cands[0]
+                if cands[0] in ("ctx", "theme", "ns", "project"):
                     inp.value += " "
                 inp.cursor_position = len(inp.value)
                 self._hints(inp.value)
@@ -849,6 +956,54 @@ class ClusterConsole(App[None]):
                 self.theme = cmd.arg
         elif cmd.verb == "ctx":
             self.switch_context(cmd.arg)
+        elif cmd.verb in ("ns", "project"):
+            self.set_scope(cmd.verb, cmd.arg)
+
+    # ------------------------------------------------------------------ :ns and :project
+    def set_scope(self, kind: str, name: str) -> None:
+        """`:ns NAME` / `:project NAME` narrow every pane (k9s's `:ns`); `all` lifts it; a name the model does
+        not know is refused with the names it does know."""
+        self._refresh_scope_names()
+        known = self._namespace_names if kind == "ns" else self._project_names
+        what = "namespace" if kind == "ns" else "project"
+        current = self.scope_ns if kind == "ns" else self.scope_project
+        if not name:
+            self.notify(f"{what}: {current or 'all'} (have: {', '.join(known) or 'none yet'}); "
+                        f":{kind} NAME narrows, :{kind} all lifts", timeout=6)
+            return
+        if name != "all" and name not in known:
+            shown = ", ".join(known[:20]) + (" …" if len(known) > 20 else "")
+            self.notify(f"no {what} {name!r} in this cluster (have: {shown or 'none yet'})", severity="warning")
+            return
+        value = None if name == "all" else name
+        ns, project = (value, self.scope_project) if kind == "ns" else (self.scope_ns, value)
+        self._apply_scope(ns, project)
+
+    def scope_text(self) -> str:
+        parts = ([f"ns {self.scope_ns}"] if self.scope_ns else []) + \
+            ([f"project {self.scope_project}"] if self.scope_project else [])
+        return " · ".join(parts)
+
+    def _apply_scope(self, ns: str | None, project: str | None) -> None:
+        """Give each pane the field terms of the scope it can be narrowed by (see `scope_terms`); nothing changes
+        when the model cannot be read now."""
+        lock = self.ctx.lock
+        # One walk of the workload rows under the model's lock; the informers' thread holds it for seconds while
+        # a large cluster's first lists come in, and the screen must not wait that long.
+        if not lock.acquire(timeout=0.5):
+            self.notify("the cluster model is busy with its first lists; give the command again in a moment",
+                        severity="warning")
+            return
+        try:
+            terms = scope_terms(self.ctx.store, {n: PANES[n].fields for n in VIEW_ORDER}, ns, project)
+        finally:
+            lock.release()
+        self.scope_ns, self.scope_project = ns, project
+        label = self.scope_text()
+        for name in VIEW_ORDER:
+            t = terms.get(name, ())
+            self.pane(name).set_scope(t, label if t else "")
+        self.update_header()
 
     def switch_context(self, name: str) -> None:
         names = self._contexts()
@@ -860,6 +1015,9 @@ class ClusterConsole(App[None]):
             return
         self.context = name
         self.nav.clear()
+        self.scope_ns = self.scope_project = None  # another cluster: its namespaces and projects are its own
+        for v in VIEW_ORDER:
+            self.pane(v).set_scope((), "")
         for v in VIEW_ORDER:
             self.pane(v).set_filter("", None)
         self.conn_state, self.conn_message = "connecting", f"to {name}"
@@ -970,13 +1128,16 @@ class ClusterConsole(App[None]):
             ("YAML of selected row", "the object as YAML, fetched fresh", self.action_yaml),
             ("Logs of selected pod", "follow the pod's log", self.action_logs),
             ("Events of selected row", "the events about this object", self.action_events),
-            ("Drill in", "project → workloads, node → GPUs, workload → pods", self.action_drill),
+            ("Drill in", "project → workloads, node → GPUs, workload → pods, process → workload", self.action_drill),
             ("Back", "leave the drill-down", self.action_back),
             ("Filter", "type a filter for this pane", self.action_filter),
             ("Command", "type a : command", self.action_command),
             ("Sort by next column", "cycle the sort column", self.action_sort_next),
             ("Reverse sort", "flip the sort order", self.action_sort_reverse),
             ("Switch context", "choose a kubeconfig context", partial(self.open_prompt, ":", "ctx ")),
+            ("Namespace", "narrow every pane to a namespace (:ns NAME, :ns all)", partial(self.open_prompt, ":", "ns ")),
+            ("Project", "narrow every pane to a project (:project NAME, :project all)",
+             partial(self.open_prompt, ":", "project ")),
             ("Retry connection", "reconnect now", self.action_retry),
             ("Help", "every key", self.action_help),
         ):

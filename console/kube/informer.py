@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from . import progress as pg
 from .client import KubeClient, Res
 from .errors import ApiError
 from .progress import SyncBoard
+
+log = logging.getLogger("gpuconsole.kube.informer")
 
 Obj = dict[str, Any]
 
@@ -213,6 +216,7 @@ class Informer:
                     rv = None  # history is gone: list again and replace
                     continue
                 if e.code == 403:
+                    log.warning("%s: forbidden for this user: %s", self.kind, e)
                     self._set(last_error=str(e), forbidden=True, connected=False, listing=False)
                     self._progress(phase=pg.FORBIDDEN, error="")
                     self.synced.set()
@@ -226,8 +230,11 @@ class Informer:
                 if self.health.listing:
                     self._progress(error=_short(str(e)))
                 failures += 1
+                if failures in (1, 10) or failures % 100 == 0:  # said once, not at every backoff step
+                    log.warning("%s: %s (retry %d)", self.kind, e, failures)
                 await asyncio.sleep(self._delay(failures, e.retry_after))
             except Exception as e:  # a sink bug must not kill the loop silently
+                log.error("%s: applying the watch failed", self.kind, exc_info=e)
                 self._set(connected=False, last_error=f"{type(e).__name__}: {e}")
                 if self.health.listing:
                     self._progress(error=_short(self.health.last_error))

@@ -26,11 +26,15 @@ never waits for the informers (`tests/ui/test_thread_stress.py` runs both sides 
 2. **An immutable snapshot swapped by reference.** Each informer's `Health` (frozen, replaced on each
    change) and newest `resource_version` (a str, rebound on every event); the client's counters (`Stats.requests`, `open_watches`: ints, rebound); GPU telemetry
    (`TelemetryFeed.view`: rows, idle counts, the exporter snapshot and a copy of the history buffers,
-   built on the informers' thread and published whole once per tick); list progress (`SyncBoard.snapshot`,
+   built on the informers' thread and published whole once per tick); this machine's GPUs (`LocalFeed.view`,
+   an immutable `LocalView` per tick: console/ui/local_feed.py); list progress (`SyncBoard.snapshot`,
    a frozen `SyncSnapshot` per report: console/kube/progress.py); `ClusterInfo`, `conn`,
    `informer_client` and the access plan (set before `open()` returns, never after).
 3. **A queue.** Work sent to the informers' loop (`off_ui`, `read`) returns its result through the future
    of `run_coroutine_threadsafe`.
+
+One exception waits: `:ns` / `:project` (`ClusterConsole._apply_scope`) takes the lock for at most 0.5 s
+and says so when it cannot; it should move to `Session.read`.
 
 Not shared, so no rule: the derived views (`store.projects/gpus/workloads/nodes_view` rows and counts)
 change only in `drain()`, on the UI thread and inside the lock, so the UI reads them freely and the
@@ -85,6 +89,8 @@ class ClusterInfo:
 class Session:
     """What the App reads: the model, the events buffer, health per resource, its own API load."""
 
+    offline_note: str | None = None      # why a session without a live connection has none
+
     def __init__(self) -> None:
         self.store = ClusterStore()
         self.events = EventBuffer()
@@ -108,6 +114,11 @@ class Session:
     @property
     def live(self) -> bool:
         return self.client is not None
+
+    @property
+    def has_model(self) -> bool:
+        """The model holds a cluster (live, or an offline snapshot): worth joining local GPUs with."""
+        return self.live
 
     def api_rate(self) -> float:
         return self.client.stats.rate_per_min() if self.client else 0.0
@@ -327,8 +338,20 @@ class LiveSession(Session):
         self.client = self.informer_client = self.conn = self.events_conn = None
 
 
+class LocalOnlySession(Session):
+    """`gpuconsole --local`: no cluster at all; only this machine's GPUs (the Local pane) have data."""
+
+    offline_note = "no cluster: started with --local"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info = ClusterInfo(context="(none)", cluster="this machine", user="-")
+
+
 class StaticSession(Session):
     """A model filled by the caller (objects by resource key); nothing is fetched."""
+
+    has_model = True  # type: ignore[assignment]
 
     def __init__(self, objects: dict[str, list[dict[str, Any]]], info: ClusterInfo | None = None) -> None:
         super().__init__()

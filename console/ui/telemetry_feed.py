@@ -140,9 +140,18 @@ class TelemetryFeed:
         snap = self.view.snapshot
         interval = self.sampler.interval_s if self.sampler and snap else None
         if self._state_for is not snap or self._state_interval != interval:
-            self._state = state_text(snap, interval)
+            text, bad = state_text(snap, interval)
+            sick = self.unhealthy
+            if sick:
+                text += f" · {sick} GPU{'s' if sick > 1 else ''} unhealthy"
+            self._state = (text, bad or bool(sick))
             self._state_for, self._state_interval = snap, interval
         return self._state
+
+    @property
+    def unhealthy(self) -> int:
+        """GPUs whose exporter reports an XID, throttling, ECC, row remapping or NVLink trouble."""
+        return sum(1 for t in self.view.rows.values() if t.health is not None and t.health.problems())
 
     async def tick(self) -> TickResult:
         """Sample once (the sampler returns its cached snapshot when called sooner than its interval)."""

@@ -24,6 +24,7 @@ from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot
 from console.model.cluster_store import KNOWN_KINDS, ClusterStore
 from console.model.events import EventBuffer, parse_time
 from console.ui.filter import Filter
+from widgets.glyphs import UNICODE, current as G
 from widgets.palette import Palette
 from widgets.vtable import Column
 
@@ -63,6 +64,7 @@ class PaneContext:
     now: Callable[[], float] = time.time
     lock: Any = field(default_factory=threading.RLock)   # the session's: the UI only tries it (session.py)
     telemetry: Any = None                                # the session's TelemetryFeed, once it samples
+    local: Any = None                                    # the LocalFeed: this machine's GPUs through NVML
     # Which lists are complete, as of the model's last drain (the App sets it with each drain; see
     # console/kube/progress.py for why it is read before the drain).
     sync: SyncSnapshot = NOT_CONNECTED
@@ -77,13 +79,13 @@ def unknown_if(known: bool, value: object) -> str:
     return str(value) if known else UNKNOWN
 
 
-IDLE_MARK = "◌"
+IDLE_MARK = UNICODE.idle   # the Unicode marks, for readers; drawing reads the table chosen at start (G())
 SPARK_WIDTH = 12
 
 
 def idle_text(n: int, style: Style) -> Text:
     """The marker a workload or project gets for its idle-allocated GPUs."""
-    return Text(f" {IDLE_MARK}{n} idle", style) if n else Text("")
+    return Text(f" {G().idle}{n} idle", style) if n else Text("")
 
 
 def fmt_mem(used: float | None, total: float | None) -> str:
@@ -114,12 +116,12 @@ def age(ts: float | None, now: float) -> str:
     return f"{s // 86400}d"
 
 
-TERMINATING_MARK = "⌛"
+TERMINATING_MARK = UNICODE.terminating
 
 
 def terminating_text(since: float | None, now: float, count: int = 1) -> str:
     """Pods being deleted that still run and hold what they held: `⌛ terminating 12s`, `⌛2 terminating 5m`."""
-    return f"{TERMINATING_MARK}{count if count > 1 else ' '}terminating {age(since, now)}"
+    return f"{G().terminating}{count if count > 1 else ' '}terminating {age(since, now)}"
 
 
 @functools.lru_cache(maxsize=65536)
