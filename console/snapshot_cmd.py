@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from console.kube import config
@@ -23,11 +23,17 @@ from console.kube.errors import ApiError
 from console.kube.informer import PAGE_SIZE
 from console.kube.progress import SyncBoard, SyncSnapshot, progress_text
 from console.model.cluster_store import ClusterStore, canonical_kind
+from console.model.serving_view import ServingView, scrape_targets
+from console.model.serving_view import snapshot_fields as serving_fields
 from console.model.snapshot import build
 from console.model.telemetry_view import StoreGroupIndex, TelemetryView, snapshot_fields, uid_index
 from console.snapshot_format import render
 from console.telemetry.dcgm import DcgmExporterSampler
 from console.telemetry.kai_metrics import KaiMetricsReader
+from console.telemetry.serving_scrape import PageFetcher, ServingScraper
+from console.telemetry.serving_tracker import ServingTracker
+
+SERVING_INTERVAL_S = 5.0
 
 
 def _models(res: Res) -> bool:
@@ -78,8 +84,12 @@ def _columns(stream: TextIO) -> int:
 
 async def take(kubeconfig: str | None, context: str | None, view: str = "all",
                timeout: float = 120.0, progress: ProgressLine | None = None,
-               page_size: int = PAGE_SIZE) -> dict[str, Any]:
-    """One full sync of the cluster model, as a snapshot dict with cluster facts and hidden parts."""
+               page_size: int = PAGE_SIZE, serving_interval: float = 0.0,
+               wait: Callable[[float], Awaitable[None]] = asyncio.sleep) -> dict[str, Any]:
+    """One full sync of the cluster model, as a snapshot dict with cluster facts and hidden parts.
+
+    Serving rates need two scrapes: with `serving_interval` > 0 the inference pods are scraped twice that many
+    seconds apart (`wait` is how the time passes); the CLI asks for 5 s unless told otherwise."""
     creds = await asyncio.to_thread(config.load, kubeconfig, context)
     store = ClusterStore()
     board = SyncBoard()
@@ -102,8 +112,16 @@ async def take(kubeconfig: str | None, context: str | None, view: str = "all",
             store.set_kai_fair_share(await KaiMetricsReader(client, min_interval_s=0).read())
         if view in ("all", "gpus"):  # one dcgm-exporter scrape, when the cluster runs exporter pods
             telemetry, telemetry_state = await scrape_once(client, store)
+        serving = None
+        if view in ("all", "workloads") and serving_interval > 0:
+            serving = await serving_once(client, store, telemetry, serving_interval, wait)
     snap = build(store, view)
     add_to_snapshot(snap, telemetry, telemetry_state)
+    if serving is not None:
+        for w in snap.get("workloads") or []:
+            w["serving"] = serving_fields(serving.workloads.get((w.get("namespace"), w.get("kind"), w.get("name"))))
+        if serving.state:
+            snap["serving"] = serving.state
     snap["cluster"] = {"context": creds.context, "cluster": creds.cluster, "user": creds.user,
                        "server": creds.server, "tls": creds.tls,
                        "server_version": conn.surface.server_version,
@@ -139,6 +157,29 @@ async def scrape_once(client: KubeClient, store: ClusterStore, timeout_s: float 
     return view.rows, view.state
 
 
+async def serving_once(client: KubeClient, store: ClusterStore, telemetry: dict, interval: float,
+                       wait: Callable[[float], Awaitable[None]] = asyncio.sleep, timeout_s: float = 3.0) -> Any:
+    """Two scrapes of every inference pod `interval` seconds apart, as a ServingSnapshot (None: no inference)."""
+    store.refresh()
+    targets = scrape_targets(store)
+    if not targets:
+        return None
+    tracker = ServingTracker(window_s=max(60.0, interval * 2), stale_after_s=interval * 3 + 30)
+    scraper = ServingScraper(PageFetcher(client.creds, timeout_s=timeout_s, stats=client.stats))
+    try:
+        t0 = time.monotonic()
+        tracker.ingest(0.0, await scraper.scrape(targets))
+        await wait(interval)
+        tracker.ingest(max(interval, time.monotonic() - t0), await scraper.scrape(targets))
+    finally:
+        await scraper.close()
+    results = tracker.last
+    ok = sum(1 for r in results.values() if r.reading is not None)
+    state = f"serving {ok}/{len(results)} pods answered, two scrapes {interval:g} s apart"
+    util = {k: t.util_pct for k, t in telemetry.items()}
+    return ServingView().build(store, tracker, tracker.taken_at or interval, util.get, state=state)
+
+
 def add_to_snapshot(snap: dict[str, Any], telemetry: dict, state: str | None) -> None:
     """Add util_pct, mem_used_mib, temp_c, power_w and idle_for_s to each GPU of a snapshot dict."""
     for g in snap.get("gpus") or []:
@@ -152,7 +193,8 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
     progress = ProgressLine(err) if err.isatty() else None   # never into a file or a pipe
     try:
         snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout, progress,
-                                getattr(args, "page_size", PAGE_SIZE)))
+                                getattr(args, "page_size", PAGE_SIZE),
+                                getattr(args, "serving_interval", SERVING_INTERVAL_S)))
     except config.ConfigError as e:
         print(f"gpuconsole snapshot: {e}", file=err)
         return 1

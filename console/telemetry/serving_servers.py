@@ -304,3 +304,14 @@ class PageResult:
     error: str | None = None
     bad_lines: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PodScrape:
+    """One pod's scrape: its reading, or why there is none. `source` names where the numbers came from."""
+
+    reading: Reading | None
+    error: str | None = None
+    source: str = ""
+    bytes: int = 0
+    bad_lines: int = 0
