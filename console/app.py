@@ -1,4 +1,4 @@
-"""The Textual console: header, five live panes, k9s-style keys, and the workers that hold the cluster.
+"""The Textual console: header, six live panes, k9s-style keys, and the workers that hold the cluster.
 
 The cluster connection belongs to the App (a pane's workers would die with it). A timer drains the
 model 2–4 times a second and applies keyed changes to the panes inside one `batch_update()`. Every
@@ -32,6 +32,7 @@ from console.model.cluster_store import KNOWN_KINDS
 from console.ui.actions import ConsoleActions
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
 from console.ui.host import PaletteEntry
+from console.ui.local_feed import LocalFeed, SourceFactory, default_source
 from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
 from console.ui.session import Session
@@ -42,7 +43,7 @@ from widgets.header import UNKNOWN, ClusterHeader, HeaderData, ResourceState, Sy
 from widgets.keyhints import KeyHints
 from widgets.palette import Palette
 
-VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events")
+VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events", "local")
 SessionFactory = Callable[[str | None], Session]
 
 
@@ -76,6 +77,7 @@ class ClusterConsole(App[None]):
         Binding("3", "view('workloads')", "Workloads", id="view.workloads", show=False),
         Binding("4", "view('nodes')", "Nodes", id="view.nodes", show=False),
         Binding("5", "view('events')", "Events view", id="view.events", show=False),
+        Binding("6", "view('local')", "Local GPUs (this machine, NVML)", id="view.local", show=False),
         Binding("r", "retry", "Retry", id="app.retry", show=False),
         Binding("i", "idle_jump", "Idle GPU: its workload (else the next idle GPU)", id="gpu.idle"),
         Binding("t", "gpu_history", "GPU history plots", id="gpu.history"),
@@ -93,7 +95,8 @@ class ClusterConsole(App[None]):
                  contexts: Callable[[], list[str]] | None = None, retry_base: float = 2.0,
                  sampler_factory: SamplerFactory = dcgm_sampler, idle_policy: IdlePolicy | None = None,
                  telemetry_auto: bool = True, kai_reader_factory: ReaderFactory = kai_reader,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 local_factory: SourceFactory = default_source) -> None:
         super().__init__()
         self.monotonic = monotonic              # the clock list progress is timed with (tests fix it)
         self.sampler_factory = sampler_factory
@@ -103,6 +106,9 @@ class ClusterConsole(App[None]):
         self.telemetry_auto = telemetry_auto   # False: ticks are driven by the caller (tests)
         self.feed: TelemetryFeed | None = None
         self._tel_task: asyncio.Task[None] | None = None
+        # This machine's GPUs: one feed for the App's life, whatever cluster (if any) is connected.
+        self.local = LocalFeed(local_factory)
+        self._local_task: asyncio.Task[None] | None = None
         for t in themes.THEMES:
             self.register_theme(t)
         self.config = config or Config()
@@ -114,7 +120,7 @@ class ClusterConsole(App[None]):
         self.retry_base = retry_base
         self.session: Session | None = None
         empty = Session()
-        self.ctx = PaneContext(store=empty.store, events=empty.events, now=now)
+        self.ctx = PaneContext(store=empty.store, events=empty.events, now=now, local=self.local)
         self.conn_state = "connecting"
         self.conn_message = ""
         self.view = self.config.default_view
@@ -162,6 +168,8 @@ class ClusterConsole(App[None]):
         self.update_header()
         self.connect()
         self.load_contexts()
+        if self.telemetry_auto:
+            self._local_task = asyncio.create_task(self._local_run(), name="local-gpus")
 
     @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
     def load_contexts(self) -> None:
@@ -206,7 +214,8 @@ class ClusterConsole(App[None]):
                     pass
                 continue
             self._set_session(session, live=True)
-            self.conn_state, self.conn_message = ("connected", "") if session.live else ("offline", "snapshot")
+            self.conn_state, self.conn_message = ("connected", "") if session.live else \
+                ("offline", getattr(session, "offline_note", None) or "snapshot")
             self.update_header()
             self.settle_heap(session)
             if self.feed is not None and self.telemetry_auto:
@@ -321,6 +330,41 @@ class ClusterConsole(App[None]):
                 self.pane("projects").absorb(res.projects, ())
             self.update_header()
 
+    # ------------------------------------------------------------------ this machine's GPUs (NVML)
+    async def _local_run(self) -> None:
+        """Sample this machine's GPUs for as long as the App runs; a failed tick is a state, not an exit."""
+        while True:
+            try:
+                await self.local_tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a sampler bug must not end sampling, nor the console
+                self.notify(f"local GPUs: {_one_line(e)}", severity="error", timeout=5)
+            await asyncio.sleep(max(0.5, self.local.interval_s))
+
+    async def local_tick(self) -> bool:
+        """One NVML sample joined to the cluster: on the informers' loop when connected, else here (the
+        NVML calls run in a worker thread either way); then onto the Local pane and the host's GPU rows."""
+        s = self.session
+        dcgm = self.feed.snapshot if self.feed is not None else None
+        if s is not None and s.live and hasattr(s, "off_ui"):
+            fresh = await s.off_ui(self.local.tick(s, dcgm))  # type: ignore[attr-defined]
+        else:
+            fresh = await self.local.tick(s, dcgm)
+        if fresh and self._mounted_panes():
+            self._apply_local()
+        return fresh
+
+    def _apply_local(self) -> None:
+        view = self.local.view
+        with self.batch_update():
+            self.pane("local").rebuild()
+            if view is not None and view.node:
+                n = view.node
+                keys = {("gpu", n, i) for i in range(self.ctx.store.gpus.count.get(n, 0))} | {("node", n)}
+                self.pane("gpus").absorb(keys, ())
+            self.update_header()
+
     # ------------------------------------------------------------------ KAI's fair shares
     def fair_share_loop(self) -> None:
         """Read KAI's fair shares for this session (replacing the last session's loop)."""
@@ -373,7 +417,10 @@ class ClusterConsole(App[None]):
         with self.ctx.lock:
             target = next((k for k in self.ctx.store.workloads.rows if k[0] == ns and k[2] == name), None)
         g = key
-        self._push_and_go(Drill("workloads", "workload", (name,), f"idle {g[1]}#{g[2]}"))  # type: ignore[index]
+        row = self.ctx.store.gpus.rows.get((g[1], g[2]))  # type: ignore[index]
+        idx = model.device_index(row) if row is not None else None  # type: ignore[attr-defined]
+        crumb = f"idle {g[1]}#{idx if idx is not None else '?'}"  # type: ignore[index]
+        self._push_and_go(Drill("workloads", "workload", (name,), crumb))
         if target is not None:
             self.pane("workloads").table.move_to_key(target)
 
@@ -399,6 +446,13 @@ class ClusterConsole(App[None]):
         task, self._tel_task = self._tel_task, None
         if task is not None:
             task.cancel()
+        ltask, self._local_task = self._local_task, None
+        if ltask is not None:
+            ltask.cancel()
+        try:
+            await asyncio.wait_for(self.local.close(), 5)
+        except Exception:
+            pass
         fs_task, self._fs_task = self._fs_task, None
         if fs_task is not None:
             fs_task.cancel()
@@ -497,10 +551,15 @@ class ClusterConsole(App[None]):
         for name in VIEW_ORDER:
             p = self.pane(name)
             msg = ""
+            if name == "local":
+                p.set_state(p.model.state())  # type: ignore[attr-defined]
+                continue
             if self.conn_state == "unreachable":
                 msg = f"cluster unreachable: {self.conn_message}"
             elif self.conn_state == "connecting":
                 msg = f"connecting {self.conn_message}…"
+            elif self.conn_state == "offline" and s is not None and getattr(s, "offline_note", None):
+                msg = f"{s.offline_note} (6: this machine's GPUs)"  # type: ignore[attr-defined]
             else:
                 notes = []
                 waiting = sync.waiting_on(p.model.needs)
@@ -573,21 +632,22 @@ class ClusterConsole(App[None]):
 
         if self.prompt_mode:
             return [("enter", "apply"), ("esc", "cancel")] + ([("tab", "complete")] if self.prompt_mode == ":" else [])
-        drill = {"projects": "workloads", "gpus": "drill", "workloads": "expand", "nodes": "GPUs", "events": ""}
+        drill = {"projects": "workloads", "gpus": "drill", "workloads": "expand", "nodes": "GPUs", "events": "",
+                 "local": "workload"}
         out = [(k("app.command", ":"), "command"), (k("app.filter", "/"), "filter")]
         if drill.get(self.view):
             out.append((k("row.drill", "enter"), drill[self.view]))
         if self.nav or self.pane().typed:
             out.append((k("app.back", "escape"), "back"))
         out += [(k("row.describe", "d"), "describe"), (k("row.yaml", "y"), "yaml")]
-        if self.view in ("gpus", "workloads", "events"):
+        if self.view in ("gpus", "workloads", "events", "local"):
             out.append((k("row.logs", "l"), "logs"))
         if self.view == "gpus" and self.feed is not None:
             out += [(k("gpu.idle", "i"), "idle→workload"), (k("gpu.history", "t"), "history")]
         if self.view != "events":
             out.append((k("row.events", "e"), "events"))
         out += self.actions.hints(k)
-        out += [(k("table.sort", "o"), "sort"), ("1-5", "views"), (k("app.help", "question_mark"), "help"),
+        out += [(k("table.sort", "o"), "sort"), ("1-6", "views"), (k("app.help", "question_mark"), "help"),
                 ("^p", "palette"), (k("app.quit", "q"), "quit")]
         if self.conn_state == "unreachable":
             out.insert(0, (k("app.retry", "r"), "retry now"))
@@ -687,7 +747,7 @@ class ClusterConsole(App[None]):
             cands = [*completions("", [], []), *(f"ctx {c}" for c in names),
                      *(f"theme {t}" for t in self.available_themes)]
             inp.suggester = SuggestFromList(cands, case_sensitive=False)
-            inp.placeholder = "command: projects gpus workloads nodes events ctx theme q (tab completes)"
+            inp.placeholder = "command: projects gpus workloads nodes events local ctx theme q (tab completes)"
         else:
             inp.suggester = None
             inp.placeholder = "filter: text, -l key=value, or field:value (" + ", ".join(self.pane().model.fields) + ")"
@@ -904,7 +964,7 @@ class ClusterConsole(App[None]):
             ("YAML of selected row", "the object as YAML, fetched fresh", self.action_yaml),
             ("Logs of selected pod", "follow the pod's log", self.action_logs),
             ("Events of selected row", "the events about this object", self.action_events),
-            ("Drill in", "project → workloads, node → GPUs, workload → pods", self.action_drill),
+            ("Drill in", "project → workloads, node → GPUs, workload → pods, process → workload", self.action_drill),
             ("Back", "leave the drill-down", self.action_back),
             ("Filter", "type a filter for this pane", self.action_filter),
             ("Command", "type a : command", self.action_command),

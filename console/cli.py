@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readonly", action="store_true", help="disable every action that changes the cluster")
     p.add_argument("--theme", help="colour theme")
     p.add_argument("--demo", action="store_true", help="run on the built-in simulated cluster")
+    p.add_argument("--local", action="store_true", help="no cluster: only this machine's GPUs through NVML "
+                   "(the Local pane)")
     p.add_argument("--demo-scenario", default="demo", metavar="NAME",
                    help="scenario for --demo: demo (default), large, or a scenario YAML file")
     p.add_argument("--config", metavar="FILE", help="config file (default: $XDG_CONFIG_HOME/gpuconsole/config.yaml)")
@@ -55,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.snapshot_format import VIEWS
 
     snap.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
-    snap.add_argument("--view", choices=(*VIEWS, "all"), default="all")
+    snap.add_argument("--view", choices=(*VIEWS, "local", "all"), default="all",
+                      help="local: this machine's GPUs and their processes through NVML, mapped to pods "
+                           "(works without a cluster)")
     snap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first sync")
     snap.add_argument("--page-size", type=int, default=1000, metavar="N",
                       help="items per list request (kubectl's --chunk-size); default 1000")

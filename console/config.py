@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-VIEWS = ("projects", "gpus", "workloads", "nodes", "events")
+VIEWS = ("projects", "gpus", "workloads", "nodes", "events", "local")
 REFRESH_MIN, REFRESH_MAX = 1.0, 10.0
 TOP_KEYS = ("theme", "refresh_hz", "default_view", "readonly", "idle_threshold_pct", "idle_minutes", "keys",
             "contexts")

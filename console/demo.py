@@ -102,6 +102,7 @@ def run(args: object) -> int:
         return 1
     try:
         print(f"gpuconsole: simulator ready in {time.perf_counter() - t0:.1f} s at {demo.url}", file=sys.stderr)
-        return run_console(args, kubeconfig=demo.kubeconfig, context=None)
+        # This machine's GPUs are played by a fake NVML standing in for a node of the simulated cluster.
+        return run_console(args, kubeconfig=demo.kubeconfig, context=None, fake_nvml="demo")
     finally:
         demo.stop()

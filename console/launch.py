@@ -14,12 +14,16 @@ import themes
 from console import config as console_config
 from console.app import ClusterConsole
 from console.kube import config as kube_config
-from console.ui.session import LiveSession
+from console.model.local_source import LocalSource, fake_mode
+from console.ui.session import LiveSession, LocalOnlySession, Session
 from widgets.vtable import VirtualTable
 
 
-def run_console(args: argparse.Namespace, *, kubeconfig: str | None, context: str | None) -> int:
-    """The interactive console on one kubeconfig context (the demo passes the simulator's)."""
+def run_console(args: argparse.Namespace, *, kubeconfig: str | None, context: str | None,
+                fake_nvml: str | None = None) -> int:
+    """The interactive console on one kubeconfig context (the demo passes the simulator's), or with
+    `--local` on no cluster at all. `fake_nvml`: sample the fake NVML (the demo) whatever the environment
+    says; else GPUCONSOLE_FAKE_NVML decides."""
     ids = [b.id for b in ClusterConsole.BINDINGS if b.id]
     ids += [b.id for b in VirtualTable.BINDINGS if b.id]
     try:
@@ -36,10 +40,20 @@ def run_console(args: argparse.Namespace, *, kubeconfig: str | None, context: st
             print(f"gpuconsole: unknown theme {theme!r}; choose one of {', '.join(sorted(known))}", file=sys.stderr)
             return 2
 
-    def contexts() -> list[str]:
-        return kube_config.list_contexts(kubeconfig)[0]
+    local_only = bool(getattr(args, "local", False))
 
-    app = ClusterConsole(lambda ctx: LiveSession(kubeconfig, ctx), context=context, config=cfg,
-                         readonly=bool(getattr(args, "readonly", False)), theme=theme, contexts=contexts)
+    def contexts() -> list[str]:
+        return [] if local_only else kube_config.list_contexts(kubeconfig)[0]
+
+    def session(ctx: str | None) -> Session:
+        return LocalOnlySession() if local_only else LiveSession(kubeconfig, ctx)
+
+    def local_source() -> LocalSource:
+        return LocalSource(fake_nvml or fake_mode())
+
+    if local_only:
+        cfg.default_view = "local"
+    app = ClusterConsole(session, context=context, config=cfg, readonly=bool(getattr(args, "readonly", False)),
+                         theme=theme, contexts=contexts, local_factory=local_source)
     app.run()
     return 0

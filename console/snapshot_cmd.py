@@ -3,6 +3,10 @@
 Uses exactly the console's path: credentials, discovery, access plan, informers, the cluster model.
 On a terminal, stderr shows the same sync progress line as the console while the lists come in (and
 nothing once they are complete); stdout carries the result only.
+`--view local` prints this machine's GPUs and processes through NVML instead (like `nvitop -1`, with
+each process's pod): NVML first, so with no NVML it says why and exits 1 without touching a cluster;
+then, if a cluster answers, one sync to name the processes' pods, else the processes stay unmapped
+with a note saying why.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from console.kube.errors import ApiError
 from console.kube.informer import PAGE_SIZE
 from console.kube.progress import SyncBoard, SyncSnapshot, progress_text
 from console.model.cluster_store import ClusterStore, canonical_kind
+from console.model.local_source import LocalSource, fake_mode
+from console.model.local_view import build as build_local
 from console.model.serving_view import ServingView, scrape_targets
 from console.model.serving_view import snapshot_fields as serving_fields
 from console.model.snapshot import build
@@ -30,6 +36,7 @@ from console.model.telemetry_view import StoreGroupIndex, TelemetryView, snapsho
 from console.snapshot_format import render
 from console.telemetry.dcgm import DcgmExporterSampler
 from console.telemetry.kai_metrics import KaiMetricsReader
+from console.telemetry.sampler import Snapshot
 from console.telemetry.serving_scrape import PageFetcher, ServingScraper
 from console.telemetry.serving_tracker import ServingTracker
 
@@ -181,15 +188,89 @@ async def serving_once(client: KubeClient, store: ClusterStore, telemetry: dict,
 
 
 def add_to_snapshot(snap: dict[str, Any], telemetry: dict, state: str | None) -> None:
-    """Add util_pct, mem_used_mib, temp_c, power_w and idle_for_s to each GPU of a snapshot dict."""
-    for g in snap.get("gpus") or []:
-        g.update(snapshot_fields(telemetry.get((g.get("node"), g.get("index")))))
+    """Add util_pct, mem_used_mib, temp_c, power_w, idle_for_s and health to each GPU of a snapshot dict,
+    the device index and UUID where only the exporter names them (`device_reported` still says whether
+    the API did), and order each node's GPUs by device index."""
+    gpus = snap.get("gpus")
+    if gpus is None:
+        return
+    for g in gpus:
+        tel = telemetry.get((g.get("node"), g.get("slot")))
+        g.update(snapshot_fields(tel))
+        if g.get("index") is None and tel is not None:
+            g["index"] = tel.index
+        if g.get("uuid") is None and tel is not None:   # the exporter names the device the API does not
+            g["uuid"] = tel.uuid
+    gpus.sort(key=lambda g: (g.get("node") or "", g.get("index") is None, g.get("index") or 0, g.get("slot") or 0))
     if state is not None:
         snap["telemetry"] = state
 
 
+async def sync_store(kubeconfig: str | None, context: str | None, timeout: float,
+                     scrape: bool) -> tuple[ClusterStore, Snapshot | None]:
+    """One sync of the model (and, when `scrape`, one dcgm-exporter scrape) for the local view's join."""
+    creds = await asyncio.to_thread(config.load, kubeconfig, context)
+    store = ClusterStore()
+    async with KubeClient(creds, max_retries=2) as client:
+        conn = Connection(client, store, accept=_models, default_namespace=creds.namespace)
+        await conn.open()
+        try:
+            await conn.wait_synced(timeout)
+        finally:
+            await conn.close()
+        store.refresh()
+        dcgm = None
+        if scrape:
+            sampler = DcgmExporterSampler(client, groups=StoreGroupIndex(store), timeout_s=5.0)
+            try:
+                dcgm = await sampler.sample()
+            finally:
+                await sampler.close()
+    return store, dcgm
+
+
+async def take_local(kubeconfig: str | None, context: str | None, timeout: float = 30.0,
+                     source: LocalSource | None = None) -> dict[str, Any]:
+    """`{"local": …}` for this machine (see the module docstring); `local.available` False says why."""
+    if source is None:
+        try:
+            source = LocalSource(fake_mode(), interval_s=0.0, xid_events=False)
+        except ValueError as e:
+            return {"local": {"available": False, "reason": f"NVML unavailable: {e}", "gpus": []}}
+    try:
+        snap = None
+        if source.fake is None:                 # real NVML: is it there at all, before any cluster?
+            snap = await source.sample()
+            if snap.error:
+                return {"local": build_local(snap, host=source.host, source=source.source).to_dict()}
+        store: ClusterStore | None = None
+        dcgm: Snapshot | None = None
+        note = None
+        try:
+            store, dcgm = await sync_store(kubeconfig, context, timeout, scrape=source.fake is not None)
+        except (config.ConfigError, ApiError, OSError) as e:
+            note = f"no cluster ({' '.join(str(e).split())[:200]}): processes are not mapped to pods"
+        if source.fake is not None:
+            source.refresh(store, dcgm)
+            snap = await source.sample()
+        assert snap is not None
+        view = build_local(snap, host=source.host, store=store, node=source.node, driver=source.driver,
+                           source=source.source, note=note, dcgm=dcgm)
+        return {"local": view.to_dict()}
+    finally:
+        await source.close()
+
+
 def run(args: argparse.Namespace, stderr: TextIO | None = None) -> int:
     err = stderr or sys.stderr
+    if args.view == "local":
+        snap = asyncio.run(take_local(args.kubeconfig, args.context, min(args.timeout, 30.0)))
+        local = snap["local"]
+        if not local.get("available"):
+            print(f"gpuconsole snapshot: {local.get('reason') or 'NVML unavailable'}", file=err)
+            return 1
+        print(render(snap, args.output, "local"))
+        return 0
     progress = ProgressLine(err) if err.isatty() else None   # never into a file or a pipe
     try:
         snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout, progress,

@@ -95,13 +95,59 @@ def _round(x: Any, digits: int = 0) -> str:
     return "-" if x is None else _num(round(float(x), digits) if digits else float(round(float(x))))
 
 
+def health_text(h: dict[str, Any] | None) -> str:
+    """A GPU's `health` object in a few words: `ok`, or `XID 48,thermal,ECC 1` (`-` when not reported)."""
+    if not h:
+        return "-"
+    if h.get("ok"):
+        return "ok"
+    parts = ["lost"] if h.get("lost") else []
+    if h.get("xid_last"):
+        parts.append(f"XID {h['xid_last']}")
+    if h.get("row_remap_failed"):
+        parts.append("row-remap-failed")
+    if h.get("ecc_uncorrected"):
+        parts.append(f"ECC {h['ecc_uncorrected']}")
+    parts.extend(h.get("throttle") or [])
+    return ",".join(parts) or "not ok"
+
+
 def _gpus(items: list[dict[str, Any]]) -> str:
     rows = [[g.get("node", ""), _num(g.get("index")), g.get("model") or "-", _num(g.get("memory_mib")),
              g.get("uuid") or "-", _num(g.get("free_share")), _round(g.get("util_pct")),
              _round(g.get("mem_used_mib")), _round(g.get("temp_c")), _round(g.get("power_w"), 1),
-             _round(g.get("idle_for_s")), _holders(g)] for g in items]
+             _round(g.get("idle_for_s")), health_text(g.get("health")), _holders(g)] for g in items]
     return _table(["NODE", "GPU", "MODEL", "MEMORY_MIB", "UUID", "FREE", "UTIL%", "MEM_USED_MIB", "TEMP_C",
-                   "POWER_W", "IDLE_S", "HOLDERS (share)"], rows)
+                   "POWER_W", "IDLE_S", "HEALTH", "HOLDERS (share)"], rows)
+
+
+def _local(local: dict[str, Any]) -> str:
+    """This machine's GPUs, then every process on them with its pod (like `nvitop -1`, with pods)."""
+    head = [f"host {local.get('host')}"]
+    if local.get("node"):
+        head.append(f"node {local['node']}")
+    head.append(str(local.get("source") or "nvml") + (f" · driver {local['driver']}" if local.get("driver") else ""))
+    gpus = local.get("gpus") or []
+    grows = []
+    prows = []
+    for g in gpus:
+        problems = (g.get("health") or {}).get("problems") or []
+        grows.append([_num(g.get("index")), g.get("name") or "-", g.get("uuid") or "-", _round(g.get("util_pct")),
+                      f"{_round(g.get('mem_used_mib'))}/{_round(g.get('mem_total_mib'))}", _round(g.get("temp_c")),
+                      f"{_round(g.get('power_w'))}/{_round(g.get('power_limit_w'))}", _round(g.get("sm_clock_mhz")),
+                      ",".join(problems) or "ok"])
+        for p in g.get("processes") or []:
+            owner = f"{p.get('namespace')}/{p.get('pod')}" if p.get("pod") else \
+                (f"pod {p['pod_uid']} (not in the cluster model)" if p.get("pod_uid") else "host process")
+            prows.append([_num(g.get("index")), _num(p.get("pid")), p.get("name") or "-", _round(p.get("used_mib")),
+                          _round(p.get("util_pct")), owner, p.get("workload") or "-"])
+    parts = ["  ".join(head), f"GPUS ({len(gpus)})\n" + _table(
+        ["GPU", "NAME", "UUID", "UTIL%", "MEM_USED/TOTAL_MIB", "TEMP_C", "POWER_W/LIMIT", "SM_MHZ", "HEALTH"], grows),
+        f"PROCESSES ({len(prows)})\n" + _table(["GPU", "PID", "NAME", "USED_MIB", "SM%", "NAMESPACE/POD", "WORKLOAD"],
+                                               prows)]
+    if local.get("note"):
+        parts.append(f"note: {local['note']}")
+    return "\n\n".join(parts)
 
 
 def _slo(sv: dict[str, Any]) -> str:
@@ -142,6 +188,14 @@ RENDER: dict[str, Callable[[list[dict[str, Any]]], str]] = {
 
 
 def render(snapshot: dict[str, Any], output: str = "table", view: str = "all") -> str:
+    if view == "local":
+        data = {"local": snapshot.get("local") or {}}
+        if output == "json":
+            return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+        if output == "yaml":
+            import yaml
+            return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()
+        return _local(data["local"])
     views = VIEWS if view == "all" else (view,)
     data = {v: snapshot.get(v, []) for v in views}
     for extra in ("cluster", "hidden", "health", "telemetry"):

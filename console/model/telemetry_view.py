@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from console.telemetry.health import GpuHealth, merge
 from console.telemetry.history import History, sample_key
 from console.telemetry.idle import IdlePolicy, IdleTracker
 from console.telemetry.sampler import VIA_GPU_GROUP, GpuSample, PodRef, Snapshot, state_line
@@ -46,6 +47,17 @@ class GpuTelemetry:
     lost: bool = False
     error: str | None = None
     taken_at: float | None = None
+    index: int | None = None           # the device index the source reports (dcgm `gpu` label, NVML index)
+    sm_clock_mhz: float | None = None
+    health: GpuHealth | None = None    # None: the source reports no health field for this GPU
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong with the GPU, worst first (`lost` before anything its health says)."""
+        out = ["lost"] if self.lost else []
+        if self.health is not None:
+            out += self.health.problems()
+        return out
 
 
 def fold_mig(samples: list[GpuSample]) -> GpuSample:
@@ -68,7 +80,8 @@ def fold_mig(samples: list[GpuSample]) -> GpuSample:
         first, uuid=first.parent_uuid or first.uuid, gi_id=None, mig_profile=None, parent_uuid=None,
         util_pct=sum(utils) / len(utils) if utils else None, mem_used_mib=total("mem_used_mib"),
         mem_free_mib=total("mem_free_mib"), mem_total_mib=total("mem_total_mib"), temp_c=peak("temp_c"),
-        power_w=peak("power_w"), lost=any(s.lost for s in samples),
+        power_w=peak("power_w"), lost=any(s.lost for s in samples), sm_clock_mhz=peak("sm_clock_mhz"),
+        health=merge(s.health for s in samples),
         error=next((s.error for s in samples if s.error), None), pods=tuple(pods), procs=())
 
 
@@ -90,7 +103,9 @@ def physical(samples: Iterable[GpuSample]) -> list[GpuSample]:
         if p is not None:   # NVML gives the parent too: keep its temperature and power
             out[out.index(p)] = dataclasses.replace(
                 folded, temp_c=p.temp_c, power_w=p.power_w, power_limit_w=p.power_limit_w,
-                util_pct=p.util_pct if p.util_pct is not None else folded.util_pct)
+                util_pct=p.util_pct if p.util_pct is not None else folded.util_pct,
+                sm_clock_mhz=p.sm_clock_mhz, health=p.health if p.health is not None else folded.health,
+                last_xid=p.last_xid)
         else:
             out.append(folded)
     return out
@@ -119,7 +134,7 @@ def match_rows(snap: Snapshot, rows: Mapping[RowKey, GpuRow],
         by_node.setdefault(r.node, []).append(r)
     out: dict[RowKey, GpuSample] = {}
     for node, ng in snap.nodes.items():
-        node_rows = sorted(by_node.get(node, ()), key=lambda r: r.index)
+        node_rows = sorted(by_node.get(node, ()), key=lambda r: r.slot)
         if not node_rows or not ng.gpus:
             continue
         samples = sorted(physical(ng.gpus), key=lambda s: (s.index is None, s.index or 0, s.uuid or ""))
@@ -218,7 +233,7 @@ class TelemetryView:
             new[key] = GpuTelemetry(
                 key, sk, s.uuid, s.util_pct, s.mem_used_mib, s.mem_total_mib, s.temp_c, s.power_w,
                 s.power_limit_w, s.last_xid, idle_for, self.idle.is_idle(idle_for), s.lost,
-                s.error or node_error, t)
+                s.error or node_error, t, s.index, s.sm_clock_mhz, s.health)
         self.idle.forget_except(seen_keys)
         changed = {k: v for k, v in new.items() if self.rows.get(k) != v}
         removed = set(self.rows) - set(new)
@@ -257,9 +272,29 @@ def idle_by_project(store: ClusterStore, rows: Mapping[RowKey, GpuRow],
     return out
 
 
-def snapshot_fields(tel: GpuTelemetry | None) -> dict[str, float | None]:
-    """The per-GPU keys `gpuconsole snapshot` adds: util_pct, mem_used_mib, temp_c, power_w, idle_for_s."""
+def health_dict(tel: GpuTelemetry | None) -> dict[str, object] | None:
+    """A GPU's `health` object in `gpuconsole snapshot`: {ok, xid_last, throttle[], ecc_uncorrected,
+    row_remap_failed, nvlink_errors}; None when no source reported any health field for it."""
+    if tel is None or (tel.health is None and not tel.lost):
+        return None
+    out = (tel.health or GpuHealth()).to_dict()
+    if tel.lost:
+        out["ok"] = False
+        out["lost"] = True
+    return out
+
+
+def snapshot_fields(tel: GpuTelemetry | None) -> dict[str, object]:
+    """The per-GPU keys `gpuconsole snapshot` adds: util_pct, mem_used_mib, temp_c, power_w, idle_for_s,
+    health."""
     if tel is None:
-        return {"util_pct": None, "mem_used_mib": None, "temp_c": None, "power_w": None, "idle_for_s": None}
+        return {"util_pct": None, "mem_used_mib": None, "temp_c": None, "power_w": None, "idle_for_s": None,
+                "health": None}
     return {"util_pct": tel.util_pct, "mem_used_mib": tel.mem_used_mib, "temp_c": tel.temp_c,
-            "power_w": None if tel.power_w is None else round(tel.power_w, 3), "idle_for_s": tel.idle_for_s}
+            "power_w": None if tel.power_w is None else round(tel.power_w, 3), "idle_for_s": tel.idle_for_s,
+            "health": health_dict(tel)}
+
+
+def unhealthy(rows: Iterable[GpuTelemetry]) -> list[GpuTelemetry]:
+    """The rows with something wrong (lost, an XID, throttling, ECC, row remapping, NVLink)."""
+    return [t for t in rows if t.problems]

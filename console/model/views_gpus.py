@@ -4,7 +4,10 @@ The API records a device only for shared GPUs: a fractional pod's `runai-gpu-gro
 reservation pod, whose node and `run.ai/reserve_for_gpu_index` annotation (a GPU UUID) name the GPU.
 Whole-GPU pods have no per-device record, so they are placed on the node's remaining rows in a stable
 order (same pods, same rows) and those rows say "device not reported" (`device_reported=False`,
-`uuid=None`) instead of inventing UUIDs. `index` is the row's position on the node, not an NVML index.
+`uuid=None`) instead of inventing UUIDs. A row is keyed by its `slot`, its position on the node; its
+`index` is the device index (what nvidia-smi, DCGM and the device plugin call the GPU) and the API
+rarely knows it: only an older Run:ai reservation pod names its GPU by index. The telemetry join fills
+it from dcgm-exporter's `gpu` label or NVML (`GpuTelemetry.index`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class Holder:
 @dataclass(slots=True)
 class GpuRow:
     node: str
-    index: int
+    slot: int                         # position on the node: the row's key, stable while pods stay put
     uuid: str | None
     model: str | None
     memory_mib: int | None
@@ -49,10 +52,11 @@ class GpuRow:
     reservation_pod: str | None
     fragmented: bool                  # a free sliver that no waiting GPU request fits
     mig: bool                         # the node's GPUs are split into MIG instances (shares not tracked)
+    index: int | None = None          # device index, when the API names it
 
     @property
     def key(self) -> tuple[str, int]:
-        return (self.node, self.index)
+        return (self.node, self.slot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +124,11 @@ def node_rows(name: str, node: NodeRec | None, reservations: list[tuple[PodRec, 
             hs = tuple(_holder(p, s) for p, s in zip(ordered, shares))
             free = None if mig and use == FREE else _free(shares)
         frag = bool(fit.any_pending and free is not None and EPS < free < 1 - EPS and not fit.fits(free, mem))
+        index = None
+        if uuid is not None and uuid.isdigit():   # `run.ai/reserve_for_gpu_index` holding an index, not a UUID
+            index, uuid = int(uuid), None
         rows.append(GpuRow(name, len(rows), uuid, model, mem, hs, free, use, uuid is not None, reservation,
-                           frag, mig))
+                           frag, mig, index))
 
     for r, holders in sorted(reservations, key=lambda rh: (rh[0].reserved_uuid is None,
                                                            rh[0].reserved_uuid or "", rh[0].name)):

@@ -6,6 +6,12 @@ the workloads the simulated kubelet placed on each device: training is busy, inf
 load curve, pods annotated `run.ai/simulated-gpu-utilization: "lo-hi"` stay in that range, free GPUs
 idle; memory follows the holders' fractions; temperature and power follow utilisation. Everything is a
 function of the seed, the GPU and the sim clock (the energy counter also of when it was last read).
+
+Health: the last XID, the clock event reasons bitmask, ECC and row remapping, healthy unless a node's
+annotations inject a fault (`sim.gpuconsole.io/xid-errors: "3=79"`, `…/clock-events: "5=sw_thermal"`,
+`…/ecc-dbe: "2=4"`, `…/row-remap-failure: "2"`; the keys are GPU indexes). The remapping families are in
+dcgm-exporter's default counters; the clock event reasons and volatile ECC counts are the ones its
+counters files list commented out, published as a deployment that enables them would.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import math
 import random
 from dataclasses import dataclass
 from typing import Any
+
+from console.telemetry.health import BY_NAME
 
 from .cluster import SimCluster
 from .errors import ApiError
@@ -40,9 +48,15 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("DCGM_FI_DEV_ENC_UTIL", "gauge", "Encoder utilization (in %)."),
     ("DCGM_FI_DEV_DEC_UTIL", "gauge", "Decoder utilization (in %)."),
     ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered."),
+    ("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", "gauge", "Current clock event reasons (bitmask of DCGM_CLOCKS_EVENT_REASON_*)."),
     ("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB)."),
     ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB)."),
     ("DCGM_FI_DEV_FB_RESERVED", "gauge", "Framebuffer memory reserved (in MiB)."),
+    ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "counter", "Total number of single-bit volatile ECC errors."),
+    ("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "counter", "Total number of double-bit volatile ECC errors."),
+    ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", "Number of remapped rows for uncorrectable errors"),
+    ("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "counter", "Number of remapped rows for correctable errors"),
+    ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", "Whether remapping of rows has failed"),
     ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active (in %)."),
     ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", "Ratio of cycles the tensor (HMMA) pipe is active (in %)."),
     ("DCGM_FI_PROF_DRAM_ACTIVE", "gauge",
@@ -211,7 +225,14 @@ class Exporter:
         used = min(float(usable), sum(self.pod_memory(p, usable, t) for p in consumers))
         used = round(used)
         ambient = 28.0 + 6.0 * random.Random(f"{seed}/amb").random()
-        temp = round(ambient + 0.46 * util + 1.5 * smooth((*seed, "temp"), t, 30.0))
+        reasons = _clock_events(node, index)
+        if util == 0:
+            reasons |= BY_NAME["gpu_idle"][0]
+        hot = reasons & (BY_NAME["sw_thermal"][0] | BY_NAME["hw_thermal"][0])
+        temp = ambient + 0.46 * util + 1.5 * smooth((*seed, "temp"), t, 30.0)
+        if hot:   # held at the slowdown temperature by the throttling itself
+            temp = max(temp, 86.0 + 3.0 * smooth((*seed, "hot"), t, 30.0))
+        temp = round(temp)
         power = model.idle_w + (model.max_w - model.idle_w) * (util / 100.0) ** 0.9
         power *= 0.97 + 0.06 * smooth((*seed, "pw"), t, 10.0)
         energy = self._energy_at(uuid, model, power, t)
@@ -220,8 +241,13 @@ class Exporter:
         tensor = gr * {"training": 0.5, "inference": 0.25, "interactive": 0.05}[role]
         dram = gr * (0.3 + 0.25 * smooth((*seed, "dram"), t, 25.0))
         xid = _xid(node, index)
+        dbe = _per_gpu(node, "sim.gpuconsole.io/ecc-dbe", index)
+        failed = str(index) in _annotation(node, "sim.gpuconsole.io/row-remap-failure").replace(" ", "").split(",")
+        sm = model.sm_max if util > 0 else model.sm_idle
+        if hot:
+            sm = int(sm * 0.7)   # slowed down: the reason it is reported at all
         return {
-            "DCGM_FI_DEV_SM_CLOCK": model.sm_max if util > 0 else model.sm_idle,
+            "DCGM_FI_DEV_SM_CLOCK": sm,
             "DCGM_FI_DEV_MEM_CLOCK": model.mem_clock if (util > 0 or used > 0) else model.mem_clock_idle,
             "DCGM_FI_DEV_MEMORY_TEMP": (temp + 4) if model.hbm else 0,
             "DCGM_FI_DEV_GPU_TEMP": temp,
@@ -233,9 +259,15 @@ class Exporter:
             "DCGM_FI_DEV_ENC_UTIL": 0,
             "DCGM_FI_DEV_DEC_UTIL": 0,
             "DCGM_FI_DEV_XID_ERRORS": xid,
+            "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": reasons,
             "DCGM_FI_DEV_FB_FREE": total - reserved - used,
             "DCGM_FI_DEV_FB_USED": used,
             "DCGM_FI_DEV_FB_RESERVED": reserved,
+            "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": 0,
+            "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": dbe,
+            "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS": dbe,   # each uncorrectable error cost a row
+            "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS": 0,
+            "DCGM_FI_DEV_ROW_REMAP_FAILURE": 1 if failed else 0,
             "DCGM_FI_PROF_GR_ENGINE_ACTIVE": gr,
             "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE": tensor,
             "DCGM_FI_PROF_DRAM_ACTIVE": dram,
@@ -320,10 +352,13 @@ def _holder_labels(holder: Obj | None) -> tuple[str, str, str]:
     return container, md.get("namespace", ""), md.get("name", "")
 
 
-def _xid(node: Obj, index: int) -> int:
-    """Last XID per GPU from node annotation `sim.gpuconsole.io/xid-errors: "3=79,5=48"` (fault injection)."""
-    text = ((node["metadata"].get("annotations") or {}).get("sim.gpuconsole.io/xid-errors") or "")
-    for part in text.split(","):
+def _annotation(node: Obj, key: str) -> str:
+    return str((node["metadata"].get("annotations") or {}).get(key) or "")
+
+
+def _per_gpu(node: Obj, key: str, index: int) -> int:
+    """GPU `index`'s integer in a node annotation of the form `"3=79,5=48"`; 0 when absent or unreadable."""
+    for part in _annotation(node, key).split(","):
         i, _, x = part.partition("=")
         if i.strip() == str(index):
             try:
@@ -331,6 +366,22 @@ def _xid(node: Obj, index: int) -> int:
             except ValueError:
                 return 0
     return 0
+
+
+def _xid(node: Obj, index: int) -> int:
+    """Last XID per GPU from node annotation `sim.gpuconsole.io/xid-errors: "3=79,5=48"` (fault injection)."""
+    return _per_gpu(node, "sim.gpuconsole.io/xid-errors", index)
+
+
+def _clock_events(node: Obj, index: int) -> int:
+    """The clock event bits of `sim.gpuconsole.io/clock-events: "5=sw_thermal+hw_thermal,2=power_cap"`."""
+    mask = 0
+    for part in _annotation(node, "sim.gpuconsole.io/clock-events").split(","):
+        i, _, names = part.partition("=")
+        if i.strip() == str(index):
+            for n in names.split("+"):
+                mask |= BY_NAME.get(n.strip(), (0,))[0]
+    return mask
 
 
 def _esc(v: str) -> str:

@@ -110,4 +110,10 @@ DEMO: dict[str, Any] = {
         _nb("notebook-carol", "speech", 1, priority="build-preemptible"),
         _nb("notebook-dan", "rl-lab", 1, utilization="5-20"),
     ],
+    # What dcgm-exporter reports as wrong: one GPU held back by its temperature, one with a recent XID
+    # (48: a double-bit ECC error, counted as such) and its row remapping.
+    "gpuFaults": [
+        {"node": "dgx-h100-01", "gpu": 2, "clockEvents": ["sw_thermal", "hw_thermal"]},
+        {"node": "dgx-h100-01", "gpu": 6, "xid": 48, "eccUncorrected": 1},
+    ],
 }

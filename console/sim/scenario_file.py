@@ -11,6 +11,8 @@ all of them at once, before anything is written to the store, so a bad file neve
                    serving: deployment|hpa|knative|kserve|kserve-raw|runai, peakRps, latencyMs, replicaRps, idleBelow,
                    autoscale: {min, max, metric, target}}]
     An inference workload with `autoscale` and no `serving` is a Deployment with an HPA.
+    gpuFaults:   [{node, gpu, xid, clockEvents: [sw_thermal, power_cap, …], eccUncorrected, rowRemapFailure}]
+                 what each GPU's dcgm-exporter reports as wrong (node annotations the exporter reads)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ _DNS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 PRIORITY_NAMES = frozenset(n for n, _, _ in b.PRIORITY_CLASSES)
 KINDS = ("inference", "training", "interactive")
 
-TOP_KEYS = {"name", "description", "departments", "projects", "nodePools", "workloads"}
+TOP_KEYS = {"name", "description", "departments", "projects", "nodePools", "workloads", "gpuFaults"}
 DEPT_KEYS = {"name", "quota", "limit", "overQuotaWeight", "priority", "displayName"}
 PROJECT_KEYS = DEPT_KEYS | {"department", "namespace", "queueLabel"}
 POOL_KEYS = {"name", "product", "count", "gpus", "cpu", "memoryGi"}
@@ -36,6 +38,10 @@ WORKLOAD_KEYS = {"name", "project", "kind", "replicas", "gpu", "gpuMemory", "par
                  "peakRps", "latencyMs", "replicaRps", "idleBelow", "slo"}
 AUTOSCALE_KEYS = {"min", "max", "metric", "target"}
 SLO_KEYS = {"p95Ms", "errorRatio"}
+FAULT_KEYS = {"node", "gpu", "xid", "clockEvents", "eccUncorrected", "rowRemapFailure"}
+# dcgm-exporter's clock_event names (internal/pkg/collector/clock_events_collector.go)
+CLOCK_EVENTS = ("gpu_idle", "clocks_setting", "power_cap", "hw_slowdown", "sync_boost", "sw_thermal", "hw_thermal",
+                "hw_power_brake", "display_clocks")
 
 
 class ScenarioError(ValueError):
@@ -51,6 +57,7 @@ class Spec:
     projects: list[dict[str, Any]] = field(default_factory=list)
     pools: list[dict[str, Any]] = field(default_factory=list)
     workloads: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Checker:
@@ -254,6 +261,26 @@ def validate(doc: Any) -> Spec:
             "replicaRps": c.number(d, "replicaRps", p, None, 0, strict=True),
             "idleBelow": c.number(d, "idleBelow", p, None, 0), "slo": slo_ann,
         })
+    gpus_of = {f"{pool['name']}-{i + 1:02d}": pool["gpus"] for pool in spec.pools if pool.get("name")
+               for i in range(pool["count"] or 0)}
+    for i, d in enumerate(c.items(doc, "gpuFaults")):
+        p = f"gpuFaults[{i}]"
+        if not c.keys(d, FAULT_KEYS, p):
+            continue
+        node = d.get("node")
+        if node not in gpus_of:
+            c.err(f"{p}.node", f"no node named {node!r} (nodes are <pool>-01, <pool>-02, …)")
+        gpu = c.number(d, "gpu", p, 0, 0, integer=True)
+        if node in gpus_of and gpu >= (gpus_of[node] or 0):
+            c.err(f"{p}.gpu", f"{node} has {gpus_of[node]} GPUs, no GPU {gpu}")
+        events = d.get("clockEvents") or []
+        if not isinstance(events, list) or any(e not in CLOCK_EVENTS for e in events):
+            c.err(f"{p}.clockEvents", f"must be a list of {', '.join(CLOCK_EVENTS)}")
+            events = []
+        spec.faults.append({"node": node, "gpu": gpu, "xid": c.number(d, "xid", p, 0, 0, integer=True),
+                            "clockEvents": list(events),
+                            "eccUncorrected": c.number(d, "eccUncorrected", p, 0, 0, integer=True),
+                            "rowRemapFailure": bool(d.get("rowRemapFailure", False))})
     if c.errors:
         raise ScenarioError("; ".join(c.errors))
     return spec
@@ -314,14 +341,34 @@ def objects(spec: Spec) -> list[tuple[str, dict[str, Any]]]:
     for pool in spec.pools:
         for i in range(pool["count"] or 0):
             index += 1
-            out.append(("nodes", b.node(f"{pool['name']}-{i + 1:02d}", pool["product"], pool["gpus"], index,
-                                        pool["name"], pool["cpu"], pool["memoryGi"])))
+            node = b.node(f"{pool['name']}-{i + 1:02d}", pool["product"], pool["gpus"], index, pool["name"],
+                          pool["cpu"], pool["memoryGi"])
+            _add_faults(node, [f for f in spec.faults if f["node"] == node["metadata"]["name"]])
+            out.append(("nodes", node))
     for w in spec.workloads:
         q = projects[w["project"]]
         for n in range(w["count"]):
             name = w["name"] if w["count"] == 1 else f"{w['name']}-{n + 1}"
             out.extend(_workload(w, name, q))
     return out
+
+
+def _add_faults(node: dict[str, Any], faults: list[dict[str, Any]]) -> None:
+    """The node annotations the simulated dcgm-exporter reads its injected GPU faults from."""
+    ann = node["metadata"].setdefault("annotations", {})
+    parts: dict[str, list[str]] = {}
+    for f in sorted(faults, key=lambda f: f["gpu"]):
+        g = f["gpu"]
+        if f["xid"]:
+            parts.setdefault("sim.gpuconsole.io/xid-errors", []).append(f"{g}={f['xid']}")
+        if f["clockEvents"]:
+            parts.setdefault("sim.gpuconsole.io/clock-events", []).append(f"{g}={'+'.join(f['clockEvents'])}")
+        if f["eccUncorrected"]:
+            parts.setdefault("sim.gpuconsole.io/ecc-dbe", []).append(f"{g}={f['eccUncorrected']}")
+        if f["rowRemapFailure"]:
+            parts.setdefault("sim.gpuconsole.io/row-remap-failure", []).append(str(g))
+    for key, values in parts.items():
+        ann[key] = ",".join(values)
 
 
 def _workload(w: dict[str, Any], name: str, q: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from . import health
 from .sampler import VIA_EXPORTER, GpuSample, PodRef
 
 UTIL = "DCGM_FI_DEV_GPU_UTIL"
@@ -22,7 +23,9 @@ TEMP, MEM_TEMP = "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_MEMORY_TEMP"
 POWER = "DCGM_FI_DEV_POWER_USAGE"
 XID = "DCGM_FI_DEV_XID_ERRORS"
 GR_ACTIVE = "DCGM_FI_PROF_GR_ENGINE_ACTIVE"   # the utilisation that works on MIG instances (0–1)
-NEEDED: frozenset[str] = frozenset({UTIL, FB_USED, FB_FREE, FB_RESERVED, TEMP, MEM_TEMP, POWER, XID, GR_ACTIVE})
+SM_CLOCK = "DCGM_FI_DEV_SM_CLOCK"
+NEEDED: frozenset[str] = frozenset({UTIL, FB_USED, FB_FREE, FB_RESERVED, TEMP, MEM_TEMP, POWER, XID, GR_ACTIVE,
+                                    SM_CLOCK, *health.FAMILIES, *health.LABELED})
 
 # DCGM's blank values: int64 from 0x7ffffffffffffff0, int32 from 0x7ffffff0, fp64 from 2**47.
 _INT64_BLANK = 0x7FFFFFFFFFFFFFF0
@@ -61,6 +64,7 @@ class ExporterGpu:
     hostname: str | None
     pods: list[tuple[str, str, str]] = field(default_factory=list)   # (namespace, pod, container)
     values: dict[str, float | None] = field(default_factory=dict)
+    labeled: dict[str, dict[str, float | None]] = field(default_factory=dict)   # family → label value → value
 
 
 @dataclass(slots=True)
@@ -166,11 +170,12 @@ def parse(text: str, families: frozenset[str] = NEEDED, keep_examples: int = 3) 
             continue
         g: ExporterGpu | None = None
         seg = ""
+        extra = health.LABELED.get(name)   # a family whose samples differ by one label: always read labels
         try:
             if end == brace:
                 close = line.rfind("}")
                 seg = line[brace + 1:close] if close > brace else ""
-                g = by_labels.get(seg) if seg else None   # the same GPU's labels repeat in every family
+                g = by_labels.get(seg) if seg and extra is None else None   # a GPU's labels repeat per family
                 if g is not None:
                     labels, after = {}, close + 1
                 else:
@@ -200,9 +205,12 @@ def parse(text: str, families: frozenset[str] = NEEDED, keep_examples: int = 3) 
                        labels.get("container", labels.get("container_name", "")))
                 if who not in g.pods:
                     g.pods.append(who)
-            if seg:
+            if seg and extra is None:
                 by_labels[seg] = g
-        g.values[name] = value
+        if extra is not None:
+            g.labeled.setdefault(name, {})[labels.get(extra, "")] = value
+        else:
+            g.values[name] = value
         out.samples += 1
     return out
 
@@ -244,5 +252,6 @@ def to_sample(g: ExporterGpu, node: str) -> GpuSample:
         node=node, index=g.index, uuid=g.uuid, model=g.model, gi_id=g.gi_id, mig_profile=g.profile,
         parent_uuid=g.uuid if g.gi_id is not None else None, util_pct=util, mem_used_mib=used,
         mem_free_mib=free, mem_reserved_mib=reserved, mem_total_mib=total, temp_c=v.get(TEMP),
-        power_w=v.get(POWER), last_xid=int(xid) if xid is not None else None,
+        power_w=v.get(POWER), last_xid=int(xid) if xid is not None else None, sm_clock_mhz=v.get(SM_CLOCK),
+        health=health.from_exporter(v, g.labeled),
         pods=tuple(PodRef(ns, pod, c, VIA_EXPORTER) for ns, pod, c in g.pods))

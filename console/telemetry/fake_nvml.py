@@ -9,7 +9,9 @@ module would.
 Faults: an init error (LibraryNotFound, DriverNotLoaded, LibRmVersionMismatch), any error code or
 exception per call and device (`fail`), a GPU lost mid-run (`lose`), C symbols missing from an older
 driver (`missing_symbols`: memory v2 falls back to v1, unversioned process calls raise
-`NVMLLibraryMismatchError`), and MIG children. Values move with `clock`, seeded.
+`NVMLLibraryMismatchError`, clock event reasons fall back to throttle reasons), and MIG children.
+Health: a throttle bitmask, ECC and row remap counts per GPU, and XID events (`xid`) delivered through
+an event set that blocks like the real `nvmlEventSetWait_v2`. Values move with `clock`, seeded.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class FakeProc:
     cgroup: str = ""               # the text of /proc/<pid>/cgroup (see `write_proc`)
     gi_id: int | None = None       # MIG GPU instance the process runs in
     graphics: bool = False
+    name: str = "python3"          # what nvmlSystemGetProcessName answers (a path, as NVML gives it)
 
 
 @dataclass
@@ -63,6 +66,12 @@ class FakeGpu:
     procs: list[FakeProc] = field(default_factory=list)
     mig: list[FakeMig] = field(default_factory=list)
     unsupported: set[str] = field(default_factory=set)   # function names answering NotSupported
+    sm_clock_mhz: int = 1980       # at full load; idle GPUs clock down
+    sm_idle_mhz: int = 345
+    throttle_mask: int = 0         # nvmlClocksEventReason* bits while busy (idle adds GpuIdle)
+    ecc_uncorrected: int | None = 0        # None: no ECC on this board (NotSupported)
+    remapped_rows: tuple[int, int, int, int] | None = (0, 0, 0, 0)   # corr, unc, pending, failure
+    xids: list[int] = field(default_factory=list)   # XID events waiting for a registered event set
 
 
 @dataclass
@@ -71,6 +80,16 @@ class LocalScenario:
     driver: str = "550.127.08"
     nvml_version: str = "12.550.127.08"
     seed: int = 0
+
+
+@dataclass
+class _EventSet:
+    devices: set[int] = field(default_factory=set)
+    queue: list[tuple[int, int]] = field(default_factory=list)   # (GPU index, XID)
+    freed: bool = False
+
+
+_EVENT_BASE = 0x7E0000000000
 
 
 @dataclass
@@ -146,6 +165,8 @@ class FakeNvml:
         self._lost: set[int] = set()
         self._refcount = 0
         self._lock = threading.Lock()
+        self._events = threading.Condition()
+        self._sets: dict[int, _EventSet] = {}
 
     @classmethod
     def from_scenario(cls, scenario: LocalScenario, **kw: Any) -> "FakeNvml":
@@ -162,6 +183,26 @@ class FakeNvml:
         """The GPU falls off the bus: every call on it answers GpuIsLost from now on."""
         self._lost.add(index)
 
+    def xid(self, index: int, code: int) -> None:
+        """An XID on GPU `index`: delivered to the event sets it is registered with, or kept until then."""
+        with self._events:
+            targets = [s for s in self._sets.values() if index in s.devices]
+            if not targets:
+                self.scenario.gpus[index].xids.append(code)
+            for s in targets:
+                s.queue.append((index, code))
+            self._events.notify_all()
+
+    def pod_of_pid(self, pid: int) -> str | None:
+        """The pod UID a process's cgroup text names (the same parser as `PodUidResolver`, no files)."""
+        from .cgroup import pod_uid_from_cgroup
+
+        for g in self.scenario.gpus:
+            for p in g.procs:
+                if p.pid == pid:
+                    return pod_uid_from_cgroup(p.cgroup)
+        return None
+
     def write_proc(self, root: str | Path) -> Path:
         """Lay down `<root>/<pid>/cgroup` for every process, for `PodUidResolver(root)`."""
         root = Path(root)
@@ -175,7 +216,8 @@ class FakeNvml:
     # ---------------------------------------------------------------- plumbing
     def __getattr__(self, name: str) -> Any:
         # Constants, structs and error classes come from pynvml itself; functions must be faked here.
-        if name.startswith(("NVML", "nvmlMemory", "c_nvml", "nvmlFriendlyObject")):
+        if name.startswith(("NVML", "nvmlMemory", "c_nvml", "nvmlFriendlyObject", "nvmlEventType",
+                            "nvmlClocksEventReason", "nvmlClocksThrottleReason")):
             return getattr(pynvml, name)
         raise AttributeError(f"FakeNvml has no {name!r}")
 
@@ -333,6 +375,91 @@ class FakeNvml:
         if m is not None:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
         return int(g.power_limit_w * 1000)
+
+    def nvmlDeviceGetClockInfo(self, handle, type):
+        g, i, m = self._dev("nvmlDeviceGetClockInfo", handle)
+        if type != pynvml.NVML_CLOCK_SM:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return g.sm_clock_mhz if self._util(i) >= 1.0 else g.sm_idle_mhz
+
+    def _reasons(self, func: str, handle: Any) -> int:
+        g, i, m = self._dev(func, handle)
+        self._symbol(func)
+        return g.throttle_mask | (pynvml.nvmlClocksThrottleReasonGpuIdle if self._util(i) < 1.0 else 0)
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle):
+        return self._reasons("nvmlDeviceGetCurrentClocksEventReasons", handle)
+
+    def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle):
+        return self._reasons("nvmlDeviceGetCurrentClocksThrottleReasons", handle)
+
+    def nvmlDeviceGetTotalEccErrors(self, handle, errorType, counterType):
+        g, _, m = self._dev("nvmlDeviceGetTotalEccErrors", handle)
+        if g.ecc_uncorrected is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        if errorType != pynvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED:
+            return 0
+        return g.ecc_uncorrected
+
+    def nvmlDeviceGetRemappedRows(self, device):
+        g, _, m = self._dev("nvmlDeviceGetRemappedRows", device)
+        if g.remapped_rows is None or m is not None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return g.remapped_rows
+
+    def nvmlSystemGetProcessName(self, pid):
+        self._enter("nvmlSystemGetProcessName")
+        for g in self.scenario.gpus:
+            for p in g.procs:
+                if p.pid == pid:
+                    return p.name
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
+
+    # ---------------------------------------------------------------- events (XIDs)
+    def nvmlEventSetCreate(self):
+        self._enter("nvmlEventSetCreate")
+        with self._events:
+            addr = _EVENT_BASE + len(self._sets) + 1
+            self._sets[addr] = _EventSet()
+        return ctypes.cast(addr, pynvml.c_nvmlEventSet_t)
+
+    def _event_set(self, eventSet: Any) -> "_EventSet":
+        s = self._sets.get(ctypes.cast(eventSet, ctypes.c_void_p).value or 0)
+        if s is None or s.freed:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        return s
+
+    def nvmlDeviceRegisterEvents(self, handle, eventTypes, eventSet):
+        g, i, m = self._dev("nvmlDeviceRegisterEvents", handle)
+        if m is not None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        with self._events:
+            s = self._event_set(eventSet)
+            if eventTypes & pynvml.nvmlEventTypeXidCriticalError:
+                s.devices.add(i)
+                s.queue.extend((i, x) for x in g.xids)
+                g.xids.clear()
+                self._events.notify_all()
+
+    def nvmlEventSetWait_v2(self, eventSet, timeoutms):
+        self._enter("nvmlEventSetWait_v2")
+        with self._events:
+            s = self._event_set(eventSet)
+            if not self._events.wait_for(lambda: bool(s.queue) or s.freed, timeoutms / 1000.0) or not s.queue:
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_TIMEOUT)
+            i, code = s.queue.pop(0)
+        na = 0xFFFFFFFF
+        return pynvml.c_nvmlEventData_t(device=self._handle(i), eventType=pynvml.nvmlEventTypeXidCriticalError,
+                                        eventData=code, gpuInstanceId=na, computeInstanceId=na)
+
+    def nvmlEventSetWait(self, eventSet, timeoutms):
+        return self.nvmlEventSetWait_v2(eventSet, timeoutms)
+
+    def nvmlEventSetFree(self, eventSet):
+        self._enter("nvmlEventSetFree")
+        with self._events:
+            self._event_set(eventSet).freed = True
+            self._events.notify_all()
 
     def _procs(self, func: str, handle: Any, graphics: bool, symbol: str) -> list[Any]:
         g, _, m = self._dev(func, handle)

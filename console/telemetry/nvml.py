@@ -11,6 +11,11 @@ version mismatch) makes the snapshot say "NVML unavailable: <why>" and init is r
 uses the v2 call (reserved apart from used) with a v1 fallback; unversioned process calls that raise
 `NVMLLibraryMismatchError` fall back to the `_v2` calls. Per-process utilisation passes the last
 timestamp seen, so each tick reads only new samples. Processes are tied to pods through their cgroup.
+
+Health: the SM clock and the clock event (throttle) reasons every tick (`…ClocksEventReasons`, or
+`…ClocksThrottleReasons` on drivers before R535), uncorrectable ECC errors and row remapping every
+`slow_s` (they change rarely; NotSupported on boards without ECC), and XIDs from an event thread
+(`XidWatcher`), since NVML reports them only as events.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cgroup import PodUidResolver
+from .health import GpuHealth, decode_throttle
+from .nvml_xid import XidWatcher
 from .sampler import VIA_CGROUP, GpuSample, NodeGpus, PodRef, ProcSample, Snapshot
 
 log = logging.getLogger("gpuconsole.telemetry")
@@ -56,6 +63,9 @@ class _Device:
     parent_uuid: str | None = None
     gi_id: int | None = None
     children: list["_Device"] = field(default_factory=list)
+    slow_at: float | None = None                   # when ECC and row remapping were last read
+    ecc: int | None = None
+    remap: tuple[int, int, int, int] | None = None  # (correctable, uncorrectable, pending, failure)
 
 
 def _text(v: Any) -> str | None:
@@ -80,7 +90,8 @@ class NvmlSampler:
 
     def __init__(self, nvml: Any = None, *, node: str | None = None, interval_s: float = 1.0,
                  timeout_s: float = 5.0, retry_init_s: float = 60.0, rescan_s: float = 300.0,
-                 pod_of_pid: Callable[[int], str | None] | None = None,
+                 pod_of_pid: Callable[[int], str | None] | None = None, slow_s: float = 5.0,
+                 xid_events: bool = True, xid_wait_ms: int = 500,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._nvml = nvml
         self.node = node or os.environ.get("NODE_NAME") or socket.gethostname()
@@ -90,6 +101,10 @@ class NvmlSampler:
         self.rescan_s = rescan_s
         self.pod_of_pid = pod_of_pid or PodUidResolver()
         self.clock = clock
+        self.slow_s = slow_s
+        self.xid_events = xid_events
+        self.xid_wait_ms = xid_wait_ms
+        self.xids: XidWatcher | None = None
         self.unavailable: str | None = None
         self.driver_version: str | None = None
         self.notes: list[str] = []              # fallbacks taken, each said once
@@ -100,6 +115,8 @@ class NvmlSampler:
         self._mem_v2 = True
         self._proc_v2 = False
         self._last_ts: dict[str, int] = {}
+        self._throttle_fn = "nvmlDeviceGetCurrentClocksEventReasons"
+        self._names: dict[int, str | None] = {}
         self._last: Snapshot | None = None
         self._running: asyncio.Future | None = None
         self._running_since = 0.0
@@ -126,6 +143,9 @@ class NvmlSampler:
         return snap
 
     async def close(self) -> None:
+        w, self.xids = self.xids, None
+        if w is not None:
+            await asyncio.to_thread(w.stop)
         if self._inited and (self._running is None or self._running.done()):
             try:
                 await asyncio.to_thread(self._lib().nvmlShutdown)
@@ -182,11 +202,29 @@ class NvmlSampler:
         if self._devices is None or len(self._devices) != count or now - self._scanned_at >= self.rescan_s:
             self._devices = [self._open(i) for i in range(count)]
             self._scanned_at = now
+            self._watch_xids()
         pods: dict[int, str | None] = {}
         gpus: list[GpuSample] = []
+        xids = self.xids.last() if self.xids is not None else {}
         for d in self._devices:
-            gpus.extend(self._sample_device(d, pods))
+            gpus.extend(self._sample_device(d, pods, now, xids))
+        seen = {p.pid for g in gpus for p in g.procs}
+        for pid in [p for p in self._names if p not in seen]:
+            del self._names[pid]           # a PID may be reused by another program later
         return Snapshot(self.name, now, {self.node: NodeGpus(self.node, tuple(gpus), None, "nvml")})
+
+    def _watch_xids(self) -> None:
+        """(Re)start the XID event thread when the set of GPUs changed."""
+        if not self.xid_events or self._devices is None:
+            return
+        devices = [(d.uuid, d.handle) for d in self._devices if d.uuid and not d.lost]
+        if self.xids is not None:
+            if sorted(u for u, _ in devices) == sorted(self.xids.watched):
+                return
+            self.xids.stop()
+        self.xids = XidWatcher(self._lib(), devices, wait_ms=self.xid_wait_ms, clock=self.clock)
+        if not self.xids.start() and self.xids.error:
+            self._note(self.xids.error)
 
     def _q(self, d: _Device, fn: str, *args: Any, **kw: Any) -> Any:
         """One NVML call on a device: soft errors give None, GpuIsLost raises _Lost, others are noted."""
@@ -239,7 +277,8 @@ class NvmlSampler:
             out.append(c)
         return out
 
-    def _sample_device(self, d: _Device, pods: dict[int, str | None]) -> list[GpuSample]:
+    def _sample_device(self, d: _Device, pods: dict[int, str | None], now: float = 0.0,
+                       xids: dict[str, tuple[int, float]] | None = None) -> list[GpuSample]:
         if d.lost or d.handle is None:
             return [GpuSample(self.node, d.index, d.uuid, d.name, lost=d.lost,
                               error=d.error or "GPU is lost", power_limit_w=d.power_limit_w)]
@@ -249,13 +288,16 @@ class NvmlSampler:
             used, free, reserved, total = self._memory(d)
             temp = self._q(d, "nvmlDeviceGetTemperature", self._lib().NVML_TEMPERATURE_GPU)
             power = self._q(d, "nvmlDeviceGetPowerUsage")
+            clock = self._q(d, "nvmlDeviceGetClockInfo", self._lib().NVML_CLOCK_SM)
+            health = self._health(d, now, (xids or {}).get(d.uuid or ""))
             procs = self._processes(d, pods, per_process_util=not d.children)
             out = [GpuSample(
                 self.node, d.index, d.uuid, d.name, util_pct=float(util.gpu) if util is not None else None,
                 mem_used_mib=used, mem_free_mib=free, mem_reserved_mib=reserved, mem_total_mib=total,
                 temp_c=float(temp) if temp is not None else None,
                 power_w=power / 1000.0 if power is not None else None, power_limit_w=d.power_limit_w,
-                error=d.error, pods=_pods_of(procs), procs=procs)]
+                last_xid=health.xid_last, sm_clock_mhz=float(clock) if clock is not None else None,
+                health=health, error=d.error, pods=_pods_of(procs), procs=procs)]
             for c in d.children:
                 c.error = None
                 cu, cf, cr, ct = self._memory(c)
@@ -271,6 +313,50 @@ class NvmlSampler:
             d.error = "GPU is lost"
             return [GpuSample(self.node, d.index, d.uuid, d.name, lost=True, error=d.error,
                               power_limit_w=d.power_limit_w)]
+
+    def _throttle(self, d: _Device) -> int | None:
+        """The clock event reasons bitmask: the R535+ call, else its older name (same bits)."""
+        nvml = self._lib()
+        if self._throttle_fn == "nvmlDeviceGetCurrentClocksEventReasons":
+            try:
+                return nvml.nvmlDeviceGetCurrentClocksEventReasons(d.handle)
+            except nvml.NVMLError as e:
+                code = getattr(e, "value", None)
+                if code == nvml.NVML_ERROR_GPU_IS_LOST:
+                    raise _Lost() from None
+                if code != nvml.NVML_ERROR_FUNCTION_NOT_FOUND:
+                    return None
+            except AttributeError:
+                pass
+            self._throttle_fn = "nvmlDeviceGetCurrentClocksThrottleReasons"
+            self._note("throttle reasons: the driver predates clock event reasons; using the throttle call")
+        return self._q(d, self._throttle_fn)
+
+    def _health(self, d: _Device, now: float, xid: tuple[int, float] | None) -> GpuHealth:
+        """Throttle reasons each tick; ECC and row remapping every `slow_s`; the XID thread's last XID."""
+        nvml = self._lib()
+        if d.slow_at is None or now - d.slow_at >= self.slow_s:
+            d.slow_at = now
+            d.ecc = self._q(d, "nvmlDeviceGetTotalEccErrors", nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+                            nvml.NVML_VOLATILE_ECC)
+            d.remap = self._q(d, "nvmlDeviceGetRemappedRows")
+        remap = d.remap
+        return GpuHealth(
+            xid_last=xid[0] if xid else None, throttle=decode_throttle(self._throttle(d)),
+            ecc_uncorrected=None if d.ecc is None else int(d.ecc),
+            row_remap_failed=None if remap is None else bool(remap[3]),
+            row_remap_pending=None if remap is None else bool(remap[2]),
+            remapped_rows=None if remap is None else int(remap[1]), reported=True)
+
+    def _proc_name(self, pid: int) -> str | None:
+        if pid not in self._names:
+            nvml = self._lib()
+            try:
+                self._names[pid] = _text(nvml.nvmlSystemGetProcessName(pid)) or None
+            except nvml.NVMLError:
+                self._names[pid] = None        # gone already, or another PID namespace
+        name = self._names[pid]
+        return name.rpartition("/")[2] if name else None
 
     def _memory(self, d: _Device) -> tuple[float | None, float | None, float | None, float | None]:
         nvml = self._lib()
@@ -326,7 +412,7 @@ class NvmlSampler:
             sm = mu = None
             if util is not None:
                 sm, mu = util.get(pid, (0.0, 0.0))
-            out.append(ProcSample(pid, mem, sm, mu, pods[pid], gi))
+            out.append(ProcSample(pid, mem, sm, mu, pods[pid], gi, self._proc_name(pid)))
         return tuple(out)
 
     def _proc_util(self, d: _Device) -> dict[int, tuple[float, float]] | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from .health import GpuHealth
+
 # How a pod was tied to a GPU: the exporter's pod labels, the reservation pod's `runai-gpu-group`
 # partners, or a local process whose cgroup names the pod.
 VIA_EXPORTER, VIA_GPU_GROUP, VIA_CGROUP = "exporter", "runai-gpu-group", "cgroup"
@@ -35,6 +37,7 @@ class ProcSample:
     mem_pct: float | None
     pod_uid: str | None
     gpu_instance_id: int | None = None
+    name: str | None = None                    # the process's name, as NVML reports it
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,8 @@ class GpuSample:
     power_w: float | None = None
     power_limit_w: float | None = None
     last_xid: int | None = None
+    sm_clock_mhz: float | None = None
+    health: GpuHealth | None = None            # XID, throttle reasons, ECC, row remapping (None: not reported)
     lost: bool = False
     error: str | None = None
     pods: tuple[PodRef, ...] = ()              # who uses it (fraction pods replace their reservation pod)

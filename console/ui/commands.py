@@ -14,8 +14,9 @@ VIEW_ALIASES = {
     "workloads": "workloads", "workload": "workloads", "wl": "workloads", "pods": "workloads", "po": "workloads",
     "nodes": "nodes", "node": "nodes", "no": "nodes",
     "events": "events", "event": "events", "ev": "events",
+    "local": "local", "lo": "local", "host": "local", "nvml": "local", "smi": "local",
 }
-COMMANDS = ("projects", "gpus", "workloads", "nodes", "events", "ctx", "theme", "help", "quit")
+COMMANDS = ("projects", "gpus", "workloads", "nodes", "events", "local", "ctx", "theme", "help", "quit")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def parse_command(text: str) -> Command:
     """`gpus`, `:nodes`, `ctx prod`, `theme gpuconsole-light`, `q`. Raises CommandError saying what is wrong."""
     words = text.strip().lstrip(":").split()
     if not words:
-        raise CommandError("empty command; try :projects, :gpus, :workloads, :nodes, :events or :ctx")
+        raise CommandError("empty command; try :projects, :gpus, :workloads, :nodes, :events, :local or :ctx")
     head, rest = words[0].lower(), words[1:]
     if head in ("q", "q!", "quit", "exit"):
         return Command("quit")
@@ -44,7 +45,8 @@ def parse_command(text: str) -> Command:
         return Command("theme", rest[0] if rest else "")
     view = VIEW_ALIASES.get(head)
     if view is None:
-        raise CommandError(f"unknown command {head!r}; try :projects, :gpus, :workloads, :nodes, :events, :ctx")
+        raise CommandError(f"unknown command {head!r}; try :projects, :gpus, :workloads, :nodes, :events, :local, "
+                           ":ctx")
     if rest:
         return Command("view", view + " " + " ".join(rest))
     return Command("view", view)

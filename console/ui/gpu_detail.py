@@ -30,12 +30,18 @@ def _fmt(v: float | None, unit: str) -> str:
     return f"{v:.0f}{unit}" if unit != "MiB" else f"{v / 1024:.1f}GiB"
 
 
+def device_label(tel: Any, row: Any) -> str:
+    """`#3` by the device index the telemetry (or the API) names; `#?` while none does (the key's second
+    part is the row's slot on its node, not the device)."""
+    index = tel.index if tel is not None and tel.index is not None else (row.index if row is not None else None)
+    return f"#{index}" if index is not None else "#?"
+
+
 def history_text(feed: Any, key: tuple[str, int], row: Any, width: int = 72, height: int = 4) -> Text:
     """Header facts and one block plot per field, oldest point on the left."""
     t = Text()
     tel = feed.view.rows.get(key) if feed is not None else None
-    node, index = key
-    t.append(f"{node} #{index}", "bold")
+    t.append(f"{key[0]} {device_label(tel, row)}", "bold")
     if row is not None:
         t.append(f"  {row.uuid or 'device not reported by the API'}  {row.model or ''}")
         holders = ", ".join(f"{h.namespace}/{h.pod}" for h in row.holders) or "free"
@@ -92,7 +98,9 @@ class GpuDetailScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="gpu-detail-body"):
-            yield Static(f"GPU {self.key[0]} #{self.key[1]} · history (esc closes)", classes="screen-title")
+            tel = self.feed.view.rows.get(self.key) if self.feed is not None else None
+            label = device_label(tel, self.row_of())
+            yield Static(f"GPU {self.key[0]} {label} · history (esc closes)", classes="screen-title")
             yield Static(self.render_text(), id="gpu-detail-text")
 
     def render_text(self) -> Text:

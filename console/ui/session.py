@@ -47,6 +47,8 @@ class ClusterInfo:
 class Session:
     """What the App reads: the model, the events buffer, health per resource, its own API load."""
 
+    offline_note: str | None = None      # why a session without a live connection has none
+
     def __init__(self) -> None:
         self.store = ClusterStore()
         self.events = EventBuffer()
@@ -70,6 +72,11 @@ class Session:
     @property
     def live(self) -> bool:
         return self.client is not None
+
+    @property
+    def has_model(self) -> bool:
+        """The model holds a cluster (live, or an offline snapshot): worth joining local GPUs with."""
+        return self.live
 
     def api_rate(self) -> float:
         return self.client.stats.rate_per_min() if self.client else 0.0
@@ -248,8 +255,20 @@ class LiveSession(Session):
         self.client = self.informer_client = self.conn = self.events_conn = None
 
 
+class LocalOnlySession(Session):
+    """`gpuconsole --local`: no cluster at all; only this machine's GPUs (the Local pane) have data."""
+
+    offline_note = "no cluster: started with --local"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info = ClusterInfo(context="(none)", cluster="this machine", user="-")
+
+
 class StaticSession(Session):
     """A model filled by the caller (objects by resource key); nothing is fetched."""
+
+    has_model = True  # type: ignore[assignment]
 
     def __init__(self, objects: dict[str, list[dict[str, Any]]], info: ClusterInfo | None = None) -> None:
         super().__init__()

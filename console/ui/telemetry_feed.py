@@ -95,7 +95,16 @@ class TelemetryFeed:
     def state(self) -> tuple[str, bool]:
         if self._made and self.sampler is None:
             return "GPU telemetry: off (no live cluster connection)", False
-        return state_text(self.snapshot, self.sampler.interval_s if self.sampler and self.snapshot else None)
+        text, bad = state_text(self.snapshot, self.sampler.interval_s if self.sampler and self.snapshot else None)
+        sick = self.unhealthy
+        if sick:
+            text += f" · {sick} GPU{'s' if sick > 1 else ''} unhealthy"
+        return text, bad or bool(sick)
+
+    @property
+    def unhealthy(self) -> int:
+        """GPUs whose exporter reports an XID, throttling, ECC, row remapping or NVLink trouble."""
+        return sum(1 for t in self.view.rows.values() if t.health is not None and t.health.problems())
 
     async def tick(self) -> TickResult:
         """Sample once (the sampler returns its cached snapshot when called sooner than its interval)."""

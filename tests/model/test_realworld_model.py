@@ -79,8 +79,9 @@ def test_fraction_on_its_node_with_gfd_labels(fractional: ClusterStore, realworl
     node["metadata"]["name"] = FRAC_NODE  # the pod ran on a node like this one (2 x Tesla T4)
     assert fractional.apply("nodes", "ADDED", node)
     gpus = snapshot.build(fractional)["gpus"]
-    assert [(g["index"], g["uuid"], g["model"], g["memory_mib"]) for g in gpus] == [
-        (0, FRAC_UUID, "Tesla-T4", 15360), (1, None, "Tesla-T4", 15360)]
+    # rows are keyed by their slot on the node; the device index is not in the API (the telemetry names it)
+    assert [(g["slot"], g["index"], g["uuid"], g["model"], g["memory_mib"]) for g in gpus] == [
+        (0, None, FRAC_UUID, "Tesla-T4", 15360), (1, None, None, "Tesla-T4", 15360)]
     assert gpus[0]["holders"][0]["share"] == 0.5 and gpus[0]["free_share"] == 0.5
     assert gpus[1]["holders"] == [] and gpus[1]["free_share"] == 1.0 and gpus[1]["device_reported"] is False
     (n,) = snapshot.build(fractional, "nodes")["nodes"]

@@ -213,6 +213,12 @@ def test_custom_yaml_scenario(tmp_path: Path) -> None:
     ("projects: [{name: a}]\nworkloads:\n  - {name: w, project: a, kind: batch}\n",
      "workloads[0].kind: must be one of inference, training, interactive"),
     ("projects: [{name: a, colour: red}]\n", "projects[0].colour: unknown field"),
+    ("nodePools: [{name: p, product: Tesla-T4, count: 1, gpus: 2}]\ngpuFaults: [{node: p-02, gpu: 0, xid: 79}]\n",
+     "gpuFaults[0].node: no node named 'p-02'"),
+    ("nodePools: [{name: p, product: Tesla-T4, count: 1, gpus: 2}]\ngpuFaults: [{node: p-01, gpu: 2, xid: 79}]\n",
+     "gpuFaults[0].gpu: p-01 has 2 GPUs, no GPU 2"),
+    ("nodePools: [{name: p, product: Tesla-T4, count: 1}]\ngpuFaults: [{node: p-01, gpu: 0, clockEvents: [hot]}]\n",
+     "gpuFaults[0].clockEvents: must be a list of gpu_idle"),
     ("projects: {name: a}\n", "projects: must be a list"),
     ("projects: [{name: a\n", "not valid YAML at line"),
     ("- just\n- a list\n", "scenario: must be a mapping"),
@@ -249,3 +255,24 @@ def test_admission_refusal_rolls_back(tmp_path: Path) -> None:
         scenarios.build(c, str(f))
     assert list(c.store.items(NODES)) == [] and list(c.store.items(QUEUES)) == []
     assert list(c.store.items(DEPLOYMENTS)) == []
+
+
+def test_gpu_faults_become_what_the_nodes_exporter_reports(tmp_path: Path) -> None:
+    from console.sim.exporter import Exporter
+    from console.telemetry.dcgm_parse import parse, to_sample
+
+    f = tmp_path / "faults.yaml"
+    f.write_text("nodePools: [{name: p, product: NVIDIA-H100-80GB-HBM3, count: 1, gpus: 4}]\n"
+                 "gpuFaults:\n"
+                 "  - {node: p-01, gpu: 1, clockEvents: [power_cap]}\n"
+                 "  - {node: p-01, gpu: 3, xid: 79, eccUncorrected: 2, rowRemapFailure: true}\n")
+    c = fresh()
+    scenarios.build(c, str(f))
+    node = c.store.get(NODES, None, "p-01")
+    ann = node["metadata"]["annotations"]
+    assert ann["sim.gpuconsole.io/xid-errors"] == "3=79" and ann["sim.gpuconsole.io/clock-events"] == "1=power_cap"
+    pod = {"metadata": {"name": "nvidia-dcgm-exporter-x"}, "spec": {"nodeName": "p-01"}}
+    health = {g.index: to_sample(g, "p-01").health for g in parse(Exporter(c).render(pod)).gpus.values()}
+    assert health[0].ok and health[2].ok
+    assert health[1].throttle == ("power_cap",)
+    assert health[3].problems() == ["XID 79", "row remap failed", "ECC"]

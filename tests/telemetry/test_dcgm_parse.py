@@ -146,7 +146,7 @@ def test_garbage_lines_are_skipped_and_counted_and_the_rest_kept() -> None:
         "!!! binary junk \x00\x01",
         "4 Active Workloads",
         'DCGM_FI_DEV_FB_FREE{gpu="0",UUID="GPU-a"} 100 1700000000000',                       # with a timestamp
-        'DCGM_FI_DEV_SM_CLOCK{gpu="0",UUID="GPU-a"} not-a-number',   # a family we do not keep: not parsed
+        'DCGM_FI_DEV_MEM_CLOCK{gpu="0",UUID="GPU-a"} not-a-number',  # a family we do not keep: not parsed
         "",
     ])
     p = parse(text)

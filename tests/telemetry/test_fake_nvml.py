@@ -120,3 +120,28 @@ def test_mig_children() -> None:
     assert ctypes.cast(parent, ctypes.c_void_p).value == ctypes.cast(h, ctypes.c_void_p).value
     assert [p.pid for p in fake.nvmlDeviceGetComputeRunningProcesses(kids[1])] == [7001]
     assert fake.nvmlDeviceGetComputeRunningProcesses(kids[0]) == []
+
+
+def test_xid_events_block_like_nvml_and_use_its_struct() -> None:
+    fake = FakeNvml(demo_scenario())
+    fake.nvmlInit()
+    h1 = fake.nvmlDeviceGetHandleByIndex(1)
+    fake.xid(1, 31)                                   # before anyone listens: kept for the first set
+    es = fake.nvmlEventSetCreate()
+    assert isinstance(es, pynvml.c_nvmlEventSet_t)
+    with pytest.raises(pynvml.NVMLError_Timeout):
+        fake.nvmlEventSetWait_v2(es, 1)               # nothing registered yet
+    fake.nvmlDeviceRegisterEvents(h1, pynvml.nvmlEventTypeXidCriticalError, es)
+    data = fake.nvmlEventSetWait_v2(es, 1)
+    assert isinstance(data, pynvml.c_nvmlEventData_t) and data.eventData == 31
+    assert data.eventType == pynvml.nvmlEventTypeXidCriticalError
+    assert ctypes.cast(data.device, ctypes.c_void_p).value == ctypes.cast(h1, ctypes.c_void_p).value
+    fake.xid(0, 13)                                   # GPU 0 is not registered with this set: nothing
+    with pytest.raises(pynvml.NVMLError_Timeout):
+        fake.nvmlEventSetWait(es, 1)
+    fake.nvmlEventSetFree(es)
+    with pytest.raises(pynvml.NVMLError_InvalidArgument):
+        fake.nvmlEventSetWait_v2(es, 1)
+    fake.nvmlShutdown()
+    with pytest.raises(pynvml.NVMLError_Uninitialized):
+        fake.nvmlEventSetCreate()

@@ -266,3 +266,90 @@ async def test_gpu_is_lost_from_any_call(fake: FakeNvml, tmp_path: Path, clock: 
     fake.fail("nvmlDeviceGetUtilizationRates", pynvml.NVML_ERROR_GPU_IS_LOST, device=0, times=1)
     g0, g1 = (await sampler(fake, tmp_path, clock).sample()).gpus()
     assert g0.lost and g0.mem_used_mib is None and not g1.lost
+
+
+# ------------------------------------------------------------------------------------------ health and names
+def health_scenario() -> FakeNvml:
+    scen = demo_scenario([POD_A, POD_B])
+    g0, g1 = scen.gpus
+    g0.throttle_mask = pynvml.nvmlClocksThrottleReasonSwThermalSlowdown | pynvml.nvmlClocksThrottleReasonHwSlowdown
+    g0.procs[0].name = "/opt/conda/bin/python3.11"
+    g1.ecc_uncorrected = 2
+    g1.remapped_rows = (5, 3, 1, 0)      # correctable, uncorrectable, pending, failure
+    g1.util_pct = g1.util_swing = 0.0    # idle: clocks down, and NVML sets the GpuIdle bit
+    return scen
+
+
+async def test_health_clock_and_process_names(tmp_path: Path, clock: Clock) -> None:
+    fake = FakeNvml(health_scenario(), clock=clock)
+    fake.write_proc(tmp_path / "proc")
+    s = sampler(fake, tmp_path, clock, xid_events=False)
+    g0, g1 = (await s.sample()).gpus()
+    assert g0.sm_clock_mhz == 1980 and g1.sm_clock_mhz == 345          # the idle one clocks down
+    assert g0.health.throttle == ("hw_slowdown", "sw_thermal") and g0.health.ecc_uncorrected == 0
+    assert g0.health.problems() == ["HW slowdown", "thermal"]
+    assert g1.health.throttle == () and g1.health.ecc_uncorrected == 2   # idle (GpuIdle bit) is no problem
+    assert (g1.health.remapped_rows, g1.health.row_remap_pending, g1.health.row_remap_failed) == (3, True, False)
+    assert g1.health.problems() == ["ECC", "remap pending"]
+    assert g0.procs[0].name == "python3.11" and {p.name for p in g1.procs} == {"python3"}
+    # ECC and row remapping change rarely: read every slow_s (5 s), not every tick.
+    calls = fake.calls["nvmlDeviceGetTotalEccErrors"]
+    clock.t += 1
+    await s.sample()
+    assert fake.calls["nvmlDeviceGetTotalEccErrors"] == calls
+    clock.t += 5
+    await s.sample()
+    assert fake.calls["nvmlDeviceGetTotalEccErrors"] == calls + 2
+
+
+async def test_fields_a_board_lacks_are_missing_not_errors(tmp_path: Path, clock: Clock) -> None:
+    scen = health_scenario()
+    scen.gpus[1].ecc_uncorrected = None          # a board without ECC: NotSupported
+    scen.gpus[1].remapped_rows = None
+    scen.gpus[0].unsupported = {"nvmlDeviceGetClockInfo", "nvmlDeviceGetCurrentClocksEventReasons"}
+    fake = FakeNvml(scen, clock=clock)
+    fake.fail("nvmlSystemGetProcessName", pynvml.NVML_ERROR_NOT_FOUND)   # the process already exited
+    g0, g1 = (await sampler(fake, tmp_path, clock, xid_events=False).sample()).gpus()
+    assert g0.sm_clock_mhz is None and g0.health.throttle == () and g0.error is None
+    assert g1.health.ecc_uncorrected is None and g1.health.row_remap_failed is None and g1.error is None
+    assert g1.health.ok and all(p.name is None for p in g0.procs + g1.procs)
+
+
+async def test_throttle_reasons_on_a_driver_before_clock_events(tmp_path: Path, clock: Clock) -> None:
+    fake = FakeNvml(health_scenario(), clock=clock, missing_symbols=["nvmlDeviceGetCurrentClocksEventReasons"])
+    s = sampler(fake, tmp_path, clock, xid_events=False)
+    g0, _ = (await s.sample()).gpus()
+    assert g0.health.throttle == ("hw_slowdown", "sw_thermal")
+    assert fake.calls["nvmlDeviceGetCurrentClocksThrottleReasons"] == 2
+    assert any("throttle" in n for n in s.notes)
+
+
+async def test_xids_arrive_as_events_on_their_own_thread(tmp_path: Path, clock: Clock) -> None:
+    fake = FakeNvml(health_scenario(), clock=clock)
+    fake.fail("nvmlDeviceRegisterEvents", pynvml.NVML_ERROR_NOT_SUPPORTED, device=0)
+    fake.xid(1, 31)                               # raised before the console started: seen at registration
+    s = sampler(fake, tmp_path, clock, xid_wait_ms=20)
+    try:
+        first = await s.sample()
+        assert s.xids is not None and s.xids.watched == [first.gpus()[1].uuid]   # GPU 0 cannot report XIDs
+        assert await asyncio.to_thread(s.xids.wait, 1, 5.0)
+        fake.xid(1, 48)
+        assert await asyncio.to_thread(s.xids.wait, 2, 5.0)
+        clock.t += 1
+        g0, g1 = (await s.sample()).gpus()
+        assert g0.health.xid is None and g1.last_xid == 48 and g1.health.problems()[0] == "XID 48"
+        loop_thread = threading.current_thread()
+        assert s.xids._thread is not None and s.xids._thread is not loop_thread
+    finally:
+        await s.close()
+    assert s.xids is None and fake.calls["nvmlEventSetFree"] == 1
+
+
+@pytest.mark.parametrize("code,why", [
+    (pynvml.NVML_ERROR_NO_PERMISSION, "no permission"),
+    (pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, "shared library not found"),
+])
+async def test_init_failures_read_as_one_line(code: int, why: str, tmp_path: Path, clock: Clock) -> None:
+    fake = FakeNvml(demo_scenario(), clock=clock, init_error=code)
+    snap = await sampler(fake, tmp_path, clock).sample()
+    assert snap.error.startswith("NVML unavailable: ") and why in snap.error and "\n" not in snap.error

@@ -117,7 +117,7 @@ def test_idle_allocated_after_the_hold_time_and_node_errors() -> None:
     down = view.rows[("n1", 3)]
     assert down.util_pct is None and down.error == "exporter gpu-operator/x: HTTP 500" and down.sample_key is None
     assert snapshot_fields(view.rows[("n1", 1)]) == {"util_pct": None, "mem_used_mib": None, "temp_c": None,
-                                                    "power_w": None, "idle_for_s": None}
+                                                    "power_w": None, "idle_for_s": None, "health": None}
     # Rows that disappear from the model are reported removed.
     smaller = {k: v for k, v in ROWS.items() if k != ("n1", 5)}
     _, removed = view.ingest(snapshot(180, *n1_samples()), smaller)

@@ -34,22 +34,28 @@ def demo_objects() -> dict[str, list[dict]]:
 
 def make_app(theme: str):  # type: ignore[no-untyped-def]
     from console.app import ClusterConsole
+    from console.model.local_source import LocalSource
 
     info = ClusterInfo(context="sim-admin", cluster="demo", user="admin", server_version="v1.32.0")
     session = StaticSession(demo_objects(), info)
-    return ClusterConsole(lambda ctx: session, theme=theme, now=lambda: FROZEN_NOW, config=Config(refresh_hz=4))
+    # This machine's GPUs: the demo's fake NVML on a fixed clock, sampled only when the test says so.
+    return ClusterConsole(lambda ctx: session, theme=theme, now=lambda: FROZEN_NOW, config=Config(refresh_hz=4),
+                          local_factory=lambda: LocalSource("demo", clock=lambda: 1000.0, xid_events=False),
+                          telemetry_auto=False)
 
 
 @pytest.mark.parametrize("theme", ["gpuconsole-dark", "gpuconsole-light"])
-@pytest.mark.parametrize("view", ["projects", "gpus", "workloads", "nodes", "events"])
+@pytest.mark.parametrize("view", ["projects", "gpus", "workloads", "nodes", "events", "local"])
 def test_pane_snapshot(snap_compare, view: str, theme: str) -> None:
-    keys = {"projects": "1", "gpus": "2", "workloads": "3", "nodes": "4", "events": "5"}
+    keys = {"projects": "1", "gpus": "2", "workloads": "3", "nodes": "4", "events": "5", "local": "6"}
 
     async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
         app = pilot.app
         while app.session is None:
             await pilot.pause(0.01)
         app.flush()
+        if view == "local":  # one NVML sample, joined to the demo cluster's model
+            await app.local_tick()
         await pilot.press(keys[view])
         if view == "workloads":  # show a group expanded to its pods, and its detail line
             table = app.pane().table

@@ -56,7 +56,8 @@ async def test_rows_fill_and_sparklines_grow_at_the_exporters_cadence(demo_env) 
         await ticks(app, pilot, demo_env, 1)
         assert app.feed.sampler.interval_s == STEP
         header = app.query_one("#header").data
-        assert header.telemetry == "dcgm 14/14 nodes · 5s" and not header.telemetry_bad
+        # the demo has two sick GPUs (gpuFaults in the scenario): the header counts them and turns to a warning
+        assert header.telemetry == "dcgm 14/14 nodes · 5s · 2 GPUs unhealthy" and header.telemetry_bad
         keys = gpu_keys(app)
         assert len(keys) == 96
         busy = None
@@ -178,6 +179,9 @@ async def test_history_view_plots_the_retained_window(demo_env) -> None:
         plot_lines = [ln for ln in text.splitlines() if ln.startswith("  ")]
         assert len(plot_lines) == 16 and all(len(ln) == 74 for ln in plot_lines)
         assert all(any(ln.strip() for ln in plot_lines[i:i + 4]) for i in range(0, 16, 4))
+        # titled by the device index the exporter names, not the row's slot on its node
+        tel = app.feed.row((held[1], held[2]))
+        assert text.startswith(f"{held[1]} #{tel.index} ")
         await pilot.press("escape")
         assert not isinstance(app.screen, GpuDetailScreen)
 
@@ -186,3 +190,36 @@ async def test_history_view_plots_the_retained_window(demo_env) -> None:
         table.move_to_key(free)
         await pilot.press("enter")
         assert isinstance(app.screen, GpuDetailScreen) and app.screen.key == (free[1], free[2])
+
+
+async def test_health_column_and_device_indexes(demo_env) -> None:
+    app = make_app(demo_env)
+    async with app.run_test(size=SIZE) as pilot:
+        await synced(app, pilot)
+        await pilot.press("2")
+        # Before any scrape the API names no device index (only shared GPUs' UUIDs): rows say #?.
+        assert all("#?" in gpu_cells(app, k)["name"] for k in gpu_keys(app))
+        assert all(gpu_cells(app, k)["health"] == "" for k in gpu_keys(app))
+        await ticks(app, pilot, demo_env, 1)
+        order = app.pane("gpus").table.order
+        by_node: dict[str, list[int]] = {}
+        for k in gpu_keys(app):
+            tel = app.feed.row((k[1], k[2]))
+            assert tel is not None and tel.index is not None
+            assert f"#{tel.index} " in gpu_cells(app, k)["name"]
+        for k in order:
+            if k[0] == "gpu":
+                by_node.setdefault(k[1], []).append(app.feed.row((k[1], k[2])).index)
+        # each node lists its GPUs in device order, and the indexes are the exporter's 0..n-1
+        assert all(ix == list(range(len(ix))) for ix in by_node.values()), by_node
+        health = {(k[1], app.feed.row((k[1], k[2])).index): gpu_cells(app, k)["health"] for k in gpu_keys(app)}
+        assert health.pop(("dgx-h100-01", 2)) == "thermal +1"       # sw_thermal and hw_thermal
+        assert health.pop(("dgx-h100-01", 6)) == "XID 48 +1"        # and the ECC error behind it
+        assert set(health.values()) == {"✓"}
+        assert gpu_cells(app, ("node", "dgx-h100-01"))["health"] == "⚠2 GPUs"
+        assert gpu_cells(app, ("node", "dgx-h100-02"))["health"] == "✓"
+        sick = next(k for k in gpu_keys(app) if k[1] == "dgx-h100-01" and app.feed.row((k[1], k[2])).index == 2)
+        app.pane("gpus").table.move_to_key(sick)
+        await pilot.pause()
+        detail = str(app.pane("gpus").query_one(".pane-detail").render())
+        assert "dgx-h100-01 #2 " in detail and "thermal, HW thermal" in detail and "SM " in detail

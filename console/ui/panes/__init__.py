@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import Drill, ObjRef, PaneContext, PaneModel
 from .events import EventsPane
 from .gpus import GpusPane
+from .local import LocalPane
 from .nodes import NodesPane
 from .projects import ProjectsPane
 from .workloads import WorkloadsPane
@@ -15,6 +16,7 @@ PANES: dict[str, type[PaneModel]] = {p.name: p for p in (
     WorkloadsPane,
     NodesPane,
     EventsPane,
+    LocalPane,
 )}
 
 __all__ = ["PANES", "Drill", "ObjRef", "PaneContext", "PaneModel"]

@@ -62,6 +62,7 @@ class PaneContext:
     now: Callable[[], float] = time.time
     lock: Any = field(default_factory=threading.RLock)   # the session's: held while walking the model
     telemetry: Any = None                                # the session's TelemetryFeed, once it samples
+    local: Any = None                                    # the LocalFeed: this machine's GPUs through NVML
     # Which lists are complete, as of the model's last drain (the App sets it with each drain; see
     # console/kube/progress.py for why it is read before the drain).
     sync: SyncSnapshot = NOT_CONNECTED

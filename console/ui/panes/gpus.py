@@ -1,4 +1,11 @@
-"""GPUs: each node, then its GPUs, each a bar split into its holders' shares, with telemetry columns."""
+"""GPUs: each node, then its GPUs, each a bar split into its holders' shares, with telemetry columns.
+
+A GPU is labelled with its device index (`#3`, as nvidia-smi, DCGM and the device plugin number it) once a
+source names it: dcgm-exporter's `gpu` label, NVML on this host, or the API; `#?` until then. Within a
+node, GPUs are listed in device index order. HEALTH says what dcgm-exporter (or NVML, for this host)
+reports as wrong: `XID 48`, `thermal`, `power cap`, `ECC`…, or ✓. When the console runs on a node of the
+cluster, that node is marked ⌂ and each holder shows the GPU memory NVML counts for its processes.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +43,13 @@ class GpusPane(PaneModel):
         Column("mem", "MEM GiB", 10, "right", priority=1, sortable=False),
         Column("temp", "TEMP", 5, "right", priority=3, sortable=False),
         Column("power", "POWER", 5, "right", priority=3, sortable=False),
+        Column("health", "HEALTH", 11, priority=1, sortable=False),
         Column("holders", "HOLDERS", 20, priority=1, flex=True, sortable=False),
     ]
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._placed: dict[Key, int | None] = {}   # device index each GPU row was ordered by
 
     def own(self, key: Key) -> frozenset[str]:
         return self.own_columns if key[0] == "node" else frozenset({"name"})  # type: ignore[index]
@@ -86,17 +98,62 @@ class GpusPane(PaneModel):
         out: list[Key] = []
         rows = self.ctx.store.gpus.rows
         count = self.ctx.store.gpus.count
+        placed: dict[Key, int | None] = {}
+        feed = self.ctx.telemetry
+        tels = feed.view.rows if feed is not None else {}
+        local = self._local()
+        by_row = local.by_row if local is not None else {}
         for n in sorted_by(self._node_names(), self._node_value, self.reverse):
             c = count.get(n, 0)
+            slots = [i for i in range(c) if (n, i) in rows]
             if self.filter:
-                gpus = [("gpu", n, i) for i in range(c) if (n, i) in rows and self._gpu_matches(rows[(n, i)])]
-                if gpus:
-                    out.append(("node", n))
-                    out.extend(gpus)
-            else:
-                out.append(("node", n))
-                out.extend(("gpu", n, i) for i in range(c))
+                slots = [i for i in slots if self._gpu_matches(rows[(n, i)])]
+                if not slots:
+                    continue
+            for i in slots:
+                placed[("gpu", n, i)] = self.device_index(rows[(n, i)], tels.get((n, i)), by_row.get((n, i)))
+            slots.sort(key=lambda i: (placed[("gpu", n, i)] is None, placed[("gpu", n, i)] or 0, i))
+            out.append(("node", n))
+            out.extend(("gpu", n, i) for i in slots)
+        self._placed = placed
         return out
+
+    def absorb(self, upserts: Iterable[Key], removed: Iterable[Key]) -> tuple[set[Key], bool]:
+        """As the base, and reorder when a source names a GPU's device index for the first time or anew."""
+        ups = set(upserts)
+        changed, reorder = super().absorb(ups, removed)
+        if not reorder:
+            rows = self.ctx.store.gpus.rows
+            for k in ups:
+                if k[0] == "gpu" and k in self._placed:  # type: ignore[index]
+                    g = rows.get((k[1], k[2]))  # type: ignore[index]
+                    if g is not None and self.device_index(g) != self._placed[k]:
+                        reorder = True
+                        break
+        return changed, reorder
+
+    def device_index(self, g: GpuRow, tel: Any = False, lg: Any = False) -> int | None:
+        """The GPU's device index: from its telemetry sample, the API, or NVML on this host; None if unknown.
+        `tel`/`lg`: the row's telemetry and local GPU when the caller has them already."""
+        if tel is False:
+            tel = self._tel(g.key)
+        if tel is not None and tel.index is not None:
+            return tel.index
+        if g.index is not None:
+            return g.index
+        if lg is False:
+            lg = self._local_gpu(g)
+        return lg.index if lg is not None else None
+
+    # --- this host (NVML), when the console runs on a node of the cluster
+    def _local(self) -> Any:
+        feed = self.ctx.local
+        view = feed.view if feed is not None else None
+        return view if view is not None and view.node else None
+
+    def _local_gpu(self, g: GpuRow) -> Any:
+        view = self._local()
+        return view.by_row.get(g.key) if view is not None and view.node == g.node else None
 
     def absorb_views_keys(self, gpu_ups: Iterable[Any], gpu_rem: Iterable[Any], node_ups: Iterable[str],
                           node_rem: Iterable[str]) -> tuple[set[Key], set[Key]]:
@@ -113,13 +170,16 @@ class GpusPane(PaneModel):
         """While pods being deleted hold GPUs, rows re-render so their terminating time moves on."""
         return bool(self.ctx.store.gpus.terminating)
 
-    def _holder_text(self, g: GpuRow, limit: int = 4) -> Text:
+    def _holder_text(self, g: GpuRow, limit: int = 4, lg: Any = None) -> Text:
         """Holders grouped by workload ("reranker 3×0.25"), each with its bar colour; `⌛` before the
-        pods being deleted (their share stays held until they are gone)."""
+        pods being deleted (their share stays held until they are gone); on this host, with the GPU memory
+        NVML counts for the group's processes ("reranker 3×0.25 18.2G")."""
         p = self.ctx.palette
         groups: dict[tuple[str, str, bool], list[float | None]] = {}
+        pods: dict[tuple[str, str], set[tuple[str, str]]] = {}
         for h in g.holders:
             groups.setdefault((h.namespace, h.workload or h.pod, h.terminating), []).append(h.share)
+            pods.setdefault((h.namespace, h.workload or h.pod), set()).add((h.namespace, h.pod))
         t = Text()
         for i, ((ns, who, going), shares) in enumerate(list(groups.items())[:limit]):
             if i:
@@ -132,6 +192,10 @@ class GpusPane(PaneModel):
             amount = (f"{len(shares)}×{one}" if len(shares) > 1 else one) if same else \
                 "+".join(fmt_gpu(x) if x is not None else "?" for x in shares)
             t.append(f"{who} {amount}")
+            if lg is not None:
+                mine = [pr.used_mib for pr in lg.procs if (pr.namespace, pr.pod) in pods[(ns, who)]]
+                known = [m for m in mine if m is not None]
+                t.append(f" {sum(known) / 1024:.1f}G" if known else (" ?G" if mine else " 0G"), p.info)
         if len(groups) > limit:
             t.append(f"  +{len(groups) - limit}", p.muted)
         return t
@@ -144,6 +208,9 @@ class GpusPane(PaneModel):
             nr = self.ctx.store.nodes_view.rows.get(n)
             name = Text("▾ ", p.muted)
             name.append(n, p.bold)
+            local = self._local()
+            if local is not None and local.node == n:
+                name.append(" ⌂", p.info)
             if nr is not None and nr.cordoned:
                 name.append(" cordoned", p.warn)
             if nr is not None and nr.ready is False:
@@ -160,10 +227,13 @@ class GpusPane(PaneModel):
         if g is None:
             return [""] * len(self.columns)
         if not self.figures_known():  # which device a row is and who holds it come from the pods
-            return [Text(f"  #{g.index}", p.muted)] + [""] * (len(self.columns) - 1)
+            return [Text("  #?", p.muted)] + [""] * (len(self.columns) - 1)
         tel = self._tel(g.key)
-        label = Text(f"{IDLE_MARK} " if tel is not None and tel.idle else "  ", p.warn)
-        label.append(f"#{g.index} ", p.muted)
+        lg = self._local_gpu(g)
+        label = Text(IDLE_MARK if tel is not None and tel.idle else " ", p.warn)
+        label.append("⌂" if lg is not None else " ", p.info)
+        idx = self.device_index(g, tel, lg)
+        label.append(f"#{idx} " if idx is not None else "#? ", p.muted)
         label.append((g.uuid[:12] + "…") if g.uuid else ("whole" if g.use == "whole" else
                                                           ("shared" if g.use == "shared" else "free")),
                      p.muted if not g.uuid else Style())
@@ -177,19 +247,40 @@ class GpusPane(PaneModel):
         if g.fragmented:
             free.append("⚠", p.warn)
         model = Text("MIG" if g.mig else "", p.muted)
-        return [label, model, bar, free, *self._gpu_telemetry(g, tel), self._holder_text(g)]
+        return [label, model, bar, free, *self._gpu_telemetry(g, tel, lg), self._holder_text(g, lg=lg)]
 
-    # --- telemetry columns: UTIL, UTIL HISTORY, MEM, TEMP, POWER
+    # --- telemetry columns: UTIL, UTIL HISTORY, MEM, TEMP, POWER, HEALTH
     def _tel(self, key: tuple[str, int]) -> Any:
         feed = self.ctx.telemetry
         return feed.view.rows.get(key) if feed is not None else None
 
-    def _gpu_telemetry(self, g: GpuRow, tel: Any) -> list[Text | str]:
+    def _problems(self, g: GpuRow, tel: Any, lg: Any = False) -> list[str] | None:
+        """What is wrong with the GPU (dcgm-exporter's word, else NVML's on this host); None: nobody says."""
+        if tel is not None and (tel.health is not None or tel.lost):
+            return tel.problems
+        if lg is False:
+            lg = self._local_gpu(g)
+        if lg is not None and (lg.health is not None or lg.lost):
+            return lg.problems
+        return None
+
+    def _health_cell(self, problems: list[str] | None) -> Text:
         p = self.ctx.palette
+        if problems is None:
+            return Text("")
+        if not problems:
+            return Text("✓", p.ok)
+        bad = problems[0] == "lost" or problems[0].startswith(("XID", "row remap", "ECC"))
+        text = problems[0] + (f" +{len(problems) - 1}" if len(problems) > 1 else "")
+        return Text(text, p.bad if bad else p.warn)
+
+    def _gpu_telemetry(self, g: GpuRow, tel: Any, lg: Any = False) -> list[Text | str]:
+        p = self.ctx.palette
+        health = self._health_cell(self._problems(g, tel, lg))
         if tel is None:
-            return ["", "", Text(fmt_mem(None, g.memory_mib), p.muted) if g.memory_mib else "", "", ""]
+            return ["", "", Text(fmt_mem(None, g.memory_mib), p.muted) if g.memory_mib else "", "", "", health]
         if tel.lost:
-            return [Text("lost", p.bad), "", "", "", ""]
+            return [Text("lost", p.bad), "", "", "", "", health]
         if tel.util_pct is None:
             util = Text("?", p.bad if tel.error else p.muted)
         else:
@@ -200,17 +291,38 @@ class GpusPane(PaneModel):
         mem = Text(fmt_mem(tel.mem_used_mib, total), Style() if tel.mem_used_mib is not None else p.muted)
         temp = "" if tel.temp_c is None else f"{tel.temp_c:.0f}°C"
         power = "" if tel.power_w is None else f"{tel.power_w:.0f}W"
-        return [util, spark, mem, temp, power]
+        return [util, spark, mem, temp, power, health]
+
+    def _node_health(self, n: str) -> Text:
+        """How many of the node's GPUs have something wrong (`⚠2`), ✓ when none, blank when nobody says."""
+        p = self.ctx.palette
+        rows = self.ctx.store.gpus.rows
+        feed = self.ctx.telemetry
+        local = self._local()
+        if feed is None and (local is None or local.node != n):
+            return Text("")
+        tels = feed.view.rows if feed is not None else {}
+        by_row = local.by_row if local is not None and local.node == n else {}
+        said = bad = 0
+        for i in range(self.ctx.store.gpus.count.get(n, 0)):
+            g = rows.get((n, i))
+            problems = self._problems(g, tels.get((n, i)), by_row.get((n, i))) if g is not None else None
+            if problems is not None:
+                said += 1
+                bad += bool(problems)
+        if not said:
+            return Text("")
+        return Text(f"⚠{bad} GPU{'s' if bad > 1 else ''}", p.warn) if bad else Text("✓", p.ok)
 
     def _node_telemetry(self, n: str) -> list[Text | str]:
         """A node's line: mean utilisation and memory summed over its GPUs, or why it has none."""
         p = self.ctx.palette
         feed = self.ctx.telemetry
         if feed is None or feed.snapshot is None:
-            return ["", "", "", "", ""]
+            return ["", "", "", "", "", self._node_health(n)]
         ng = feed.snapshot.nodes.get(n)
         if ng is not None and ng.error:
-            return [Text("ERR", p.bad), Text("no data", p.bad), "", "", ""]
+            return [Text("ERR", p.bad), Text("no data", p.bad), "", "", "", self._node_health(n)]
         rows = [t for i in range(self.ctx.store.gpus.count.get(n, 0)) if (t := feed.view.rows.get((n, i)))]
         utils = [t.util_pct for t in rows if t.util_pct is not None]
         used = [t.mem_used_mib for t in rows if t.mem_used_mib is not None]
@@ -220,7 +332,7 @@ class GpusPane(PaneModel):
         return [Text(f"{sum(utils) / len(utils):.0f}%" if utils else "-", p.muted),
                 Text(f"{IDLE_MARK}{idle} idle" if idle else "", p.warn),
                 Text(fmt_mem(sum(used) if used else None, sum(total) if total else None), p.muted),
-                "", Text(f"{sum(power):.0f}W" if power else "", p.muted)]
+                "", Text(f"{sum(power):.0f}W" if power else "", p.muted), self._node_health(n)]
 
     def idle_keys(self) -> list[Key]:
         """The pane's keys of idle-allocated GPUs, longest idle first (the `i` key's jump list)."""
@@ -256,7 +368,8 @@ class GpusPane(PaneModel):
         if g is None:
             return Text("")
         t = Text()
-        t.append(f"{g.node} #{g.index} ", p.bold)
+        idx = self.device_index(g)
+        t.append(f"{g.node} #{idx if idx is not None else '?'} ", p.bold)
         t.append(g.uuid or "device not reported by the API", Style() if g.uuid else p.muted)
         if g.memory_mib:
             t.append(f" · {g.memory_mib} MiB")
@@ -272,6 +385,13 @@ class GpusPane(PaneModel):
         if g.fragmented:
             t.append(" · fragmented: no waiting request fits this sliver", p.warn)
         tel = self._tel(g.key)
+        problems = self._problems(g, tel)
+        if problems:
+            t.append(" · " + ", ".join(problems), p.bad)
+        if tel is not None and tel.sm_clock_mhz is not None:
+            t.append(f" · SM {tel.sm_clock_mhz:.0f} MHz", p.muted)
+        if self._local_gpu(g) is not None:
+            t.append(" · this host: 6 for its processes", p.info)
         if tel is not None:
             if tel.idle:
                 feed = self.ctx.telemetry
@@ -291,8 +411,9 @@ class GpusPane(PaneModel):
         g = self.ctx.store.gpus.rows.get((k[1], k[2]))  # type: ignore[index]
         if g is None or not g.holders:
             return None
+        idx = self.device_index(g)
         return Drill("workloads", "workload", tuple(sorted({h.workload or h.pod for h in g.holders})),
-                     f"{g.node}#{g.index}")
+                     f"{g.node}#{idx if idx is not None else '?'}")
 
     def target(self, key: Key) -> ObjRef | None:
         k = key  # type: ignore[assignment]
