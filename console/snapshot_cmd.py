@@ -183,8 +183,7 @@ async def serving_once(client: KubeClient, store: ClusterStore, telemetry: dict,
     results = tracker.last
     ok = sum(1 for r in results.values() if r.reading is not None)
     state = f"serving {ok}/{len(results)} pods answered, two scrapes {interval:g} s apart"
-    util = {k: t.util_pct for k, t in telemetry.items()}
-    return ServingView().build(store, tracker, tracker.taken_at or interval, util.get, state=state)
+    return ServingView().build(store, tracker, tracker.taken_at or interval, telemetry.get, state=state)
 
 
 def add_to_snapshot(snap: dict[str, Any], telemetry: dict, state: str | None) -> None:

@@ -12,7 +12,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from console.telemetry.serving_endpoints import Target
 from console.telemetry.serving_tracker import ServingTracker
@@ -32,10 +32,12 @@ HISTORY_POINTS = 120
 
 @dataclass(frozen=True, slots=True)
 class GpuSeat:
-    """One GPU a replica holds (part of): its share, who else holds it, how busy it is."""
+    """One GPU a replica holds (part of): its share, who else holds it, how busy it is (`gpu(key)` gives a
+    row's telemetry, anything with `util_pct` and `index`)."""
 
     node: str
-    index: int
+    slot: int                                        # the GPU row's key on its node
+    index: int | None                                # device index, where the exporter or the API names it
     share: float | None
     others: tuple[tuple[str, float | None], ...]     # (workload or pod, share) of the other holders
     util_pct: float | None
@@ -123,17 +125,19 @@ def scrape_targets(store: ClusterStore) -> list[Target]:
     return out
 
 
-def _seats(store: ClusterStore, util: Callable[[tuple[str, int]], float | None]
-           ) -> dict[PodKey, list[GpuSeat]]:
+def _seats(store: ClusterStore, gpu: Callable[[tuple[str, int]], Any]) -> dict[PodKey, list[GpuSeat]]:
     out: dict[PodKey, list[GpuSeat]] = {}
     for row in store.gpus.rows.values():
         if not row.holders:
             continue
-        u = util(row.key)
+        tel = gpu(row.key)
+        u = getattr(tel, "util_pct", None)
+        index = getattr(tel, "index", None)
+        index = index if index is not None else row.index
         for h in row.holders:
             others = tuple((o.workload or o.pod, o.share) for o in row.holders
                            if (o.namespace, o.pod) != (h.namespace, h.pod) and o.workload != h.workload)
-            out.setdefault((h.namespace, h.pod), []).append(GpuSeat(row.node, row.index, h.share, others, u))
+            out.setdefault((h.namespace, h.pod), []).append(GpuSeat(row.node, row.slot, index, h.share, others, u))
     return out
 
 
@@ -145,10 +149,10 @@ class ServingView:
         self.history: dict[WKey, deque[HistoryPoint]] = {}
 
     def build(self, store: ClusterStore, tracker: ServingTracker, now: float,
-              util: Callable[[tuple[str, int]], float | None] = lambda k: None,
+              gpu: Callable[[tuple[str, int]], Any] = lambda k: None,
               rules: Sequence[SloRule] = (), state: str = "", state_bad: bool = False,
               record: bool = True) -> ServingSnapshot:
-        seats = _seats(store, util)
+        seats = _seats(store, gpu)
         workloads: dict[WKey, WorkloadServing] = {}
         by_project: dict[str, int] = {}
         breaches = 0
@@ -187,7 +191,7 @@ class ServingView:
             for x in replicas:
                 for g in x.gpus:
                     if g.util_pct is not None:
-                        utils[(g.node, g.index)] = g.util_pct
+                        utils[(g.node, g.slot)] = g.util_pct
             hist = self.history.get(r.key)
             if record:
                 if hist is None:
