@@ -68,7 +68,7 @@ DEMO: dict[str, Any] = {
         _inf("llama-70b-chat", "chat-serving", 2, 2, model="meta-llama/Llama-3.1-70B-Instruct"),
         _inf("llama-8b-chat", "chat-serving", 0.5, serving="knative", peakRps=40, latencyMs=400, replicaRps=20,
              autoscale={"min": 2, "max": 6, "metric": "concurrency", "target": 4},
-             slo={"p95Ms": 1800, "errorRatio": 0.01}),
+             slo={"p95Ms": 2500, "errorRatio": 0.01}),
         _inf("mistral-7b-instruct", "chat-serving", 0.5, 2, model="mistralai/Mistral-7B-Instruct-v0.3", image=TGI),
         _inf("embeddings", "chat-serving", 0.25, autoscale={"min": 1, "max": 3, "metric": "cpu", "target": 70},
              model="BAAI/bge-large-en", peakRps=60, replicaRps=25, image=TRITON),
