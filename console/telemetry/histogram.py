@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .prom_text import Labels
+from .prom_text import Exposition, Labels
 
 
 class HistogramError(ValueError):
@@ -50,62 +50,84 @@ class Quantile:
     capped: bool = False      # the rank fell in the +Inf bucket: the truth is above `value`
 
 
+_LAYOUTS: dict[tuple[str, ...], tuple[tuple[float, ...], tuple[int, ...]] | str] = {}
+
+
+def _layout(les: tuple[str, ...]) -> tuple[tuple[float, ...], tuple[int, ...]] | str:
+    """Bounds in order and where each comes from, for a series' `le` texts (pages repeat their layouts)."""
+    got = _LAYOUTS.get(les)
+    if got is not None:
+        return got
+    vals: list[float] = []
+    seen: set[float] = set()
+    out: tuple[tuple[float, ...], tuple[int, ...]] | str
+    try:
+        for le in les:
+            try:
+                b = math.inf if le in ("+Inf", "Inf", "inf", "+inf") else float(le)
+            except ValueError:
+                raise HistogramError(f"bucket bound le={le!r} is not a number") from None
+            if math.isnan(b):
+                raise HistogramError("bucket bound le=NaN")
+            if b in seen:
+                raise HistogramError(f"bucket le={le} appears twice")
+            seen.add(b)
+            vals.append(b)
+        if not vals:
+            raise HistogramError("no buckets")
+        if math.inf not in seen:
+            raise HistogramError("no +Inf bucket")
+        order = tuple(sorted(range(len(vals)), key=vals.__getitem__))
+        out = (tuple(vals[i] for i in order), order)
+    except HistogramError as e:
+        out = str(e)
+    if len(_LAYOUTS) < 4096:
+        _LAYOUTS[les] = out
+    return out
+
+
 def build(buckets: Iterable[tuple[str, float]], total: float | None = None) -> Hist:
     """A histogram from (le text, cumulative count) pairs. Raises HistogramError saying why it cannot be used."""
-    pairs: dict[float, float] = {}
-    for le, n in buckets:
-        try:
-            b = float(le) if le not in ("+Inf", "Inf", "inf", "+inf") else math.inf
-        except ValueError:
-            raise HistogramError(f"bucket bound le={le!r} is not a number") from None
-        if math.isnan(b):
-            raise HistogramError("bucket bound le=NaN")
-        if b in pairs:
-            raise HistogramError(f"bucket le={le} appears twice")
-        if math.isnan(n) or n < 0 or math.isinf(n):
-            raise HistogramError(f"bucket le={le} has count {n!r}")
-        pairs[b] = n
-    if not pairs:
-        raise HistogramError("no buckets")
-    if math.inf not in pairs:
-        raise HistogramError("no +Inf bucket")
-    bounds = tuple(sorted(pairs))
-    counts = tuple(pairs[b] for b in bounds)
-    for i in range(1, len(counts)):
-        if counts[i] < counts[i - 1]:
-            raise HistogramError(f"bucket counts fall as le rises (le={bounds[i]:g} has {counts[i]:g} < "
-                                 f"{counts[i - 1]:g})")
+    pairs = list(buckets)
+    layout = _layout(tuple(le for le, _ in pairs))
+    if isinstance(layout, str):
+        raise HistogramError(layout)
+    bounds, order = layout
+    counts = tuple(pairs[i][1] for i in order)
+    prev = 0.0
+    for b, n in zip(bounds, counts):
+        if n != n or n < 0 or n == math.inf:
+            raise HistogramError(f"bucket le={b:g} has count {n!r}")
+        if n < prev:
+            raise HistogramError(f"bucket counts fall as le rises (le={b:g} has {n:g} < {prev:g})")
+        prev = n
     if total is not None and (math.isnan(total) or math.isinf(total)):
         total = None
     return Hist(bounds, counts, total)
 
 
-def from_samples(samples: dict[str, list[tuple[Labels, float]]], name: str,
-                 select: dict[str, str] | None = None) -> dict[tuple[tuple[str, str], ...], Hist | str]:
-    """Every series of histogram `name`, keyed by its labels other than `le`: a Hist, or why it cannot be used.
-
-    `select` keeps only series with those label values."""
-    series: dict[tuple[tuple[str, str], ...], list[tuple[str, float]]] = {}
-    sums: dict[tuple[tuple[str, str], ...], float] = {}
-    for labels, v in samples.get(name + "_bucket", ()):
-        if select and any(labels.get(k) != want for k, want in select.items()):
-            continue
-        le = labels.get("le")
-        key = tuple(sorted((k, x) for k, x in labels.items() if k != "le"))
-        series.setdefault(key, []).append((le if le is not None else "", v))
-    for labels, v in samples.get(name + "_sum", ()):
-        if select and any(labels.get(k) != want for k, want in select.items()):
-            continue
-        sums[tuple(sorted(labels.items()))] = v
-    out: dict[tuple[tuple[str, str], ...], Hist | str] = {}
-    for key, pairs in series.items():
-        if any(le == "" for le, _ in pairs):
+def from_samples(exp: Exposition, name: str) -> dict[frozenset[tuple[str, str]], Hist | str]:
+    """Every series of histogram `name`, keyed by its labels other than `le`: a Hist, or why it cannot be used."""
+    series = exp.buckets.get(name + "_bucket")
+    if not series:
+        return {}
+    sums = {frozenset(lb.items()): v for lb, v in exp.samples.get(name + "_sum", ())}
+    out: dict[frozenset[tuple[str, str]], Hist | str] = {}
+    for base, les, vals in series.values():
+        key = frozenset(base.items())
+        if "" in les:
             out[key] = "a bucket has no le label"
             continue
         try:
-            out[key] = build(pairs, sums.get(key))
+            h = build(zip(les, vals), sums.get(key))
         except HistogramError as e:
             out[key] = str(e)
+            continue
+        prev = out.get(key)
+        if isinstance(prev, Hist):   # the same labels written in another order: one series
+            out[key] = "the same series appears twice" if prev.bounds != h.bounds else add([prev, h])
+        else:
+            out[key] = h
     return out
 
 

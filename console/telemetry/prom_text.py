@@ -10,10 +10,12 @@ tell a histogram from a summary. OpenMetrics exemplars (` # {…} v`) after a va
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from .dcgm_parse import _NAME, _is_value, fast_labels, parse_labels
+from .dcgm_parse import fast_labels, parse_labels
 
 Labels = dict[str, str]
 SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
@@ -24,19 +26,47 @@ class Exposition:
     """Samples by their full name (`foo_bucket`, `foo_sum`, `foo`), each a list of (labels, value)."""
 
     samples: dict[str, list[tuple[Labels, float]]] = field(default_factory=dict)
+    # `_bucket` samples by series (its labels but `le`, as written): (those labels, each `le`, each count)
+    buckets: dict[str, dict[str, tuple[Labels, list[str], list[float]]]] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)      # family → counter | gauge | histogram | summary
-    lines: int = 0
-    bad_lines: int = 0
-    bad_examples: list[str] = field(default_factory=list)
+    text: str = ""
+    keep_examples: int = 3
+    _bad: tuple[int, list[str]] | None = None
+
+    def _scan(self) -> tuple[int, list[str]]:
+        """Lines that are not Prometheus text (junk, a value that is not a number): counted when asked."""
+        if self._bad is None:
+            lines = self.text.count("\n") + (0 if not self.text or self.text.endswith("\n") else 1)
+            good = sum(1 for _ in _GOOD.finditer(self.text)) if self.text else 0
+            examples: list[str] = []
+            n = 0
+            if good < lines:
+                for line in self.text.splitlines():
+                    if not _GOOD.fullmatch(line):
+                        n += 1
+                        if len(examples) < self.keep_examples:
+                            examples.append(line.strip()[:120])
+            self._bad = (n, examples)
+        return self._bad
+
+    @property
+    def bad_lines(self) -> int:
+        return self._scan()[0]
+
+    @property
+    def bad_examples(self) -> list[str]:
+        return self._scan()[1]
 
     def get(self, name: str) -> list[tuple[Labels, float]]:
+        if name in self.buckets:
+            return [({**lb, "le": le}, v) for lb, les, vs in self.buckets[name].values() for le, v in zip(les, vs)]
         return self.samples.get(name, [])
 
     def has(self, *names: str) -> bool:
-        return any(n in self.samples for n in names)
+        return any(n in self.samples or n in self.buckets for n in names)
 
-    def family_names(self) -> set[str]:
-        return {base_name(n) for n in self.samples}
+    def names(self) -> set[str]:
+        return set(self.samples) | set(self.buckets)
 
 
 def base_name(sample: str) -> str:
@@ -61,58 +91,88 @@ def number(token: str) -> float:
         raise
 
 
-def parse(text: str, families: Iterable[str], keep_examples: int = 3) -> Exposition:
-    """Parse `text`, keeping the samples of `families` (base names). Never raises."""
-    wanted = frozenset(families)
-    out = Exposition()
-    samples = out.samples
-    seen_other: set[str] = set()
-    for line in text.splitlines():
-        if not line:
-            continue
-        if line[0] == "#":
-            if line.startswith("# TYPE "):
-                parts = line.split()
-                if len(parts) >= 4 and parts[2] in wanted:
-                    out.types[parts[2]] = parts[3]
-            continue
-        if line[0] in " \t" or line[-1] in " \t":
-            line = line.strip()
-            if not line or line[0] == "#":
-                continue
-        out.lines += 1
-        brace = line.find("{")
-        space = line.find(" ")
-        end = brace if brace >= 0 and (space < 0 or brace < space) else space
-        name = line[:end] if end >= 0 else line
-        if name not in wanted and base_name(name) not in wanted:
-            if name in seen_other:
-                continue
-            if end < 0 or not _NAME.fullmatch(name) or (end == space and not _is_value(line[space:])):
-                _bad(out, line, keep_examples)
-            elif end == brace:
-                seen_other.add(name)
-            continue
-        if " # {" in line:   # an OpenMetrics exemplar follows the value: not part of the sample
-            line = line[:line.rindex(" # {")]
-        try:
-            if end == brace:
-                got = fast_labels(line, brace)
-                labels, after = got if got is not None else parse_labels(line, brace + 1)
-            else:
-                labels, after = {}, end
-            tokens = line[after:].split()
-            if not tokens or len(tokens) > 2:
-                raise ValueError("expected a value and an optional timestamp")
-            value = number(tokens[0])
-        except ValueError:
-            _bad(out, line, keep_examples)
-            continue
-        samples.setdefault(name, []).append((labels, value))
+_VALUE = r"[-+]?(?:\d|\.\d|[Nn][Aa][Nn]|[Ii][Nn][Ff])\S*"
+# A line that is a comment, blank, or a sample with a numeric value and an optional integer timestamp.
+_GOOD = re.compile(r"^[ \t]*(?:#.*|[A-Za-z_:][A-Za-z0-9_:]*(?:\{[^\n]*\})?[ \t]+" + _VALUE
+                   + r"(?:[ \t]+-?\d+)?(?:[ \t]+#[^\n]*)?[ \t]*|)$", re.M)
+
+
+_LINES: dict[str, re.Pattern[str]] = {}
+
+
+def _line_re(name: str) -> re.Pattern[str]:
+    """Every line of one sample name: its labels, value, timestamp and anything after (the scan runs in C)."""
+    pat = _LINES.get(name)
+    if pat is None:
+        pat = _LINES[name] = re.compile("\n" + re.escape(name) + r"(\{[^\n]*?\})?[ \t]+([^ \t\n]+)"
+                                        r"(?:[ \t]+(-?\d+))?([^\n]*)")
+    return pat
+
+
+def parse(text: str, names: Iterable[str], keep_examples: int = 3) -> Exposition:
+    """Parse `text`, keeping the samples whose full names are in `names`. Never raises.
+
+    Each wanted name's lines are found with `str.find` (in C), so the rest of a page (runtime metrics,
+    histograms nobody reads) costs nothing. Histogram bucket lines repeat their series' labels with only
+    `le` changing: the rest is read once per series and shared (callers must not change a sample's
+    labels). Lines that are not Prometheus text (junk, a value that is not a number) are counted in
+    `bad_lines`, with the first few kept, when asked."""
+    wanted = names if isinstance(names, frozenset) else frozenset(names)
+    out = Exposition(text=text, keep_examples=keep_examples)
+    src = "\n" + text
+    cache: dict[Any, Labels] = {}
+    samples, buckets = out.samples, out.buckets
+    for name in wanted:
+        bucket = name[-7:] == "_bucket"
+        for seg, tok, ts, rest in _line_re(name).findall(src):
+            try:
+                if rest and rest.strip() and not rest.lstrip().startswith("#"):
+                    raise ValueError("not a sample")   # more after the value (an exemplar `# {…}` is dropped)
+                seg = seg[1:-1] if seg else ""
+                try:
+                    value = float(tok)
+                except ValueError:
+                    value = number(tok)
+                if bucket:
+                    le_at = seg.find('le="')
+                    q = seg.find('"', le_at + 4) if le_at >= 0 else -1
+                    if q > 0 and (le_at == 0 or seg[le_at - 1] in ", ") and "\\" not in seg:
+                        skey = (seg[:le_at], seg[q + 1:])
+                        le = seg[le_at + 4:q]
+                        base = cache.get(skey)
+                        if base is None:
+                            head, tail = skey[0].rstrip(", "), skey[1].lstrip(", ")
+                            both = f"{head},{tail}" if head and tail else head or tail
+                            base = cache[skey] = _read(both) if both else {}
+                    else:   # `le` missing or written with escapes: read the labels whole
+                        base = _read(seg) if seg else {}
+                        le = base.pop("le", "")
+                        skey = repr(sorted(base.items()))
+                    series = buckets.get(name)
+                    if series is None:
+                        series = buckets[name] = {}
+                    got = series.get(skey)
+                    if got is None:
+                        got = series[skey] = (base, [], [])
+                    got[1].append(le)
+                    got[2].append(value)
+                    continue
+                if seg:
+                    labels = cache.get(seg)
+                    if labels is None:
+                        labels = cache[seg] = _read(seg)
+                else:
+                    labels = {}
+            except ValueError:
+                continue   # counted with the other bad lines when asked (`bad_lines`)
+            got_s = samples.get(name)
+            if got_s is None:
+                got_s = samples[name] = []
+            got_s.append((labels, value))
     return out
 
 
-def _bad(out: Exposition, line: str, keep: int) -> None:
-    out.bad_lines += 1
-    if len(out.bad_examples) < keep:
-        out.bad_examples.append(line[:120])
+def _read(seg: str) -> Labels:
+    line = "{" + seg + "}"
+    got = fast_labels(line, 0)
+    return got[0] if got is not None else parse_labels(line, 1)[0]

@@ -21,9 +21,8 @@ import orjson
 
 from console.kube.config import Credentials
 
-from . import prom_text
 from .serving_endpoints import Endpoint, PodKey, Target
-from .serving_servers import FAMILIES, PageResult, PodScrape, Reading, combine, kind_of, read
+from .serving_servers import PageResult, PodScrape, Reading, combine, kind_of, parse_page, read
 
 MODES = ("auto", "direct", "proxy")
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
@@ -82,23 +81,31 @@ class PageFetcher:
 
     async def _get(self, url: str, headers: dict[str, str], server_hostname: str | None) -> bytes:
         self.requests += 1
+        http = self._http()   # first: it sets the TLS context the API server is verified with
         kw: dict[str, Any] = {}
         if url.startswith("https"):
             kw["ssl"] = self._ssl if headers else True
             if server_hostname:
                 kw["server_hostname"] = server_hostname
         try:
-            async with self._http().get(url, headers=headers, allow_redirects=False, **kw) as resp:
-                if resp.content_length is not None and resp.content_length > self.max_bytes:
-                    raise FetchError(f"page of {_mib(resp.content_length)} is over the {_mib(self.max_bytes)} cap")
-                buf = bytearray()
-                async for chunk in resp.content.iter_chunked(65536):
-                    buf += chunk
-                    if len(buf) > self.max_bytes:
-                        raise FetchError(f"page over the {_mib(self.max_bytes)} cap")
+            async with http.get(url, headers=headers, allow_redirects=False, **kw) as resp:
+                size = resp.content_length
+                if size is not None and size > self.max_bytes:
+                    raise FetchError(f"page of {_mib(size)} is over the {_mib(self.max_bytes)} cap")
+                if size is not None:
+                    body = await resp.read()      # announced and under the cap: read at once
+                else:                             # no length: read up to the cap and stop there
+                    buf = bytearray()
+                    async for chunk in resp.content.iter_chunked(65536):
+                        buf += chunk
+                        if len(buf) > self.max_bytes:
+                            raise FetchError(f"page over the {_mib(self.max_bytes)} cap")
+                    body = bytes(buf)
+                if len(body) > self.max_bytes:
+                    raise FetchError(f"page over the {_mib(self.max_bytes)} cap")
                 if resp.status >= 400:
-                    raise FetchError(_status_text(resp.status, bytes(buf)))
-                return bytes(buf)
+                    raise FetchError(_status_text(resp.status, body))
+                return body
         except asyncio.TimeoutError:
             raise FetchError(f"no answer within {self.timeout_s:g} s") from None
         except aiohttp.ClientConnectorError as e:
@@ -186,15 +193,15 @@ class ServingScraper:
             return PageResult(error=f"{via}: {type(e).__name__}: {e}"), via, 0
         text = body.decode("utf-8", "replace")
         if len(body) > self.parse_in_thread_over:
-            exp = await asyncio.to_thread(prom_text.parse, text, FAMILIES)
+            exp = await asyncio.to_thread(parse_page, text)
         else:
-            exp = prom_text.parse(text, FAMILIES)
+            exp = parse_page(text)
         if kind_of(exp) is None:
             why = "no vLLM, Triton, TGI or queue-proxy metrics on the page"
             if exp.bad_lines:
                 why = f"unparsable: {exp.bad_lines} bad lines, e.g. {exp.bad_examples[0]!r}"
             return PageResult(error=f"{via}: {why}", bad_lines=exp.bad_lines), via, len(body)
-        return PageResult(read(exp), bad_lines=exp.bad_lines), via, len(body)
+        return PageResult(read(exp)), via, len(body)
 
     async def _pod(self, t: Target) -> PodScrape:
         hint = t.hint

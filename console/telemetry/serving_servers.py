@@ -42,6 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .histogram import Hist, HistogramError, add, from_samples
+from . import prom_text
 from .prom_text import Exposition
 
 VLLM, TRITON, TGI, QUEUE_PROXY = "vllm", "triton", "tgi", "queue-proxy"
@@ -70,12 +71,39 @@ G_QUEUE, G_BATCH = "tgi_queue_size", "tgi_batch_current_size"
 K_COUNT, K_LATENCY, K_DEPTH = "revision_request_count", "revision_request_latencies", "revision_queue_depth"
 K2_DURATION, K2_DEPTH = "kn_serving_invocation_duration_seconds", "kn_serving_queue_depth"
 
-FAMILIES: frozenset[str] = frozenset({
-    V_E2E, V_TTFT, V_RUNNING, V_WAITING, V_KV, V_KV_OLD, V_GEN_TOKENS, HTTP_REQUESTS,
-    T_SUCCESS, T_FAILURE, T_DURATION, T_QUEUE_US, T_SUMMARY, T_FIRST, T_PENDING,
-    G_COUNT, G_SUCCESS, G_FAILURE, G_DURATION, G_TOKENS, G_QUEUE, G_BATCH,
-    K_COUNT, K_LATENCY, K_DEPTH, K2_DURATION, K2_DEPTH,
-})
+
+
+def _h(name: str) -> tuple[str, str, str]:
+    return name + "_bucket", name + "_sum", name + "_count"
+
+
+def _c(name: str) -> tuple[str, str]:
+    """A counter as Python and Go clients write it (`_total`), and as TGI's and OpenCensus' do (without)."""
+    return name, name + "_total"
+
+
+# The samples read from each server's page, by their full names (everything else is passed over unparsed).
+NAMES: dict[str, frozenset[str]] = {
+    VLLM: frozenset({*_h(V_E2E), *_h(V_TTFT), V_RUNNING, V_WAITING, V_KV, V_KV_OLD, *_c(V_GEN_TOKENS),
+                     *_c(HTTP_REQUESTS)}),
+    TRITON: frozenset({*_c(T_SUCCESS), *_c(T_FAILURE), *_c(T_DURATION), *_c(T_QUEUE_US), T_SUMMARY,
+                       T_SUMMARY + "_sum", T_SUMMARY + "_count", *_h(T_FIRST), T_PENDING}),
+    TGI: frozenset({*_c(G_COUNT), *_c(G_SUCCESS), *_c(G_FAILURE), *_h(G_DURATION), G_TOKENS + "_sum", G_QUEUE,
+                    G_BATCH}),
+    QUEUE_PROXY: frozenset({*_c(K_COUNT), *_h(K_LATENCY), K_DEPTH, *_h(K2_DURATION), K2_DEPTH}),
+}
+FAMILIES: frozenset[str] = frozenset().union(*NAMES.values())
+MARKS = ((VLLM, "vllm:"), (TRITON, "nv_inference_"), (TGI, "tgi_"), (QUEUE_PROXY, "revision_request"),
+         (QUEUE_PROXY, "revision_queue"), (QUEUE_PROXY, "kn_serving_"))
+
+
+def parse_page(text: str) -> Exposition:
+    """A server's page, reading only the samples of the servers whose names it mentions."""
+    names: set[str] = set()
+    for kind, mark in MARKS:
+        if mark in text:
+            names |= NAMES[kind]
+    return prom_text.parse(text, frozenset(names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +133,7 @@ class Reading:
 
 def kind_of(exp: Exposition) -> str | None:
     """Which server wrote the page, by its families; None when none of them is there."""
-    s = exp.samples
+    s = exp.names()
     if any(n.startswith("vllm:") for n in s):
         return VLLM
     if any(n.startswith("nv_inference_") for n in s):
@@ -142,7 +170,7 @@ def _gauge(exp: Exposition, name: str, how: str = "sum") -> float | None:
 
 def _hist(exp: Exposition, name: str, problems: list[str], scale: float = 1.0) -> Hist | None:
     """The histogram summed over its series (models, engines); None with a problem when it is unusable."""
-    series = from_samples(exp.samples, name)
+    series = from_samples(exp, name)
     if not series:
         return None
     bad = [(k, v) for k, v in series.items() if isinstance(v, str)]
@@ -218,12 +246,12 @@ def _summary(exp: Exposition, problems: list[str]) -> dict[float, float] | None:
 def read_triton(exp: Exposition) -> Reading:
     problems: list[str] = []
     notes: list[str] = []
-    ok = _counter(_total(exp, T_SUCCESS), T_SUCCESS, problems)
-    bad = _counter(_total(exp, T_FAILURE), T_FAILURE, problems)
+    ok = _counter(_total(exp, *_c(T_SUCCESS)), T_SUCCESS, problems)
+    bad = _counter(_total(exp, *_c(T_FAILURE)), T_FAILURE, problems)
     requests = None if ok is None else ok + (bad or 0.0)
     first = _hist(exp, T_FIRST, problems, scale=0.001)
     summary = _summary(exp, problems)
-    dur = _counter(_total(exp, T_DURATION), T_DURATION, problems)
+    dur = _counter(_total(exp, *_c(T_DURATION)), T_DURATION, problems)
     latency_sum = (dur / 1e6, ok) if dur is not None and ok is not None else None
     if first is None and summary is None:
         notes.append("Triton gives percentiles only with --metrics-config histogram_latencies=true or "
@@ -235,7 +263,7 @@ def read_triton(exp: Exposition) -> Reading:
 def read_tgi(exp: Exposition) -> Reading:
     problems: list[str] = []
     dur = _hist(exp, G_DURATION, problems)
-    gen = _hist(exp, G_TOKENS, problems)
+    gen = _counter(_total(exp, G_TOKENS + "_sum"), G_TOKENS, problems)
     count = _counter(_total(exp, G_COUNT + "_total", G_COUNT), G_COUNT, problems)
     fail = _counter(_total(exp, G_FAILURE + "_total", G_FAILURE), G_FAILURE, problems)
     if count is not None and fail is None:
@@ -243,7 +271,7 @@ def read_tgi(exp: Exposition) -> Reading:
     notes = ("TGI has no time-to-first-token metric", "TGI exports no KV-cache use")
     return Reading(TGI, count, fail, dur, G_DURATION if dur else "",
                    (dur.sum, dur.count) if dur is not None and dur.sum is not None else None, None, None,
-                   gen.sum if gen is not None else None, _gauge(exp, G_BATCH), _gauge(exp, G_QUEUE), None, None,
+                   gen, _gauge(exp, G_BATCH), _gauge(exp, G_QUEUE), None, None,
                    True, notes, tuple(problems))
 
 

@@ -109,7 +109,10 @@ async def test_every_bad_page_is_its_pods_reason_and_the_others_keep_their_figur
     for fault, why in expect.items():
         f = fields(tracker, store, f"bad-{fault}")
         assert why in (f["error"] or ""), (fault, f["error"])
-        assert f["p95_ms"] is None, fault    # never a percentile from a page that cannot give one
+        if fault != "nan":
+            assert f["p95_ms"] is None, fault    # never a percentile from a page that cannot give one
+    nan = fields(tracker, store, "bad-nan")       # NaN counters: no rate; its buckets are still good numbers
+    assert nan["rps"] is None and nan["error_ratio"] is None
     shuffled = fields(tracker, store, "bad-shuffled")   # bucket lines out of order are valid
     assert shuffled["p95_ms"] is not None and shuffled["error"] is None
     for f in ("404", "refused", "hang", "junk", "huge"):
