@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,11 @@ from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot, progre
 from console.model.cluster_store import KNOWN_KINDS
 from console.model.serving_view import EMPTY as EMPTY_SERVING, ServingSnapshot
 from console.ui.actions import ConsoleActions
+from console.kube.redact import redact
+from console.model.scope import namespaces as scope_namespaces
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
+from console.ui.scope import scope_terms
+from console.ui.terminal import AsciiOnly, safe_filters
 from console.ui.host import PaletteEntry
 from console.ui.local_feed import LocalFeed, SourceFactory, default_source
 from console.ui.pane_widget import Pane
@@ -46,6 +51,7 @@ from widgets.keyhints import KeyHints
 from widgets.palette import Palette
 
 VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events", "local", "inference")
+log = logging.getLogger("gpuconsole.ui")
 SessionFactory = Callable[[str | None], Session]
 
 
@@ -99,10 +105,13 @@ class ClusterConsole(App[None]):
                  sampler_factory: SamplerFactory = dcgm_sampler, idle_policy: IdlePolicy | None = None,
                  telemetry_auto: bool = True, kai_reader_factory: ReaderFactory = kai_reader,
                  monotonic: Callable[[], float] = time.monotonic,
-                 local_factory: SourceFactory = default_source,
+                 local_factory: SourceFactory = default_source, ascii_only: bool = False,
                  serving_factory: ScraperFactory = serving_scraper,
                  serving_clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
+        self._filters = safe_filters(self._filters)  # NO_COLOR: Textual's monochrome filter, unstyled text too
+        if ascii_only:  # a terminal without UTF-8: Textual's own borders and scrollbars too, cell for cell
+            self._filters.append(AsciiOnly())
         self.monotonic = monotonic              # the clock list progress is timed with (tests fix it)
         self.sampler_factory = sampler_factory
         self.kai_reader_factory = kai_reader_factory
@@ -139,6 +148,10 @@ class ClusterConsole(App[None]):
         self._retry = asyncio.Event()
         self._gpu: dict[str, float | int | None] = {}
         self._context_names: list[str] = []
+        self._namespace_names: list[str] = []
+        self._project_names: list[str] = []
+        self.scope_ns: str | None = None        # `:ns NAME`
+        self.scope_project: str | None = None   # `:project NAME`
         self.flushes = 0
         self.actions = ConsoleActions(self)
         chosen = theme or self.config.theme or themes.DEFAULT_THEME
@@ -212,6 +225,10 @@ class ClusterConsole(App[None]):
                 await session.close()
                 attempt += 1
                 delay = min(30.0, self.retry_base * (2 ** (attempt - 1)))
+                # The whole cause the first time; one line for each retry after it.
+                log.warning("cannot connect to %s (attempt %d, retry in %.0fs): %s",
+                            self.context or "the current context", attempt, delay, _one_line(e),
+                            exc_info=e if attempt == 1 else None)
                 self.conn_state = "unreachable"
                 self.conn_message = f"{_one_line(e)} — retry in {delay:.0f}s (r: now)"
                 self._set_session(session, live=False)
@@ -289,10 +306,18 @@ class ClusterConsole(App[None]):
         if event.state == WorkerState.ERROR:
             err = event.worker.error
             self.notify(f"{event.worker.name or event.worker.group}: {_one_line(err)}", severity="error",
-                        timeout=8)
+                        timeout=8, cause=err)
             if event.worker.group == "cluster":
                 self.conn_state, self.conn_message = "unreachable", f"{_one_line(err)} (r: retry)"
                 self.update_header()
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True, cause: BaseException | None = None) -> None:
+        """Textual's toast; a warning or an error is also written to the log, with its cause when one is known."""
+        if severity in ("warning", "error"):
+            log.log(logging.ERROR if severity == "error" else logging.WARNING, "%s%s", f"{title}: " if title else "",
+                    message, exc_info=cause)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def action_retry(self) -> None:
         if self.conn_state == "unreachable":
@@ -322,7 +347,7 @@ class ClusterConsole(App[None]):
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a sampler bug must not end sampling, nor the console
-                self.notify(f"GPU telemetry: {_one_line(e)}", severity="error", timeout=5)
+                self.notify(f"GPU telemetry: {_one_line(e)}", severity="error", timeout=5, cause=e)
             await asyncio.sleep(max(1.0, feed.interval_s))
 
     async def telemetry_tick(self) -> TickResult | None:
@@ -446,7 +471,7 @@ class ClusterConsole(App[None]):
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a reader bug must not end the loop, nor the console
-                self.notify(f"KAI fair share: {_one_line(e)}", severity="error", timeout=5)
+                self.notify(f"KAI fair share: {_one_line(e)}", severity="error", timeout=5, cause=e)
             await asyncio.sleep(max(1.0, feed.interval_s))
 
     async def fair_share_tick(self) -> bool:
@@ -664,7 +689,7 @@ class ClusterConsole(App[None]):
         return HeaderData(
             context=(info.context if info and info.context else self.context or ""),
             cluster=info.cluster if info else "", user=info.user if info else "",
-            server=info.server if info else "", tls=info.tls if info else "",
+            server=redact(info.server) if info else "", tls=info.tls if info else "", scope=self.scope_text(),
             server_version=info.server_version if info else "", readonly=self.readonly,
             connection=self.conn_state, message=self.conn_message, resources=states,
             gpus_allocated=g.get("allocated"), gpus_capacity=g.get("capacity"),  # type: ignore[arg-type]
@@ -692,7 +717,8 @@ class ClusterConsole(App[None]):
         tabs = " ".join(f"[reverse] {i + 1} {v} [/]" if v == self.view else f" {i + 1} {v} "
                         for i, v in enumerate(VIEW_ORDER))
         self.query_one("#tabs", Static).update(tabs)
-        crumbs = [e.view + (f" › {e.drill.crumb}" if e.drill else "") for e in self.nav]
+        crumbs = [self.scope_text()] if self.scope_text() else []
+        crumbs += [e.view + (f" › {e.drill.crumb}" if e.drill else "") for e in self.nav]
         p = self.pane()
         crumbs.append(self.view + (f" › {p.drill.crumb}" if p.drill else ""))
         self.query_one("#crumbs", Static).update("  ›  ".join(f"<{c}>" for c in crumbs))
@@ -819,10 +845,14 @@ class ClusterConsole(App[None]):
         self._prompt_before = self.pane().typed
         if mode == ":":
             names = self._contexts()
+            self._refresh_scope_names()
             cands = [*completions("", [], []), *(f"ctx {c}" for c in names),
-                     *(f"theme {t}" for t in self.available_themes)]
+                     *(f"theme {t}" for t in self.available_themes),
+                     *(f"ns {n}" for n in ("all", *self._namespace_names)),
+                     *(f"project {n}" for n in ("all", *self._project_names))]
             inp.suggester = SuggestFromList(cands, case_sensitive=False)
-            inp.placeholder = "command: projects gpus workloads nodes events local inference ctx theme q (tab completes)"
+            inp.placeholder = ("command: projects gpus workloads nodes events local inference ns project ctx theme q "
+                               "(tab completes)")
         else:
             inp.suggester = None
             inp.placeholder = "filter: text, -l key=value, or field:value (" + ", ".join(self.pane().model.fields) + ")"
@@ -835,6 +865,23 @@ class ClusterConsole(App[None]):
 
     def _contexts(self) -> list[str]:
         return self._context_names
+
+    def _completions(self, value: str) -> list[str]:
+        return completions(value, self._contexts(), list(self.available_themes), self._namespace_names,
+                           self._project_names)
+
+    def _refresh_scope_names(self) -> None:
+        """The model's namespaces and projects, for `:ns` / `:project` completion and checks. The informers'
+        thread may hold the model for seconds while a large cluster syncs: then the last names serve."""
+        lock = self.ctx.lock
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            store = self.ctx.store
+            self._namespace_names = scope_namespaces(store)
+            self._project_names = sorted(store.projects.rows)
+        finally:
+            lock.release()
 
     def close_prompt(self, cancel: bool = False) -> None:
         inp = self.query_one("#prompt", Input)
@@ -849,7 +896,7 @@ class ClusterConsole(App[None]):
     def _hints(self, value: str, error: str = "") -> None:
         hints = self.query_one("#prompt-hints", Static)
         if self.prompt_mode == ":":
-            cands = completions(value, self._contexts(), list(self.available_themes))
+            cands = self._completions(value)
             text = "  ".join(cands[:12]) if cands else "no such command"
         else:
             text = error
@@ -862,10 +909,10 @@ class ClusterConsole(App[None]):
             return
         inp = self.query_one("#prompt", Input)
         if self.prompt_mode == ":":
-            cands = completions(inp.value, self._contexts(), list(self.available_themes))
+            cands = self._completions(inp.value)
             if cands:
-                inp.value = cands[0] + ("" if cands[0] in ("ctx", "theme") else "")
-                if cands[0] in ("ctx", "theme"):
+                inp.value = cands[0]
+                if cands[0] in ("ctx", "theme", "ns", "project"):
                     inp.value += " "
                 inp.cursor_position = len(inp.value)
                 self._hints(inp.value)
@@ -920,6 +967,54 @@ class ClusterConsole(App[None]):
                 self.theme = cmd.arg
         elif cmd.verb == "ctx":
             self.switch_context(cmd.arg)
+        elif cmd.verb in ("ns", "project"):
+            self.set_scope(cmd.verb, cmd.arg)
+
+    # ------------------------------------------------------------------ :ns and :project
+    def set_scope(self, kind: str, name: str) -> None:
+        """`:ns NAME` / `:project NAME` narrow every pane (k9s's `:ns`); `all` lifts it; a name the model does
+        not know is refused with the names it does know."""
+        self._refresh_scope_names()
+        known = self._namespace_names if kind == "ns" else self._project_names
+        what = "namespace" if kind == "ns" else "project"
+        current = self.scope_ns if kind == "ns" else self.scope_project
+        if not name:
+            self.notify(f"{what}: {current or 'all'} (have: {', '.join(known) or 'none yet'}); "
+                        f":{kind} NAME narrows, :{kind} all lifts", timeout=6)
+            return
+        if name != "all" and name not in known:
+            shown = ", ".join(known[:20]) + (" …" if len(known) > 20 else "")
+            self.notify(f"no {what} {name!r} in this cluster (have: {shown or 'none yet'})", severity="warning")
+            return
+        value = None if name == "all" else name
+        ns, project = (value, self.scope_project) if kind == "ns" else (self.scope_ns, value)
+        self._apply_scope(ns, project)
+
+    def scope_text(self) -> str:
+        parts = ([f"ns {self.scope_ns}"] if self.scope_ns else []) + \
+            ([f"project {self.scope_project}"] if self.scope_project else [])
+        return " · ".join(parts)
+
+    def _apply_scope(self, ns: str | None, project: str | None) -> None:
+        """Give each pane the field terms of the scope it can be narrowed by (see `scope_terms`); nothing changes
+        when the model cannot be read now."""
+        lock = self.ctx.lock
+        # One walk of the workload rows under the model's lock; the informers' thread holds it for seconds while
+        # a large cluster's first lists come in, and the screen must not wait that long.
+        if not lock.acquire(timeout=0.5):
+            self.notify("the cluster model is busy with its first lists; give the command again in a moment",
+                        severity="warning")
+            return
+        try:
+            terms = scope_terms(self.ctx.store, {n: PANES[n].fields for n in VIEW_ORDER}, ns, project)
+        finally:
+            lock.release()
+        self.scope_ns, self.scope_project = ns, project
+        label = self.scope_text()
+        for name in VIEW_ORDER:
+            t = terms.get(name, ())
+            self.pane(name).set_scope(t, label if t else "")
+        self.update_header()
 
     def switch_context(self, name: str) -> None:
         names = self._contexts()
@@ -931,6 +1026,9 @@ class ClusterConsole(App[None]):
             return
         self.context = name
         self.nav.clear()
+        self.scope_ns = self.scope_project = None  # another cluster: its namespaces and projects are its own
+        for v in VIEW_ORDER:
+            self.pane(v).set_scope((), "")
         for v in VIEW_ORDER:
             self.pane(v).set_filter("", None)
         self.conn_state, self.conn_message = "connecting", f"to {name}"
@@ -1046,6 +1144,9 @@ class ClusterConsole(App[None]):
             ("Sort by next column", "cycle the sort column", self.action_sort_next),
             ("Reverse sort", "flip the sort order", self.action_sort_reverse),
             ("Switch context", "choose a kubeconfig context", partial(self.open_prompt, ":", "ctx ")),
+            ("Namespace", "narrow every pane to a namespace (:ns NAME, :ns all)", partial(self.open_prompt, ":", "ns ")),
+            ("Project", "narrow every pane to a project (:project NAME, :project all)",
+             partial(self.open_prompt, ":", "project ")),
             ("Retry connection", "reconnect now", self.action_retry),
             ("Help", "every key", self.action_help),
         ):

@@ -7,6 +7,8 @@ Exit codes: 0 ok, 1 refused or failed (reason on stderr), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -50,33 +52,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo-scenario", default="demo", metavar="NAME",
                    help="scenario for --demo: demo (default), large, or a scenario YAML file")
     p.add_argument("--config", metavar="FILE", help="config file (default: $XDG_CONFIG_HOME/gpuconsole/config.yaml)")
+    p.add_argument("--log-file", metavar="FILE", help="log file (default: $XDG_STATE_HOME/gpuconsole/gpuconsole.log; "
+                   "level from GPUCONSOLE_LOG: debug, info, warning, error)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sim = sub.add_parser("sim", help="serve the simulated GPU cluster (a Kubernetes API on 127.0.0.1)")
     _add_sim_args(sim)
     snap = sub.add_parser("snapshot", help="sync once and print projects, GPUs, workloads and nodes")
-    from console.snapshot_format import VIEWS
+    from console.actions.cli import add_parsers as add_action_parsers, add_scope_args
+    from console.snapshot_format import OUTPUTS, VIEWS
 
-    snap.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    snap.add_argument("-o", "--output", choices=OUTPUTS, default="table",
+                      help="table (plain text), wide (with GPU telemetry columns), json or yaml")
     snap.add_argument("--view", choices=(*VIEWS, "local", "all"), default="all",
                       help="local: this machine's GPUs and their processes through NVML, mapped to pods "
                            "(works without a cluster)")
+    add_scope_args(snap, namespace_default="every namespace")
+    snap.add_argument("-w", "--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
+                      help="print again every SECONDS (2 when not given), in place on a terminal; the informers "
+                           "stay open between prints; JSON is one document per line")
     snap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first sync")
     snap.add_argument("--page-size", type=int, default=1000, metavar="N",
                       help="items per list request (kubectl's --chunk-size); default 1000")
     snap.add_argument("--serving-interval", type=float, default=5.0, metavar="S",
                       help="seconds between the two scrapes of inference pods that serving rates need "
                            "(default 5; 0: no serving figures)")
-    for a in ("--context", "--kubeconfig"):
-        snap.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    from console.actions.cli import add_parsers as add_action_parsers
+    for a in ("--context", "--kubeconfig", "--log-file"):
+        snap.add_argument(a, dest=a[2:].replace("-", "_"), default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     add_action_parsers(sub)
+    from console.completion import SHELLS
+
+    comp = sub.add_parser("completion", help="print the shell completion script: bash, zsh or fish",
+                          description="Print the completion script for SHELL. bash: "
+                          "`source <(gpuconsole completion bash)` in ~/.bashrc; zsh: `source <(gpuconsole completion "
+                          "zsh)` in ~/.zshrc; fish: `gpuconsole completion fish > "
+                          "~/.config/fish/completions/gpuconsole.fish`.")
+    comp.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer and exit
+        from console.completion import complete
+
+        complete(parser)
     args = parser.parse_args(argv)
+    if args.command == "completion":
+        from console.completion import script
+
+        print(script(args.shell), end="")
+        return 0
+    if args.command != "sim":  # the simulator logs to stderr (the demo keeps that in demo-sim.log)
+        from console import logs
+
+        try:
+            path = logs.setup(args.log_file)
+        except logs.LogLevelError as e:
+            print(f"gpuconsole: {e}", file=sys.stderr)
+            return 2
+        from console.version import version
+
+        logging.getLogger("gpuconsole").info("gpuconsole %s: %s (log %s)", version(),
+                                             args.command or ("--demo" if args.demo else "console"), path)
     if args.command == "sim":
         from console.sim.main import run_sim
 

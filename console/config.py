@@ -5,6 +5,7 @@ names another file. Every problem is collected and reported with the key it conc
 any problem is refused whole, so a typo never half-applies.
 
     theme: gpuconsole-light
+    glyphs: auto               # auto (from the locale), unicode, or ascii
     refresh_hz: 4
     default_view: gpus
     readonly: false
@@ -41,9 +42,10 @@ from console.model.slo import SloRule, parse_selector
 
 VIEWS = ("projects", "gpus", "workloads", "nodes", "events", "local", "inference")
 REFRESH_MIN, REFRESH_MAX = 1.0, 10.0
-TOP_KEYS = ("theme", "refresh_hz", "default_view", "readonly", "idle_threshold_pct", "idle_minutes", "keys",
-            "contexts", "serving_window_s", "serving_scrape_s", "slos")
+TOP_KEYS = ("theme", "glyphs", "refresh_hz", "default_view", "readonly", "idle_threshold_pct", "idle_minutes",
+            "keys", "contexts", "serving_window_s", "serving_scrape_s", "slos")
 SLO_KEYS = ("name", "selector", "p95_ms", "error_ratio")
+GLYPHS = ("auto", "unicode", "ascii")
 CONTEXT_KEYS = ("readonly",)
 # Keys a remap may not take: tmux and screen prefixes (k9s #1598) would make the binding unreachable.
 RESERVED_KEYS = frozenset({"ctrl+b", "ctrl+a"})
@@ -61,6 +63,7 @@ class ConfigError(Exception):
 @dataclass
 class Config:
     theme: str | None = None
+    glyphs: str = "auto"
     refresh_hz: float = 4.0
     default_view: str = "projects"
     readonly: bool = False
@@ -113,6 +116,12 @@ def parse(data: Any, path: str = "<config>", *, binding_ids: Iterable[str] | Non
             problems.append(f"theme: unknown theme {t!r} (available: {', '.join(sorted(known))})")
         else:
             cfg.theme = t
+    if "glyphs" in data:
+        g = data["glyphs"]
+        if g not in GLYPHS:
+            problems.append(f"glyphs: {g!r} is not one of {', '.join(GLYPHS)}")
+        else:
+            cfg.glyphs = g
     if "refresh_hz" in data:
         r = data["refresh_hz"]
         if isinstance(r, bool) or not isinstance(r, (int, float)):

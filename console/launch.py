@@ -6,6 +6,8 @@ Called by the command line for a real cluster and by the demo for the simulated 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 
 from textual.theme import BUILTIN_THEMES
@@ -15,7 +17,9 @@ from console import config as console_config
 from console.app import ClusterConsole
 from console.kube import config as kube_config
 from console.model.local_source import LocalSource, fake_mode
+from console.ui import terminal
 from console.ui.session import LiveSession, LocalOnlySession, Session
+from widgets import glyphs
 from widgets.vtable import VirtualTable
 
 
@@ -40,6 +44,19 @@ def run_console(args: argparse.Namespace, *, kubeconfig: str | None, context: st
             print(f"gpuconsole: unknown theme {theme!r}; choose one of {', '.join(sorted(known))}", file=sys.stderr)
             return 2
 
+    try:
+        terminal.check_env(os.environ)
+    except terminal.GlyphsError as e:
+        print(f"gpuconsole: {e}", file=sys.stderr)
+        return 2
+    caps = terminal.detect(os.environ, glyphs=cfg.glyphs)
+    glyphs.select(ascii=not caps.utf8, mono=caps.no_color)  # one table for the whole run, before any frame
+    if not theme and not cfg.theme and not caps.truecolor:
+        theme = terminal.ANSI_THEME  # the terminal's own colours where it cannot show the themes' 24-bit ones
+    logging.getLogger("gpuconsole.ui").info(
+        "terminal: locale %r, %s glyphs, %s, %s; theme %s", caps.locale or "C", "unicode" if caps.utf8 else "ascii",
+        "truecolor" if caps.truecolor else "no truecolor", "NO_COLOR" if caps.no_color else "colour",
+        theme or cfg.theme or "default")
     local_only = bool(getattr(args, "local", False))
 
     def contexts() -> list[str]:
@@ -54,6 +71,6 @@ def run_console(args: argparse.Namespace, *, kubeconfig: str | None, context: st
     if local_only:
         cfg.default_view = "local"
     app = ClusterConsole(session, context=context, config=cfg, readonly=bool(getattr(args, "readonly", False)),
-                         theme=theme, contexts=contexts, local_factory=local_source)
+                         theme=theme, contexts=contexts, local_factory=local_source, ascii_only=not caps.utf8)
     app.run()
     return 0

@@ -1,10 +1,12 @@
 """Render a cluster snapshot dict as plain text tables, JSON or YAML for `gpuconsole snapshot`.
 
 The table form is meant to be pasted into an incident ticket: fixed-width columns, no colour, no box drawing.
+Its first line names the gpuconsole version and the cluster; `-o wide` adds the GPUs' telemetry columns.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -112,13 +114,18 @@ def health_text(h: dict[str, Any] | None) -> str:
     return ",".join(parts) or "not ok"
 
 
-def _gpus(items: list[dict[str, Any]]) -> str:
-    rows = [[g.get("node", ""), _num(g.get("index")), g.get("model") or "-", _num(g.get("memory_mib")),
-             g.get("uuid") or "-", _num(g.get("free_share")), _round(g.get("util_pct")),
-             _round(g.get("mem_used_mib")), _round(g.get("temp_c")), _round(g.get("power_w"), 1),
-             _round(g.get("idle_for_s")), health_text(g.get("health")), _holders(g)] for g in items]
-    return _table(["NODE", "GPU", "MODEL", "MEMORY_MIB", "UUID", "FREE", "UTIL%", "MEM_USED_MIB", "TEMP_C",
-                   "POWER_W", "IDLE_S", "HEALTH", "HOLDERS (share)"], rows)
+def _gpus(items: list[dict[str, Any]], wide: bool = False) -> str:
+    rows = []
+    for g in items:
+        row = [g.get("node", ""), _num(g.get("index")), g.get("model") or "-", _num(g.get("memory_mib")),
+               g.get("uuid") or "-", _num(g.get("free_share"))]
+        if wide:
+            row += [_round(g.get("util_pct")), _round(g.get("mem_used_mib")), _round(g.get("temp_c")),
+                    _round(g.get("power_w"), 1), _round(g.get("idle_for_s"))]
+        rows.append(row + [health_text(g.get("health")), _holders(g)])
+    telemetry = ["UTIL%", "MEM_USED_MIB", "TEMP_C", "POWER_W", "IDLE_S"] if wide else []
+    return _table(["NODE", "GPU", "MODEL", "MEMORY_MIB", "UUID", "FREE", *telemetry, "HEALTH", "HOLDERS (share)"],
+                  rows)
 
 
 def _local(local: dict[str, Any]) -> str:
@@ -187,36 +194,63 @@ RENDER: dict[str, Callable[[list[dict[str, Any]]], str]] = {
 }
 
 
-def render(snapshot: dict[str, Any], output: str = "table", view: str = "all") -> str:
-    if view == "local":
-        data = {"local": snapshot.get("local") or {}}
-        if output == "json":
-            return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-        if output == "yaml":
-            import yaml
-            return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()
-        return _local(data["local"])
+OUTPUTS = ("table", "wide", "json", "yaml")
+
+
+def _data(snapshot: dict[str, Any], view: str) -> dict[str, Any]:
     views = VIEWS if view == "all" else (view,)
-    data = {v: snapshot.get(v, []) for v in views}
+    data: dict[str, Any] = {"version": snapshot.get("version")} if "version" in snapshot else {}
+    data.update({v: snapshot.get(v, []) for v in views})
     for extra in ("cluster", "hidden", "health", "telemetry"):
         if extra in snapshot and view == "all":
             data[extra] = snapshot[extra]
     if "serving" in snapshot and view in ("all", "workloads"):
         data["serving"] = snapshot["serving"]
+    if "scope" in snapshot:
+        data["scope"] = snapshot["scope"]
     if "fair_share" in snapshot and view in ("all", "projects"):
         data["fair_share"] = snapshot["fair_share"]
+    return data
+
+
+def header_line(snapshot: dict[str, Any]) -> str:
+    """`gpuconsole 0.1.0  context: …  cluster: …`, and the scope when one was asked for."""
+    parts = [f"gpuconsole {snapshot.get('version') or '?'}"]
+    parts += [f"{k}: {v}" for k, v in (snapshot.get("cluster") or {}).items()]
+    parts += [f"{k}: {v}" for k, v in (snapshot.get("scope") or {}).items() if v]
+    return "  ".join(parts)
+
+
+def render(snapshot: dict[str, Any], output: str = "table", view: str = "all", *, compact: bool = False) -> str:
+    """The snapshot as `output` (table, wide, json, yaml); `compact` JSON is one line (one document per
+    line under `--watch`, for `jq`)."""
+    if view == "local":  # this machine's GPUs and processes (NVML), like `nvitop -1`
+        local = {"local": snapshot.get("local") or {}}
+        if "version" in snapshot:
+            local["version"] = snapshot["version"]
+        if output == "json":
+            opt = orjson.OPT_SORT_KEYS if compact else orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+            return orjson.dumps(local, option=opt).decode()
+        if output == "yaml":
+            import yaml
+            return yaml.safe_dump(local, sort_keys=False, default_flow_style=False).rstrip()
+        text = _local(local["local"])
+        first, _, rest = text.partition("\n")  # the host line, then the version, as the cluster views start
+        return f"{first}  gpuconsole {snapshot.get('version') or '?'}" + (f"\n{rest}" if rest else "")
+    views = VIEWS if view == "all" else (view,)
+    data = _data(snapshot, view)
     if output == "json":
-        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+        opt = orjson.OPT_SORT_KEYS if compact else orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+        return orjson.dumps(data, option=opt).decode()
     if output == "yaml":
         import yaml
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()
-    parts = []
-    header = snapshot.get("cluster") or {}
-    if header and view == "all":
-        parts.append("  ".join(f"{k}: {v}" for k, v in header.items()))
+    wide = output == "wide"
+    parts = [header_line(snapshot)]
     for v in views:
         title = f"{v.upper()} ({len(data[v])})"
-        parts.append(title + "\n" + RENDER[v](data[v]))
+        body = _gpus(data[v], wide) if v == "gpus" else RENDER[v](data[v])
+        parts.append(title + "\n" + body)
         if v == "projects" and data.get("fair_share") and data[v]:
             parts.append("\n".join(_fair_share_lines(data["fair_share"])))
     if snapshot.get("telemetry") and view in ("all", "gpus"):
@@ -226,3 +260,21 @@ def render(snapshot: dict[str, Any], output: str = "table", view: str = "all") -
     for note in snapshot.get("hidden") or []:
         parts.append(f"hidden: {note}")
     return "\n\n".join(parts)
+
+
+CLEAR = "\x1b[H\x1b[2J"   # cursor home, clear screen: what `watch` does between frames
+
+
+def render_watch_frame(snapshot: dict[str, Any], output: str, view: str, *, tty: bool, first: bool,
+                       interval_s: float) -> str:
+    """One print of `snapshot --watch`: on a terminal the table redrawn in place, else appended frames;
+    JSON one document per line, YAML documents separated by `---`."""
+    if output == "json":
+        return render(snapshot, "json", view, compact=True) + "\n"
+    if output == "yaml":
+        return "---\n" + render(snapshot, "yaml", view) + "\n"
+    text = render(snapshot, output, view)
+    stamp = f"every {interval_s:g}s · {time.strftime('%H:%M:%S')}  (ctrl+c ends)"
+    if tty:
+        return CLEAR + stamp + "\n" + text + "\n"
+    return ("" if first else "\n") + text + "\n"

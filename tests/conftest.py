@@ -11,6 +11,17 @@ SHARED = REPO.parent / "shared"
 REALWORLD = SHARED / "realworld"
 
 
+@pytest.fixture(autouse=True)
+def _state_home_and_log(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test writes state (the audit log, the log file) under its own XDG state directory, never the real
+    home; the log handler a command installs is removed after the test."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.delenv("GPUCONSOLE_LOG", raising=False)
+    yield
+    from console import logs
+    logs.teardown()
+
+
 @pytest.fixture
 def realworld() -> Path:
     if not REALWORLD.is_dir():

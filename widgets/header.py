@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from .bars import fmt_gpu
+from .glyphs import current
 from .palette import Palette
 
 STATE_MARK = {"synced": "✓", "syncing": "…", "relisting": "…", "reconnecting": "↻", "forbidden": "⊘", "absent": "–"}
@@ -56,6 +57,7 @@ class HeaderData:
     serving: str = ""                   # the inference scrape's state, e.g. "serving 31/32 pods · 10s"
     serving_bad: bool = False           # some inference pod did not answer
     slo_breaches: int | None = None     # inference workloads breaching their SLO now; None before a scrape
+    scope: str = ""                     # `:ns` / `:project` in force, e.g. "ns runai-vision"
 
 
 def merge_states(states: Sequence[ResourceState]) -> list[ResourceState]:
@@ -73,6 +75,8 @@ def render_header(d: HeaderData, p: Palette) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append("gpuconsole ", p.accent)
     t.append(f"ctx {d.context or '-'}", p.bold)
+    if d.scope:
+        t.append(f" · {d.scope}", p.accent)
     if d.server:
         t.append(f" · {d.server}")
     if d.tls == "unverified":
@@ -110,7 +114,7 @@ def render_header(d: HeaderData, p: Palette) -> Text:
                         "relisting": p.warn}.get(
             s.state, p.muted)
         t.append(SHORT.get(s.kind, s.kind), p.muted if s.state == "synced" else style)
-        mark = STATE_MARK.get(s.state, "?")
+        mark = current().state(s.state)
         if s.state == "reconnecting" and s.stale_s is not None:
             mark += f"{s.stale_s:.0f}s"
         t.append(mark, style)
@@ -120,20 +124,22 @@ def render_header(d: HeaderData, p: Palette) -> Text:
 def gpu_figure(t: Text, d: HeaderData, p: Palette) -> None:
     """`GPU 94.5/96 · 96 in use · 1.5 free in slivers`: shares held over GPUs, the GPUs anyone holds, and
     the free fractions left on them; `…` for what is not known yet, dimmed and marked while stale."""
+    unknown = current().unknown
+
     def num(x: float | None) -> str:
-        return UNKNOWN if x is None else fmt_gpu(x)
+        return unknown if x is None else fmt_gpu(x)
 
     known = d.gpus_allocated is not None
     strong = p.muted if d.gpus_stale else p.bold
     t.append(" · GPU ")
     if d.gpus_capacity is None and not known:
-        t.append(UNKNOWN, p.muted)
+        t.append(unknown, p.muted)
         return
     t.append(num(d.gpus_allocated), strong if known else p.muted)
     t.append("/")
     t.append(num(d.gpus_capacity), strong if d.gpus_capacity is not None else p.muted)
     t.append(" · ")
-    t.append(UNKNOWN if d.gpus_in_use is None else str(d.gpus_in_use), p.muted if d.gpus_in_use is None else
+    t.append(unknown if d.gpus_in_use is None else str(d.gpus_in_use), p.muted if d.gpus_in_use is None else
              (p.muted if d.gpus_stale else Style()))
     t.append(" in use · ")
     t.append(num(d.gpus_slivers), p.muted if d.gpus_slivers is None or d.gpus_stale else Style())

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-BLOCKS = "▁▂▃▄▅▆▇█"
-EIGHTHS = " ▁▂▃▄▅▆▇█"
+from .glyphs import UNICODE, current
+
+BLOCKS = UNICODE.blocks      # drawing reads current(): ASCII levels where the locale is not UTF-8
+EIGHTHS = UNICODE.eighths
 
 
 def _scale(values: Sequence[float | None], lo: float | None, hi: float | None) -> tuple[float, float]:
@@ -33,13 +35,14 @@ def sparkline(values: Sequence[float | None], width: int, lo: float | None = 0.0
         return ""
     pts = list(values)[-width:]
     low, high = _scale(pts, lo, hi)
+    blocks = current().blocks
     out = []
     for v in pts:
         if v is None or math.isnan(v):
             out.append(" ")
             continue
         f = min(1.0, max(0.0, (v - low) / (high - low)))
-        out.append(BLOCKS[min(len(BLOCKS) - 1, int(f * len(BLOCKS)))])
+        out.append(blocks[min(len(blocks) - 1, int(f * len(blocks)))])
     return " " * (width - len(out)) + "".join(out)
 
 
@@ -58,6 +61,7 @@ def plot(values: Sequence[float | None], width: int, height: int, lo: float | No
         else:
             f = min(1.0, max(0.0, (v - low) / (high - low)))
             levels.append(max(1, round(f * height * 8)))   # a known value is never invisible
+    eighths = current().eighths
     lines = []
     for row in range(height - 1, -1, -1):
         base = row * 8
@@ -66,6 +70,6 @@ def plot(values: Sequence[float | None], width: int, height: int, lo: float | No
             if lv is None:
                 line.append(" ")
             else:
-                line.append(EIGHTHS[min(8, max(0, lv - base))])
+                line.append(eighths[min(8, max(0, lv - base))])
         lines.append("".join(line))
     return lines

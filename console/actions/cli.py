@@ -3,16 +3,21 @@
 Each prints what it will do (manifests, changes, dry-run answer, preview) before sending, asks on a
 terminal unless `--yes` (destructive verbs default to No; bulk and forced ones want the typed phrase),
 and exits 0 when done, 1 when refused or failed (the reason on stderr), 2 on a usage error.
+
+Targets are read as kubectl reads them (see selection.py): `-n NS` (default: the context's namespace),
+`--project P` (its namespace), `-l SELECTOR` with `-A` for every namespace.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from typing import Any, TextIO
 
 VERBS = ("submit", "scale", "preempt", "delete")
+log = logging.getLogger("gpuconsole.actions")
 
 
 def _ask(prompt: str) -> str:
@@ -27,9 +32,24 @@ def _isatty() -> bool:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--dry-run", action="store_true", help="validate, dry-run on the server and preview; send nothing")
-    for a in ("--context", "--kubeconfig"):
-        p.add_argument(a, dest=a[2:], default=argparse.SUPPRESS, help=f"as the global {a}")
+    for a in ("--context", "--kubeconfig", "--log-file"):
+        p.add_argument(a, dest=a[2:].replace("-", "_"), default=argparse.SUPPRESS, help=f"as the global {a}")
     p.add_argument("--readonly", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_scope_args(p: argparse.ArgumentParser, *, namespace_default: str, selector: bool = True,
+                   all_namespaces: bool = True, project: bool = True) -> None:
+    """`-n/--namespace`, `-A/--all-namespaces`, `-l/--selector` and `--project`, as kubectl and runai spell them."""
+    p.add_argument("-n", "--namespace", metavar="NS", help=f"namespace (default: {namespace_default})")
+    if all_namespaces:
+        p.add_argument("-A", "--all-namespaces", action="store_true",
+                       help="every namespace (wins over -n, as in kubectl)")
+    if selector:
+        p.add_argument("-l", "--selector", metavar="SELECTOR",
+                       help="label selector, kubectl's grammar: k=v, k==v, k!=v, 'k in (a,b)', 'k notin (a)', k, !k")
+    if project:
+        p.add_argument("--project", metavar="PROJECT", help="a project (a KAI queue, as `runai -p` names it; a "
+                       "department takes its projects)")
 
 
 def add_parsers(sub: Any) -> None:
@@ -54,32 +74,39 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--command", dest="container_command", nargs="+", metavar="ARG", help="container command")
     p.add_argument("--arg", dest="args", action="append", help="container argument (repeatable)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment (repeatable)")
+    add_scope_args(p, namespace_default="the project's, else the context's", selector=False,
+                   all_namespaces=False, project=False)
     _common(p)
+    target = "NAME, KIND/NAME, NS/NAME or NS/KIND/NAME"
     p = sub.add_parser("scale", help="set replicas of a Deployment, ReplicaSet or StatefulSet: N, +N or -N; "
                                      "on an autoscaled workload, its --min / --max instead")
-    p.add_argument("target", metavar="NS/NAME")
+    p.add_argument("target", nargs="?", metavar="TARGET", help=f"{target} (or select one with -l)")
     p.add_argument("count", metavar="N|+N|-N", nargs="?")
     p.add_argument("--min-replicas", "--min", dest="min_replicas", help="autoscaled: new minimum replicas")
     p.add_argument("--max-replicas", "--max", dest="max_replicas", help="autoscaled: new maximum replicas")
+    add_scope_args(p, namespace_default="the context's")
     _common(p)
     p = sub.add_parser("preempt", help="evict a workload's running pods through the Eviction API")
-    p.add_argument("target", metavar="NS/NAME")
+    p.add_argument("target", nargs="?", metavar="TARGET", help=f"{target} (or select one with -l)")
     p.add_argument("--force", action="store_true", help="also a non-preemptible workload (asks for the typed phrase)")
     p.add_argument("--confirm", metavar="TEXT", help="the typed confirmation, for use without a terminal")
+    add_scope_args(p, namespace_default="the context's")
     _common(p)
     p = sub.add_parser("delete", help="delete workloads with their dependents")
-    p.add_argument("targets", nargs="+", metavar="NS/NAME")
+    p.add_argument("targets", nargs="*", metavar="TARGET", help=f"{target} (or select them with -l)")
     p.add_argument("--confirm", metavar="TEXT", help="the typed confirmation (several targets), without a terminal")
+    add_scope_args(p, namespace_default="the context's")
     _common(p)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
-    err = err or sys.stderr
+    err = _Logged(err or sys.stderr, args.command)
     verb = args.command
     from .errors import ActionError
     from .targets import UsageError
     from console.kube import config
+    from console.kube.errors import ApiError
 
     try:
         usage = _usage_problem(args)
@@ -97,20 +124,72 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         for p in e.problems:
             print(f"gpuconsole {verb}: {p}", file=err)
         return 1
+    except ApiError as e:
+        from .errors import explain_api_error
+
+        print(f"gpuconsole {verb}: {explain_api_error(e, verb)}", file=err)
+        return 1
     except KeyboardInterrupt:
         print(f"gpuconsole {verb}: interrupted; nothing more was sent", file=err)
         return 1
 
 
+class _Logged:
+    """The verb's stderr, each line also written to the log: every refusal and failure stays on record."""
+
+    def __init__(self, stream: TextIO, verb: str) -> None:
+        self.stream, self.verb, self._buf = stream, verb, ""
+
+    def write(self, text: str) -> int:
+        self._buf += text
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            if line.strip():
+                log.warning("%s", line)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _names(args: argparse.Namespace) -> list[str]:
+    if args.command == "delete":
+        return list(args.targets)
+    return [args.target] if args.target else []
+
+
 def _usage_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with how the verb was written (exit 2), before anything is read from the cluster."""
+    from console.kube.selectors import SelectorError, parse_label_selector
+
     from .scale import COUNT
+    from .selection import expand
     from .targets import UsageError, parse_ref
 
     if args.command != "submit":
+        selector = getattr(args, "selector", None)
+        if args.command == "scale" and selector is not None and args.target and args.count is None:
+            args.target, args.count = None, args.target  # `scale -l app=x 3`: the one positional is the count
+        names = _names(args)
+        if selector is not None:
+            try:
+                parse_label_selector(selector)
+            except SelectorError as e:
+                return f"-l {selector!r}: {e}"
+            if names:
+                return "name workloads or select them with -l, not both (kubectl: name cannot be provided " \
+                       "when a selector is specified)"
+        elif not names:
+            return "name a workload (NAME, KIND/NAME, NS/NAME or NS/KIND/NAME) or select with -l SELECTOR"
+        if names and getattr(args, "all_namespaces", False):
+            return "a workload cannot be named across all namespaces (-A): give -n NS, or select with -l"
+        explicit = bool(getattr(args, "namespace", None))
         try:
-            for t in ([args.target] if args.command != "delete" else args.targets):
-                parse_ref(t)
+            for t in names:
+                parse_ref(expand(t, args.namespace or "default", explicit))
         except UsageError as e:
             return str(e)
         if args.command == "scale" and args.count is not None and not COUNT.match(args.count):
@@ -135,24 +214,148 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-async def _plan(session: Any, args: argparse.Namespace) -> Any:
-    from .manifests import SubmitForm
+async def _read(client: Any, what: str, namespace: str | None = None, selector: str | None = None) -> list[dict]:
+    """A list the target resolution reads; a resource this user may not list (or the cluster lacks) reads as
+    empty, and the check that needed it is skipped."""
+    from console.kube.errors import ApiError
+
+    from .facts import READS
+
+    try:
+        items, _ = await client.list(READS[what], namespace, label_selector=selector)
+        return items
+    except ApiError as e:
+        if e.code in (403, 404):
+            return []
+        raise
+
+
+async def _check_namespace(client: Any, namespace: str) -> None:
+    """ActionError when the namespace does not exist; a user who may not read it gets the benefit of doubt."""
+    from console.kube import client as k
+    from console.kube.errors import ApiError
+
+    from .errors import ActionError
+
+    try:
+        await client.get(k.NAMESPACES, namespace)
+    except ApiError as e:
+        if e.code == 404:
+            raise ActionError(f"namespace {namespace!r} not found") from None
+        if e.code != 403:
+            raise
+
+
+async def _project_namespace(client: Any, project: str) -> str:
+    """The project's namespace (Run:ai's `runai/queue` label, else `runai-<project>`); ActionError for a
+    project the cluster does not have."""
+    from console.model.podspec import RUNAI_QUEUE_LABEL
+
+    from .errors import ActionError
+    from .facts import ClusterFacts
+
+    facts = ClusterFacts({"queues": await _read(client, "queues"),
+                          "namespaces": await _read(client, "namespaces", selector=f"{RUNAI_QUEUE_LABEL}={project}")})
+    if facts.items("queues") and project not in facts.queues():
+        known = ", ".join(facts.projects()) or "none"
+        raise ActionError(f"project {project!r} not found (projects: {known})")
+    return facts.project_namespace(project)
+
+
+async def _targets(args: argparse.Namespace, session: Any, creds: Any) -> list[str]:
+    """The `NS/…` targets the command line names or selects (ActionError when it selects none, or several
+    for a verb that takes one; or names an unknown namespace or project)."""
+    from .errors import ActionError
+    from .selection import expand, select
+    from .facts import ClusterFacts
+
+    client = session.client
+    explicit = getattr(args, "namespace", None)
+    namespace = explicit or creds.namespace or "default"
+    project = getattr(args, "project", None)
+    if project:
+        pns = await _project_namespace(client, project)
+        if explicit and explicit != pns:
+            raise ActionError(f"namespace {explicit!r} is not the namespace of project {project!r} ({pns!r})")
+        namespace = pns
+    all_ns = bool(getattr(args, "all_namespaces", False))
+    if not all_ns and (explicit or project or args.selector):
+        await _check_namespace(client, namespace)
+    if not args.selector:
+        return [expand(t, namespace, bool(explicit)) for t in _names(args)]
+    from console.kube.selectors import parse_label_selector
+
+    scope = None if all_ns else namespace
+    from .targets import SEARCH as keys
+    # The server selects (`?labelSelector=`), as for kubectl; the same parser checks the answer.
+    facts = ClusterFacts({key: await _read(client, key, scope, args.selector) for key in keys})
+    found = select(facts, parse_label_selector(args.selector), scope)
+    where = "any namespace" if all_ns else namespace
+    if not found:
+        raise ActionError(f"no workload in {where} matches -l {args.selector!r}")
+    if args.command != "delete" and len(found) > 1:
+        raise ActionError(f"-l {args.selector!r} matches {len(found)} workloads in {where}; {args.command} takes "
+                          "one: " + ", ".join(found))
+    return found
+
+
+async def _submit_namespace(args: argparse.Namespace, session: Any) -> list[dict] | None:
+    """`submit -n NS`: the project NS belongs to (form), or NS for manifests that name none (-f), as
+    `kubectl apply -n` does; ActionError when they disagree. The manifests, when -f was given."""
+    from console.model.podspec import RUNAI_QUEUE_LABEL
+
+    from .errors import ActionError
     from .yaml_input import load_file
 
+    docs = await asyncio.to_thread(load_file, args.file) if args.file else None
+    ns = getattr(args, "namespace", None)
+    if not ns:
+        return docs
+    client = session.client
+    await _check_namespace(client, ns)
+    if args.project:
+        pns = await _project_namespace(client, args.project)
+        if pns != ns:
+            raise ActionError(f"namespace {ns!r} is not the namespace of project {args.project!r} ({pns!r})")
+    if docs is not None:
+        for d in docs:
+            md = d.get("metadata") if isinstance(d, dict) else None
+            if isinstance(md, dict):
+                have = md.setdefault("namespace", ns)
+                if have != ns:
+                    raise ActionError(f"the namespace from the provided object {have!r} does not match the namespace "
+                                      f"{ns!r}. You must pass '--namespace={have}' to perform this operation.")
+        return docs
+    if not args.project:
+        ns_obj = next((o for o in await _read(client, "namespaces") if o["metadata"].get("name") == ns), None)
+        queue = ((ns_obj or {}).get("metadata", {}).get("labels") or {}).get(RUNAI_QUEUE_LABEL)
+        if not queue:
+            queues = {(q.get("metadata") or {}).get("name") for q in await _read(client, "queues")}
+            queue = ns[len("runai-"):] if ns.startswith("runai-") and ns[len("runai-"):] in queues else None
+        if not queue:
+            raise ActionError(f"namespace {ns!r} belongs to no project (no runai/queue label on it); give -p PROJECT")
+        args.project = queue
+    return docs
+
+
+async def _plan(session: Any, args: argparse.Namespace, creds: Any) -> Any:
+    from .manifests import SubmitForm
+
     if args.command == "submit":
-        if args.file:
-            docs = await asyncio.to_thread(load_file, args.file)
+        docs = await _submit_namespace(args, session)
+        if docs is not None:
             return await session.plan_submit(manifests=docs, project=args.project)
         form = SubmitForm(args.type, args.name, args.project, args.image, args.gpu, args.replicas,
                           args.min_replicas, args.max_replicas, args.port, args.priority, args.container_command,
                           args.args, dict(item.split("=", 1) for item in args.env), metric=args.metric,
                           metric_threshold=args.metric_threshold)
         return await session.plan_submit(form)
+    targets = await _targets(args, session, creds)
     if args.command == "scale":
-        return await session.plan_scale(args.target, args.count, args.min_replicas, args.max_replicas)
+        return await session.plan_scale(targets[0], args.count, args.min_replicas, args.max_replicas)
     if args.command == "preempt":
-        return await session.plan_preempt(args.target, args.force)
-    return await session.plan_delete(args.targets)
+        return await session.plan_preempt(targets[0], args.force)
+    return await session.plan_delete(targets)
 
 
 def where(creds: Any) -> str:
@@ -179,7 +382,7 @@ async def _run(args: argparse.Namespace, creds: Any, out: TextIO, err: TextIO) -
     print(f"On {on}", file=out)
     async with KubeClient(creds, max_retries=2, timeout=30.0) as client:
         session = ActionSession(client, readonly=bool(getattr(args, "readonly", False)))
-        plan = await _plan(session, args)
+        plan = await _plan(session, args, creds)
         for line in plan.lines():
             if not line.startswith("Refused:") and not line.startswith("To go ahead"):
                 print(line, file=out)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import redact
+
 from .kubeconfig_merge import KubeconfigError, Merged, default_path, merge, show_path
 
 
@@ -180,6 +182,8 @@ def _from_configuration(cfg: Any, **meta: Any) -> Credentials:
         import base64
         user, _, password = base64.b64decode(basic.split(" ", 1)[1]).decode().partition(":")
         creds.username, creds.password = user, password
+    # Whatever is written down from now on (the log above all) masks this session's secrets.
+    redact.remember(creds.token, creds.password, *(h.split(" ", 1)[-1] for h in creds.headers().values()))
     return creds
 
 

@@ -11,6 +11,7 @@ when the sink holds the whole list, so no figure is shown before the lists it is
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from . import progress as pg
 from .client import KubeClient, Res
 from .errors import ApiError
 from .progress import SyncBoard
+
+log = logging.getLogger("gpuconsole.kube.informer")
 
 Obj = dict[str, Any]
 
@@ -205,6 +208,7 @@ class Informer:
                     rv = None  # history is gone: list again and replace
                     continue
                 if e.code == 403:
+                    log.warning("%s: forbidden for this user: %s", self.kind, e)
                     self.health.forbidden = True
                     self.health.connected = False
                     self.health.listing = False
@@ -221,8 +225,11 @@ class Informer:
                 if self.health.listing:
                     self._progress(error=_short(str(e)))
                 failures += 1
+                if failures in (1, 10) or failures % 100 == 0:  # said once, not at every backoff step
+                    log.warning("%s: %s (retry %d)", self.kind, e, failures)
                 await asyncio.sleep(self._delay(failures, e.retry_after))
             except Exception as e:  # a sink bug must not kill the loop silently
+                log.error("%s: applying the watch failed", self.kind, exc_info=e)
                 self.health.connected = False
                 self.health.last_error = f"{type(e).__name__}: {e}"
                 if self.health.listing:

@@ -270,6 +270,8 @@ class PodRec:
     priority_class: str | None     # spec.priorityClassName
     sched_message: str | None      # PodScheduled=False: message (or reason)
     scrape: ScrapeHint | None = None   # where its metrics pages are (inference servers, Knative's queue-proxy)
+    # the GPU-group labels as written (label selectors match them; `gpu_groups` is what the views read)
+    group_labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # resolved by the store from owners, PodGroups and Queues (not part of equality)
     workload: tuple[str, str, str] | None = field(default=None, compare=False)
     queue: str | None = field(default=None, compare=False)
@@ -279,6 +281,11 @@ class PodRec:
 
     def __post_init__(self) -> None:
         self.key = (self.namespace, self.name)
+
+    @property
+    def all_labels(self) -> dict[str, str]:
+        """Every label the pod carries, GPU-group ones included (what a label selector matches)."""
+        return {**self.labels, **dict(self.group_labels)} if self.group_labels else self.labels
 
     @property
     def live(self) -> bool:
@@ -346,6 +353,8 @@ def pod_record(raw: Any) -> PodRec:
         priority_class=_s(pc) or None,
         sched_message=sched_msg,
         scrape=scrape_hint(raw) if raw.get("spec") else None,
+        group_labels=tuple((k, v) for k, v in raw_labels.items() if isinstance(k, str) and isinstance(v, str)
+                           and (k == GPU_GROUP_LABEL or k.startswith(GPU_GROUP_PREFIX))) if groups else (),
     )
 
 

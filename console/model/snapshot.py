@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .fair_share import FairShareTable
 from .kai_queues import INF
+from .scope import Scope, apply as apply_scope
 
 if TYPE_CHECKING:
     from .cluster_store import ClusterStore
@@ -84,9 +85,11 @@ def fair_share_dict(fs: FairShareTable) -> dict[str, Any]:
             "reclaim_next": {"project": nxt.queue, "reason": nxt.reason} if nxt else None}
 
 
-def build(store: ClusterStore, view: str = "all", now: float | None = None) -> dict[str, Any]:
-    """The current views as a dict: `projects`, `gpus`, `workloads`, `nodes` (or only `view`), plus
-    `health`, `hidden`, `gpu_summary` and `problems` for the whole snapshot.
+def build(store: ClusterStore, view: str = "all", now: float | None = None,
+          scope: Scope | None = None) -> dict[str, Any]:
+    """The current views as a dict: `projects`, `gpus`, `workloads` (each with its `pod_names`), `nodes` (or only
+    `view`), plus `health`, `hidden`, `gpu_summary` and `problems` for the whole snapshot; narrowed to `scope`
+    (a namespace, a label selector, a project: see scope.py) when one is given.
 
     GPU holders and workloads carry `terminating` (a bool for a holder, the number of pods for a
     workload) and `terminating_for_s`, counted to `now` (epoch seconds, default the current time)."""
@@ -120,4 +123,5 @@ def build(store: ClusterStore, view: str = "all", now: float | None = None) -> d
                 hidden.append(f"{k}: not readable in namespaces {', '.join(h.hidden_namespaces)}")
         out["hidden"] = hidden
         out["problems"] = list(store.problems)[-20:]
+    apply_scope(out, store, scope or Scope())
     return out

@@ -1,108 +1,15 @@
-"""Label and field selectors with the apiserver's grammar (`=`, `==`, `!=`, `in`, `notin`, exists, `!`)."""
+"""Field selectors with the apiserver's grammar; label selectors come from `console.kube.selectors`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-_SET_RE = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(notin|in)\s*\(([^)]*)\))?\s*$")
-
-
-@dataclass(frozen=True)
-class Requirement:
-    key: str
-    op: str  # "=", "!=", "in", "notin", "exists", "!"
-    values: frozenset[str] = frozenset()
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        if self.op == "exists":
-            return self.key in labels
-        if self.op == "!":
-            return self.key not in labels
-        if self.op in ("=", "in"):
-            return self.key in labels and labels[self.key] in self.values
-        # "!=" and "notin" match objects without the key, as Kubernetes does.
-        return self.key not in labels or labels[self.key] not in self.values
-
-
-def _split_top(s: str) -> list[str]:
-    """Split on commas that are not inside parentheses."""
-    out, depth, cur = [], 0, []
-    for ch in s:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    if depth != 0:
-        raise ValueError(f"unbalanced parentheses in selector {s!r}")
-    out.append("".join(cur))
-    return out
-
-
-class LabelSelector:
-    """A parsed label selector; an empty selector matches everything."""
-
-    def __init__(self, requirements: list[Requirement]) -> None:
-        self.requirements = requirements
-
-    def matches(self, labels: dict[str, str] | None) -> bool:
-        labels = labels or {}
-        return all(r.matches(labels) for r in self.requirements)
-
-    def __bool__(self) -> bool:
-        return bool(self.requirements)
-
-
-def parse_label_selector(text: str | None) -> LabelSelector:
-    """Parse `a=b,c!=d,e in (f,g),!h,i`; raises ValueError with the offending term."""
-    reqs: list[Requirement] = []
-    if not text or not text.strip():
-        return LabelSelector(reqs)
-    for term in _split_top(text):
-        term = term.strip()
-        if not term:
-            raise ValueError(f"empty term in label selector {text!r}")
-        m = re.match(r"^([A-Za-z0-9_./-]+)\s*(==|=|!=)\s*([A-Za-z0-9_.-]*)$", term)
-        if m:
-            op = "!=" if m.group(2) == "!=" else "="
-            reqs.append(Requirement(m.group(1), op, frozenset({m.group(3)})))
-            continue
-        m = _SET_RE.match(term)
-        if not m:
-            raise ValueError(f"unable to parse requirement {term!r} in label selector {text!r}")
-        neg, key, setop, vals = m.groups()
-        if setop:
-            if neg:
-                raise ValueError(f"unable to parse requirement {term!r}: '!' cannot be combined with {setop}")
-            values = frozenset(v.strip() for v in vals.split(",") if v.strip())
-            if not values:
-                raise ValueError(f"for '{setop}' operator, the values set can't be empty: {term!r}")
-            reqs.append(Requirement(key, setop, values))
-        else:
-            reqs.append(Requirement(key, "!" if neg else "exists"))
-    return LabelSelector(reqs)
-
-
-def selector_from_match(sel: dict[str, Any] | None) -> LabelSelector:
-    """A `metav1.LabelSelector` dict (matchLabels / matchExpressions) as a LabelSelector."""
-    reqs: list[Requirement] = []
-    if not sel:
-        return LabelSelector(reqs)
-    for k, v in (sel.get("matchLabels") or {}).items():
-        reqs.append(Requirement(k, "=", frozenset({str(v)})))
-    for e in sel.get("matchExpressions") or []:
-        op = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}.get(e.get("operator", ""))
-        if op is None:
-            raise ValueError(f"unknown matchExpressions operator {e.get('operator')!r}")
-        reqs.append(Requirement(e["key"], op, frozenset(e.get("values") or ())))
-    return LabelSelector(reqs)
+# Label selectors: the one parser every layer shares (apimachinery's grammar and validation).
+from console.kube.selectors import (  # noqa: F401  (re-exported for the simulator's modules)
+    LabelSelector, Requirement, SelectorError, parse_label_selector, selector_from_match,
+)
 
 
 def get_path(obj: dict[str, Any], path: str) -> Any:

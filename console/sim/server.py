@@ -885,7 +885,7 @@ def _selectors(q: Any, rt: ResourceType) -> tuple[Any, Any]:
     try:
         labels = parse_label_selector(q.get("labelSelector"))
     except ValueError as e:
-        raise bad_request(f"unable to parse requirement: {e}") from None
+        raise bad_request(str(e)) from None
     try:
         fields = parse_field_selector(q.get("fieldSelector"), rt.plural)
     except ValueError as e:

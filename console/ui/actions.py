@@ -24,13 +24,15 @@ from console.actions.session import ActionSession
 from console.actions.yaml_input import parse_documents
 from console.model.workload_row import WorkloadRow
 
+from widgets.glyphs import current as G
+
 from .host import ActionHost
 
 WKey = tuple[str, str, str]  # (namespace, kind, name) of a workload row
 KIND_ALIAS = {"Deployment": "deployment", "StatefulSet": "statefulset", "ReplicaSet": "replicaset", "Job": "job",
               "Pod": "pod", "Service": "ksvc", "InferenceService": "isvc", "InferenceWorkload": "inferenceworkload"}
 LABELS = {"submit": "submit", "scale": "scale", "preempt": "preempt", "delete": "delete"}
-MARK = " ◆"
+MARK = " ◆"  # the Unicode mark, for readers; drawing reads the table chosen at start
 
 
 @dataclass
@@ -179,12 +181,12 @@ class ConsoleActions:
         defaults = {"submit": "n", "scale": "s", "preempt": "p", "delete": "ctrl+d"}
         for a in MUTATING_ACTIONS:
             r = self.reason(a)
-            out.append((_short(key(f"action.{a}", defaults[a])), LABELS[a] + ("✗" if r else "")))
+            out.append((_short(key(f"action.{a}", defaults[a])), LABELS[a] + (G().refused if r else "")))
             why = why or r
         if self.app.view == "workloads":
             out.append((_short(key("row.mark", "space")), f"mark ({len(self.marked)})" if self.marked else "mark"))
         if why:
-            out.append(("✗", why))
+            out.append((G().refused, why))
         return out
 
     # ------------------------------------------------------------------ rows: marks and pending
@@ -194,10 +196,10 @@ class ConsoleActions:
             out = list(cells(key))
             extra = Text()
             if key in self.marked:
-                extra.append(MARK, self.app.ctx.palette.accent)
+                extra.append(f" {G().marked}", self.app.ctx.palette.accent)
             pend = self.pending.get(key)
             if pend is not None:
-                extra.append(f" ⧗{pend.action}…", self.app.ctx.palette.warn)
+                extra.append(f" {G().pending}{pend.action}{G().unknown}", self.app.ctx.palette.warn)
             if extra and out:
                 name = out[0] if isinstance(out[0], Text) else Text(str(out[0]))
                 name = name.copy()

@@ -17,13 +17,14 @@ VIEW_ALIASES = {
     "local": "local", "lo": "local", "host": "local", "nvml": "local", "smi": "local",
     "inference": "inference", "inf": "inference", "serving": "inference", "slo": "inference",
 }
-COMMANDS = ("projects", "gpus", "workloads", "nodes", "events", "local", "inference", "ctx", "theme", "help",
-            "quit")
+COMMANDS = ("projects", "gpus", "workloads", "nodes", "events", "local", "inference", "ns", "project", "ctx", "theme",
+            "help", "quit")
+ALL = "all"  # `:ns all`, `:project all`: the scope is lifted
 
 
 @dataclass(frozen=True)
 class Command:
-    verb: str          # view | ctx | theme | help | quit
+    verb: str          # view | ns | project | ctx | theme | help | quit
     arg: str = ""
 
 
@@ -32,7 +33,8 @@ class CommandError(ValueError):
 
 
 def parse_command(text: str) -> Command:
-    """`gpus`, `:nodes`, `ctx prod`, `theme gpuconsole-light`, `q`. Raises CommandError saying what is wrong."""
+    """`gpus`, `:nodes`, `ns runai-a`, `ns all`, `project vision`, `ctx prod`, `theme gpuconsole-light`, `q`.
+    Raises CommandError saying what is wrong."""
     words = text.strip().lstrip(":").split()
     if not words:
         raise CommandError("empty command; try :projects, :gpus, :workloads, :nodes, :events, :local, :inference or :ctx")
@@ -45,6 +47,14 @@ def parse_command(text: str) -> Command:
         return Command("ctx", rest[0] if rest else "")
     if head in ("theme", "themes"):
         return Command("theme", rest[0] if rest else "")
+    if head in ("ns", "namespace", "namespaces"):  # k9s: `:ns NAME` narrows every pane, `:ns all` lifts it
+        if len(rest) > 1:
+            raise CommandError(f":{head} takes one namespace (or all), got {' '.join(rest)!r}")
+        return Command("ns", rest[0] if rest else "")
+    if head == "project" and rest:  # `:project NAME` narrows; a bare `:project` is the Projects view
+        if len(rest) > 1:
+            raise CommandError(f":project takes one project (or all), got {' '.join(rest)!r}")
+        return Command("project", rest[0])
     view = VIEW_ALIASES.get(head)
     if view is None:
         raise CommandError(f"unknown command {head!r}; try :projects, :gpus, :workloads, :nodes, :events, :local, "
@@ -54,14 +64,16 @@ def parse_command(text: str) -> Command:
     return Command("view", view)
 
 
-def completions(prefix: str, contexts: list[str], themes: list[str]) -> list[str]:
-    """Whole commands that start with what is typed (context and theme names after `ctx ` / `theme `)."""
+def completions(prefix: str, contexts: list[str], themes: list[str], namespaces: list[str] | None = None,
+                projects: list[str] | None = None) -> list[str]:
+    """Whole commands that start with what is typed (context, theme, namespace and project names after
+    `ctx `, `theme `, `ns ` and `project `)."""
     p = prefix.lstrip(":")
     low = p.lower()
-    if low.startswith("ctx "):
-        return [f"ctx {c}" for c in contexts if c.startswith(p[4:])]
-    if low.startswith("theme "):
-        return [f"theme {t}" for t in themes if t.startswith(p[6:])]
+    for verb, names in (("ctx", contexts), ("theme", themes), ("ns", [ALL, *(namespaces or [])]),
+                        ("project", [ALL, *(projects or [])])):
+        if low.startswith(verb + " "):
+            return [f"{verb} {n}" for n in names if n.startswith(p[len(verb) + 1:])]
     return [c for c in COMMANDS if c.startswith(low)]
 
 

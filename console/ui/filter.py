@@ -1,7 +1,7 @@
 """The `/` filter grammar, k9s style: free text, `-l` label selectors and `field:value` terms.
 
 `/vision` keeps rows whose text contains "vision"; `/-l app=llama,tier!=dev` keeps rows whose labels
-match the selector; `/project:vision,speech node:dgx-h100-01` keeps rows whose fields have one of the
+match the selector (kubectl's grammar and checks: `=`, `==`, `!=`, `in (…)`, `notin (…)`, `key`, `!key`); `/project:vision,speech node:dgx-h100-01` keeps rows whose fields have one of the
 values. Terms combine with AND. Parsing is strict so a typo says what is wrong instead of hiding rows.
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from console.kube.selectors import LabelSelector, SelectorError, parse_label_selector
 
 
 SUBSTRING_FIELDS = frozenset({"model"})  # "model:h100" matches NVIDIA-H100-80GB-HBM3; other fields are exact
@@ -19,26 +21,10 @@ class FilterError(ValueError):
 
 
 @dataclass(frozen=True)
-class LabelTerm:
-    key: str
-    op: str              # "=", "!=", "exists", "!exists"
-    value: str = ""
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if self.op == "exists":
-            return self.key in labels
-        if self.op == "!exists":
-            return self.key not in labels
-        if self.op == "=":
-            return labels.get(self.key) == self.value
-        return labels.get(self.key) != self.value
-
-
-@dataclass(frozen=True)
 class Filter:
     raw: str = ""
     text: tuple[str, ...] = ()                                 # lower-case substrings, all required
-    labels: tuple[LabelTerm, ...] = ()
+    labels: LabelSelector = field(default_factory=LabelSelector)
     fields: tuple[tuple[str, frozenset[str]], ...] = field(default=())
 
     def __bool__(self) -> bool:
@@ -55,8 +41,7 @@ class Filter:
             if not all(t in low for t in self.text):
                 return False
         if self.labels:
-            ls = labels or {}
-            if not all(t.matches(ls) for t in self.labels):
+            if not self.labels.matches(labels or {}):
                 return False
         if self.fields:
             fs = fields or {}
@@ -75,31 +60,33 @@ class Filter:
         vals = frozenset(v.lower() for v in values)
         return Filter(self.raw, self.text, self.labels, tuple(f for f in self.fields if f[0] != name) + ((name, vals),))
 
+    def also(self, name: str, values: Iterable[str]) -> "Filter":
+        """This filter and one more field term, both required (the `:ns` / `:project` scope on top of the rest)."""
+        vals = frozenset(v.lower() for v in values)
+        return Filter(self.raw, self.text, self.labels, self.fields + ((name, vals),))
 
-def parse_label_selector(sel: str) -> tuple[LabelTerm, ...]:
-    terms: list[LabelTerm] = []
-    for part in sel.split(","):
-        part = part.strip()
-        if not part:
-            raise FilterError(f"empty term in label selector {sel!r}")
-        if "!=" in part:
-            k, v = part.split("!=", 1)
-            op = "!="
-        elif "==" in part:
-            k, v = part.split("==", 1)
-            op = "="
-        elif "=" in part:
-            k, v = part.split("=", 1)
-            op = "="
-        elif part.startswith("!"):
-            k, v, op = part[1:], "", "!exists"
+
+def _selector(text: str) -> LabelSelector:
+    try:
+        return parse_label_selector(text)
+    except SelectorError as e:
+        raise FilterError(f"-l {text}: {e}") from None
+
+
+def _selector_words(tokens: list[str], i: int) -> tuple[str, int]:
+    """The selector starting at tokens[i] and the index after it: `env in (a, b)` spans several words."""
+    words = [tokens[i]]
+    i += 1
+    while i < len(tokens):
+        cur = " ".join(words)
+        nxt = tokens[i]
+        if (cur.count("(") > cur.count(")") or cur.endswith(",") or nxt.startswith((",", "("))
+                or nxt in ("in", "notin") or words[-1] in ("in", "notin")):
+            words.append(nxt)
+            i += 1
         else:
-            k, v, op = part, "", "exists"
-        k = k.strip()
-        if not k or any(c in k for c in " ()"):
-            raise FilterError(f"bad label key in {part!r}")
-        terms.append(LabelTerm(k, op, v.strip()))
-    return tuple(terms)
+            break
+    return " ".join(words), i
 
 
 def parse_filter(s: str, known_fields: Iterable[str] = ()) -> Filter:
@@ -107,20 +94,22 @@ def parse_filter(s: str, known_fields: Iterable[str] = ()) -> Filter:
     known = set(known_fields)
     tokens = s.split()
     text: list[str] = []
-    labels: list[LabelTerm] = []
+    labels: list[LabelSelector] = []
     fields: dict[str, set[str]] = {}
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok == "-l":
-            if i + 1 >= len(tokens):
-                raise FilterError("-l needs a label selector, for example -l app=llama")
-            labels.extend(parse_label_selector(tokens[i + 1]))
-            i += 2
+        if tok == "-l" or (tok.startswith("-l") and len(tok) > 2):
+            if tok == "-l":
+                if i + 1 >= len(tokens):
+                    raise FilterError("-l needs a label selector, for example -l app=llama")
+                i += 1
+            else:
+                tokens[i] = tok[2:]  # `-lapp=x`, as kubectl takes it
+            sel, i = _selector_words(tokens, i)
+            labels.append(_selector(sel))
             continue
-        if tok.startswith("-l") and len(tok) > 2:
-            labels.extend(parse_label_selector(tok[2:]))
-        elif ":" in tok and tok.split(":", 1)[0].lower() in known:
+        if ":" in tok and tok.split(":", 1)[0].lower() in known:
             name, value = tok.split(":", 1)
             values = {v.strip().lower() for v in value.split(",") if v.strip()}
             if not values:
@@ -129,7 +118,8 @@ def parse_filter(s: str, known_fields: Iterable[str] = ()) -> Filter:
         else:
             text.append(tok.lower())
         i += 1
-    return Filter(s, tuple(text), tuple(labels), tuple((k, frozenset(v)) for k, v in sorted(fields.items())))
+    selector = LabelSelector([r for sel in labels for r in sel.requirements])
+    return Filter(s, tuple(text), selector, tuple((k, frozenset(v)) for k, v in sorted(fields.items())))
 
 
 def _example(name: str) -> str:

@@ -19,10 +19,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from widgets.glyphs import current as G
 from widgets.vtable import VirtualTable
 
 from .filter import Filter, FilterError, parse_filter
-from .panes.base import UNKNOWN, Drill, PaneModel
+from .panes.base import Drill, PaneModel
 
 STALE = Style(dim=True)
 
@@ -33,6 +34,8 @@ class Pane(Vertical):
         self.model = model
         self.typed = ""                   # the `/` filter text
         self.drill: Drill | None = None   # the drill-down that led here
+        self.scope: tuple[tuple[str, frozenset[str]], ...] = ()  # `:ns` / `:project`: field terms on every filter
+        self.scope_label = ""             # how the title names the scope ("ns runai-a")
         self._stale: set[Hashable] = set()
         self._reorder = True
         self.active = False
@@ -65,7 +68,7 @@ class Pane(Vertical):
             if col.key in own:
                 continue
             if not known:
-                cells[i] = Text(UNKNOWN, m.ctx.palette.muted)
+                cells[i] = Text(G().unknown, m.ctx.palette.muted)
             else:
                 c = cells[i]
                 cells[i] = c.copy() if isinstance(c, Text) else Text(c)
@@ -112,14 +115,16 @@ class Pane(Vertical):
         m = self.model
         title = Text(m.title, style="bold")
         shown = len(self.table)
-        title.append(f" [{shown}]" if m.rows_known() else f" [{UNKNOWN}]")
+        title.append(f" [{shown}]" if m.rows_known() else f" [{G().unknown}]")
         if m.figures_known() and m.figures_stale():
             title.append(" · stale: re-listing", style=m.ctx.palette.warn)
+        if self.scope_label:
+            title.append(f" · {self.scope_label}")
         if self.drill is not None:
             title.append(f" · {self.drill.field}: {self.drill.crumb}")
         if self.typed:
             title.append(f" · /{self.typed}")
-        sort = f" · sort {m.sort}{' ▼' if m.reverse else ''}"
+        sort = f" · sort {m.sort}{' ' + G().sort_desc if m.reverse else ''}"
         title.append(sort)
         if self._summary is None:
             try:
@@ -181,7 +186,18 @@ class Pane(Vertical):
         f = parse_filter(typed, self.model.fields)
         if d is not None:
             f = f.with_fields(d.field, d.values)  # type: ignore[union-attr]
+        for name, values in self.scope:
+            f = f.also(name, values)
         return f
+
+    def set_scope(self, terms: tuple[tuple[str, frozenset[str]], ...], label: str) -> None:
+        """Narrow the pane to a namespace or project (field terms every filter then carries); () clears."""
+        self.scope, self.scope_label = terms, label
+        self.model.filter = self.effective_filter()
+        self._summary = None
+        self._reorder = True
+        if self.active:
+            self.catch_up()
 
     def set_filter(self, typed: str, drill: Drill | None | bool = False) -> str | None:
         """Apply filter text (and drill); returns an error message and changes nothing when it is bad."""

@@ -38,7 +38,8 @@ class HelpScreen(ModalScreen[None]):
             t.append(f"  {keys:<18}", "bold")
             t.append(f"{desc:<44}")
             t.append(f"{bid}\n", "dim")
-        t.append("\nCommands (:)  projects gpus workloads nodes events · ctx [NAME] · theme [NAME] · q\n", "bold")
+        t.append("\nCommands (:)  projects gpus workloads nodes events · ns NAME|all · project NAME|all · ctx [NAME] · "
+                 "theme [NAME] · q\n", "bold")
         t.append("Filter (/)    text · -l key=value,key2!=v · field:value (project: node: model: status: ...)\n")
         t.append("Actions (n s p ctrl+d, space marks) confirm in a dialog that opens on Cancel; each is planned, "
                  "dry-run and previewed first, and written to the audit log\n")

@@ -228,7 +228,12 @@ async def test_bad_values_exit_1_with_every_reason(make_env, capsys) -> None:
     (["submit", "-f", "x.yaml", "inference", "x"], "not both"),
     (["submit", "-f", "x.yaml", "--gpu", "1"], "drop --gpu"),
     (["submit", "inference", "x", "--env", "NOEQUALS"], "write KEY=VALUE"),
-    (["scale", "no-slash", "2"], "NAMESPACE/NAME"),
+    (["scale", "a/b/c/d", "2"], "NAMESPACE/NAME"),
+    (["scale", "x", "2", "-A"], "cannot be named across all namespaces"),
+    (["scale", "other/x", "2", "-n", "ns"], "names namespace 'other' but -n says 'ns'"),
+    (["preempt"], "name a workload (NAME, KIND/NAME, NS/NAME or NS/KIND/NAME) or select with -l"),
+    (["delete", "x", "-l", "app=x"], "not both"),
+    (["delete", "-l", "app in (a"], "unable to parse requirement: found '', expected: ',' or ')'"),
     (["scale", "ns/x", "2.5"], "got '2.5'"),
     (["scale", "ns/x", "two"], "got 'two'"),
     (["preempt", "ns/widget/x"], "unknown kind 'widget'"),
@@ -282,3 +287,71 @@ async def test_scale_on_an_hpa_driven_deployment_patches_the_hpa(make_env, capsy
     assert rc == 0, err
     hpa = env.cluster.store.get(HPAS, "runai-team-a", "web")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 3)
+
+
+# ------------------------------------------------------------------------------- -n, -A, -l, --project
+async def test_names_resolve_in_the_contexts_namespace_as_kubectl(make_env, capsys) -> None:
+    env = await _env(make_env)
+    # sim-team-a's kubeconfig context names runai-team-a: a bare NAME lands there, as `kubectl scale` would
+    rc, out, err = await _run(env, capsys, "scale", "serve", "2", "--yes", context="sim-team-a")
+    assert rc == 0, err
+    assert env.cluster.store.get(DEPLOYMENTS, "runai-team-a", "serve")["spec"]["replicas"] == 2
+    rc, out, err = await _run(env, capsys, "scale", "deploy/serve", "+1", "-n", "runai-team-a", "--yes")
+    assert rc == 0, err
+    assert env.cluster.store.get(DEPLOYMENTS, "runai-team-a", "serve")["spec"]["replicas"] == 3
+    rc, out, err = await _run(env, capsys, "scale", "serve", "1", "--project", "team-a", "--dry-run")
+    assert rc == 0 and "nothing was sent" in out, err
+    # sim-admin's context namespace is `default`, where no `serve` lives: refused, nothing sent
+    before = snapshot(env.cluster)
+    rc, out, err = await _run(env, capsys, "scale", "serve", "1", "--yes")
+    assert rc == 1 and "no workload (Deployment, StatefulSet, Job or ReplicaSet) named 'serve' in default" in err
+    assert snapshot(env.cluster) == before
+
+
+async def test_selector_picks_workloads_like_kubectl_get(make_env, capsys) -> None:
+    env = await _env(make_env)
+    store = env.cluster.store
+    labels = {(d["metadata"]["namespace"], d["metadata"]["name"]): d["metadata"].get("labels") or {}
+              for d in [*store.items(DEPLOYMENTS), *store.items(JOBS)]}
+    key, value = next(iter(labels[("runai-team-a", "serve")].items()))
+    rc, out, err = await _run(env, capsys, "scale", "-l", f"{key}={value}", "-n", "runai-team-a", "2", "--yes")
+    assert rc == 0, err
+    assert store.get(DEPLOYMENTS, "runai-team-a", "serve")["spec"]["replicas"] == 2
+    before = snapshot(env.cluster)
+    queue = next(k for k in labels[("runai-team-a", "serve")] if k.endswith("queue"))
+    assert labels[("runai-team-b", "train")].get(queue) == "team-b"
+    both = f"{queue} in (team-a, team-b)"
+    rc, out, err = await _run(env, capsys, "preempt", "-l", both, "-A", "--yes")
+    assert rc == 1 and "matches 2 workloads in any namespace; preempt takes one" in err
+    assert "runai-team-a/deployment/serve" in err and "runai-team-b/job/train" in err
+    rc, out, err = await _run(env, capsys, "delete", "-l", "app=nothing-here", "--project", "team-b", "--yes")
+    assert rc == 1 and "no workload in runai-team-b matches -l 'app=nothing-here'" in err
+    rc, out, err = await _run(env, capsys, "delete", "-l", "a=b", "-n", "nowhere", "--yes")
+    assert rc == 1 and "namespace 'nowhere' not found" in err
+    rc, out, err = await _run(env, capsys, "delete", "x", "--project", "ghost", "--yes")
+    assert rc == 1 and "project 'ghost' not found (projects: default-queue, team-a, team-b)" in err
+    rc, out, err = await _run(env, capsys, "delete", "x", "--project", "team-a", "-n", "runai-team-b", "--yes")
+    assert rc == 1 and "namespace 'runai-team-b' is not the namespace of project 'team-a' ('runai-team-a')" in err
+    assert snapshot(env.cluster) == before
+    rc, out, err = await _run(env, capsys, "delete", "-A", "-l", both, "--dry-run")
+    assert rc == 0, err
+    assert "Deployment runai-team-a/serve" in out and "Job runai-team-b/train" in out
+    assert snapshot(env.cluster) == before
+
+
+async def test_submit_into_a_namespace_takes_its_project(make_env, capsys, tmp_path) -> None:
+    env = await _env(make_env)
+    rc, out, err = await _run(env, capsys, "submit", "inference", "nsapp", "-n", "runai-team-b", "-i", "nginx:1.27",
+                              "--gpu", "0.5", "--dry-run")
+    assert rc == 0, err
+    assert "namespace: runai-team-b" in out and "nothing was sent" in out
+    rc, out, err = await _run(env, capsys, "submit", "inference", "nsapp", "-n", "runai-team-b", "-p", "team-a",
+                              "-i", "nginx:1.27", "--dry-run")
+    assert rc == 1 and "namespace 'runai-team-b' is not the namespace of project 'team-a'" in err
+    f = tmp_path / "pod.yaml"
+    f.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: runai-team-a}\n"
+                 "spec: {containers: [{name: c, image: busybox:1.36}]}\n")
+    rc, out, err = await _run(env, capsys, "submit", "-f", str(f), "-n", "runai-team-b", "--dry-run")
+    assert rc == 1
+    assert ("the namespace from the provided object 'runai-team-a' does not match the namespace 'runai-team-b'. "
+            "You must pass '--namespace=runai-team-a' to perform this operation.") in err

@@ -114,7 +114,8 @@ async def test_snapshot_command_adds_gpu_telemetry(demo) -> None:
     # Allocated yet idle right now (the demo's notebooks): idle for an unknown time, shown as 0.
     idle = [g for g in gpus if g["idle_for_s"] is not None]
     assert idle and all(g["holders"] and g["util_pct"] < 5 for g in idle)
-    text = render(snap, "table", "gpus")
+    text = render(snap, "wide", "gpus")
     assert "UTIL%" in text and "IDLE_S" in text and "telemetry: dcgm-exporter" in text
+    assert "UTIL%" not in render(snap, "table", "gpus"), "the plain table leaves the telemetry columns to -o wide"
     workloads_only = await take(kubeconfig, None, "workloads")
     assert "telemetry" not in workloads_only

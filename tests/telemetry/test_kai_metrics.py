@@ -157,7 +157,7 @@ async def test_snapshot_has_fair_share_and_saturation_in_every_format(demo) -> N
     ym = yaml.safe_load(render(snap, "yaml", "projects"))
     assert ym["fair_share"]["source"] == "kai-scheduler" and "saturation" in ym["projects"][0]
     table = render(snap, "table", "projects")
-    head = table.splitlines()[1].split()
+    head = next(ln for ln in table.splitlines() if ln.startswith("PROJECT ")).split()
     assert head[:9] == ["PROJECT", "PARENT", "QUOTA", "LIMIT", "WEIGHT", "PRIORITY", "ALLOCATED", "FAIR",
                         "SATURATION"]
     assert f"fair share: KAI metrics ({fs['detail']})" in table

@@ -10,7 +10,7 @@ from rich.style import Style
 
 from console.config import ConfigError, load, parse
 from console.model.events import EventBuffer, category, event_row
-from console.ui.commands import CommandError, completions, parse_command
+from console.ui.commands import Command, CommandError, completions, parse_command
 from console.ui.filter import FilterError, parse_filter
 from console.ui.panes.base import age
 from widgets.bars import fmt_gpu, quota_bar, share_bar
@@ -23,7 +23,8 @@ from widgets.vtable import Column, layout
 def test_filter_text_labels_and_fields_combine_with_and() -> None:
     f = parse_filter("llama -l app=chat,tier!=dev project:chat-serving,vision", ["project"])
     assert f.text == ("llama",)
-    assert [(t.key, t.op, t.value) for t in f.labels] == [("app", "=", "chat"), ("tier", "!=", "dev")]
+    assert [(t.key, t.op, set(t.values)) for t in f.labels.requirements] == [("app", "=", {"chat"}),
+                                                                              ("tier", "!=", {"dev"})]
     assert f.fields == (("project", frozenset({"chat-serving", "vision"})),)
     assert f.matches("ns/llama-8b", {"app": "chat"}, {"project": "vision"})
     assert not f.matches("ns/llama-8b", {"app": "chat", "tier": "dev"}, {"project": "vision"})
@@ -43,10 +44,17 @@ def test_filter_unknown_field_is_text_and_bad_terms_say_why() -> None:
     assert parse_filter("GPU-1234:abc", ["project"]).text == ("gpu-1234:abc",)
     with pytest.raises(FilterError, match="-l needs a label selector"):
         parse_filter("-l", [])
-    with pytest.raises(FilterError, match="empty term"):
+    with pytest.raises(FilterError, match="expected: identifier after ','"):
         parse_filter("-l a=b,,c", [])
+    with pytest.raises(FilterError, match=r"expected: ',' or '\)'"):
+        parse_filter("-l env in (a b)", [])
     with pytest.raises(FilterError, match="project: needs a value"):
         parse_filter("project:", ["project"])
+    sets = parse_filter("vision -l env in (prod, staging),tier notin (dev) node:x", ["node"])
+    assert sets.text == ("vision",) and sets.fields == (("node", frozenset({"x"})),)
+    on_x = {"node": "x"}
+    assert sets.matches("vision", {"env": "prod"}, on_x) and not sets.matches("vision", {"env": "dev"}, on_x)
+    assert not sets.matches("vision", {"env": "prod", "tier": "dev"}, on_x)
     exists = parse_filter("-l gpu,!spot", [])
     assert exists.matches("", {"gpu": "1"}) and not exists.matches("", {"gpu": "1", "spot": ""})
 
@@ -64,6 +72,13 @@ def test_commands_views_aliases_ctx_theme_quit() -> None:
         parse_command("pods2")
     with pytest.raises(CommandError, match="empty"):
         parse_command(":")
+    assert parse_command(":ns runai-a") == Command("ns", "runai-a")
+    assert parse_command("namespace all") == Command("ns", "all")
+    assert parse_command("ns") == Command("ns", "")
+    assert parse_command("project vision") == Command("project", "vision")
+    assert parse_command("project") == Command("view", "projects"), "a bare :project is the Projects view"
+    with pytest.raises(CommandError, match="takes one namespace"):
+        parse_command("ns a b")
 
 
 def test_completions() -> None:
@@ -72,6 +87,10 @@ def test_completions() -> None:
     assert completions("ctx sim-v", ["sim-admin", "sim-viewer"], []) == ["ctx sim-viewer"]
     assert completions("theme gpuconsole-l", [], ["gpuconsole-light", "gpuconsole-dark"]) == ["theme gpuconsole-light"]
     assert completions("zz", [], []) == []
+    assert completions("n", [], []) == ["nodes", "ns"]
+    assert completions("ns runai-", [], [], ["default", "runai-a", "runai-b"]) == ["ns runai-a", "ns runai-b"]
+    assert completions("ns ", [], [], ["runai-a"]) == ["ns all", "ns runai-a"]
+    assert completions("project v", [], [], [], ["speech", "vision"]) == ["project vision"]
 
 
 # ------------------------------------------------------------------------------------------------ config

@@ -24,6 +24,7 @@ from console.model.cluster_store import KNOWN_KINDS, ClusterStore
 from console.model.events import EventBuffer, parse_time
 from console.model.serving_view import EMPTY as SERVING_EMPTY
 from console.ui.filter import Filter
+from widgets.glyphs import UNICODE, current as G
 from widgets.palette import Palette
 from widgets.vtable import Column
 
@@ -79,13 +80,13 @@ def unknown_if(known: bool, value: object) -> str:
     return str(value) if known else UNKNOWN
 
 
-IDLE_MARK = "◌"
+IDLE_MARK = UNICODE.idle   # the Unicode marks, for readers; drawing reads the table chosen at start (G())
 SPARK_WIDTH = 12
 
 
 def idle_text(n: int, style: Style) -> Text:
     """The marker a workload or project gets for its idle-allocated GPUs."""
-    return Text(f" {IDLE_MARK}{n} idle", style) if n else Text("")
+    return Text(f" {G().idle}{n} idle", style) if n else Text("")
 
 
 def fmt_mem(used: float | None, total: float | None) -> str:
@@ -116,12 +117,12 @@ def age(ts: float | None, now: float) -> str:
     return f"{s // 86400}d"
 
 
-TERMINATING_MARK = "⌛"
+TERMINATING_MARK = UNICODE.terminating
 
 
 def terminating_text(since: float | None, now: float, count: int = 1) -> str:
     """Pods being deleted that still run and hold what they held: `⌛ terminating 12s`, `⌛2 terminating 5m`."""
-    return f"{TERMINATING_MARK}{count if count > 1 else ' '}terminating {age(since, now)}"
+    return f"{G().terminating}{count if count > 1 else ' '}terminating {age(since, now)}"
 
 
 @functools.lru_cache(maxsize=65536)

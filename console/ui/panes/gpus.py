@@ -16,12 +16,13 @@ from rich.style import Style
 from rich.text import Text
 
 from console.model.views_gpus import GpuRow
-from widgets.bars import RELEASING, fmt_gpu, share_bar
+from widgets.bars import fmt_gpu, share_bar
+from widgets.glyphs import current as G
 from widgets.sparkline import sparkline
 from widgets.vtable import Column
 
 from .base import (
-    IDLE_MARK, SPARK_WIDTH, TERMINATING_MARK, UNKNOWN, Drill, Key, ObjRef, PaneModel, fmt_duration, fmt_mem,
+    SPARK_WIDTH, UNKNOWN, Drill, Key, ObjRef, PaneModel, fmt_duration, fmt_mem,
     sorted_by, terminating_text,
 )
 
@@ -180,13 +181,14 @@ class GpusPane(PaneModel):
         for h in g.holders:
             groups.setdefault((h.namespace, h.workload or h.pod, h.terminating), []).append(h.share)
             pods.setdefault((h.namespace, h.workload or h.pod), set()).add((h.namespace, h.pod))
+        fills = _fill_index(g)
         t = Text()
         for i, ((ns, who, going), shares) in enumerate(list(groups.items())[:limit]):
             if i:
                 t.append("  ")
-            t.append("■ ", p.holder(f"{ns}/{who}"))
+            t.append(G().holder_mark(fills[(ns, who)]) + " ", p.holder(f"{ns}/{who}"))
             if going:
-                t.append(TERMINATING_MARK, p.warn)
+                t.append(G().terminating, p.warn)
             one = fmt_gpu(shares[0]) if shares[0] is not None else "?"
             same = all(x == shares[0] for x in shares)
             amount = (f"{len(shares)}×{one}" if len(shares) > 1 else one) if same else \
@@ -206,11 +208,11 @@ class GpusPane(PaneModel):
         if k[0] == "node":  # type: ignore[index]
             n = k[1]  # type: ignore[index]
             nr = self.ctx.store.nodes_view.rows.get(n)
-            name = Text("▾ ", p.muted)
+            name = Text(f"{G().expanded} ", p.muted)
             name.append(n, p.bold)
             local = self._local()
             if local is not None and local.node == n:
-                name.append(" ⌂", p.info)
+                name.append(f" {G().local}", p.info)
             if nr is not None and nr.cordoned:
                 name.append(" cordoned", p.warn)
             if nr is not None and nr.ready is False:
@@ -230,14 +232,16 @@ class GpusPane(PaneModel):
             return [Text("  #?", p.muted)] + [""] * (len(self.columns) - 1)
         tel = self._tel(g.key)
         lg = self._local_gpu(g)
-        label = Text(IDLE_MARK if tel is not None and tel.idle else " ", p.warn)
-        label.append("⌂" if lg is not None else " ", p.info)
+        label = Text(G().idle if tel is not None and tel.idle else " ", p.warn)
+        label.append(G().local if lg is not None else " ", p.info)
         idx = self.device_index(g, tel, lg)
         label.append(f"#{idx} " if idx is not None else "#? ", p.muted)
         label.append((g.uuid[:12] + "…") if g.uuid else ("whole" if g.use == "whole" else
                                                           ("shared" if g.use == "shared" else "free")),
                      p.muted if not g.uuid else Style())
-        shares = [(h.share, p.holder(f"{h.namespace}/{h.workload or h.pod}"), *([RELEASING] if h.terminating else []))
+        fills = _fill_index(g)  # where colour cannot tell holders apart, each its own fill (glyphs.py)
+        shares = [(h.share, p.holder(f"{h.namespace}/{h.workload or h.pod}"),
+                   G().releasing if h.terminating else G().fill(fills[(h.namespace, h.workload or h.pod)]))
                   for h in g.holders]
         if g.use == "whole" and len(g.holders) == 1:
             shares = [(1.0, *shares[0][1:])]
@@ -245,7 +249,7 @@ class GpusPane(PaneModel):
         free = Text(fmt_gpu(g.free_share) if g.free_share is not None else "?",
                     p.warn if g.fragmented else (p.ok if g.free_share == 1.0 else Style()))
         if g.fragmented:
-            free.append("⚠", p.warn)
+            free.append(G().warn, p.warn)
         model = Text("MIG" if g.mig else "", p.muted)
         return [label, model, bar, free, *self._gpu_telemetry(g, tel, lg), self._holder_text(g, lg=lg)]
 
@@ -269,7 +273,7 @@ class GpusPane(PaneModel):
         if problems is None:
             return Text("")
         if not problems:
-            return Text("✓", p.ok)
+            return Text(G().ok, p.ok)
         bad = problems[0] == "lost" or problems[0].startswith(("XID", "row remap", "ECC"))
         text = problems[0] + (f" +{len(problems) - 1}" if len(problems) > 1 else "")
         return Text(text, p.bad if bad else p.warn)
@@ -289,7 +293,7 @@ class GpusPane(PaneModel):
         spark = Text(sparkline(series, SPARK_WIDTH), p.warn if tel.idle else p.info)
         total = tel.mem_total_mib if tel.mem_total_mib is not None else g.memory_mib
         mem = Text(fmt_mem(tel.mem_used_mib, total), Style() if tel.mem_used_mib is not None else p.muted)
-        temp = "" if tel.temp_c is None else f"{tel.temp_c:.0f}°C"
+        temp = "" if tel.temp_c is None else f"{tel.temp_c:.0f}{G().degree}C"
         power = "" if tel.power_w is None else f"{tel.power_w:.0f}W"
         return [util, spark, mem, temp, power, health]
 
@@ -312,7 +316,7 @@ class GpusPane(PaneModel):
                 bad += bool(problems)
         if not said:
             return Text("")
-        return Text(f"⚠{bad} GPU{'s' if bad > 1 else ''}", p.warn) if bad else Text("✓", p.ok)
+        return Text(f"{G().warn}{bad} GPU{'s' if bad > 1 else ''}", p.warn) if bad else Text(G().ok, p.ok)
 
     def _node_telemetry(self, n: str) -> list[Text | str]:
         """A node's line: mean utilisation and memory summed over its GPUs, or why it has none."""
@@ -330,7 +334,7 @@ class GpusPane(PaneModel):
         power = [t.power_w for t in rows if t.power_w is not None]
         idle = sum(1 for t in rows if t.idle)
         return [Text(f"{sum(utils) / len(utils):.0f}%" if utils else "-", p.muted),
-                Text(f"{IDLE_MARK}{idle} idle" if idle else "", p.warn),
+                Text(f"{G().idle}{idle} idle" if idle else "", p.warn),
                 Text(fmt_mem(sum(used) if used else None, sum(total) if total else None), p.muted),
                 "", Text(f"{sum(power):.0f}W" if power else "", p.muted), self._node_health(n)]
 
@@ -373,9 +377,11 @@ class GpusPane(PaneModel):
         t.append(g.uuid or "device not reported by the API", Style() if g.uuid else p.muted)
         if g.memory_mib:
             t.append(f" · {g.memory_mib} MiB")
+        fills = _fill_index(g)
         for h in g.holders:
             t.append(" · ")
-            t.append("■ ", p.holder(f"{h.namespace}/{h.workload or h.pod}"))
+            t.append(G().holder_mark(fills[(h.namespace, h.workload or h.pod)]) + " ",
+                     p.holder(f"{h.namespace}/{h.workload or h.pod}"))
             pr = self.ctx.store.pods.get((h.namespace, h.pod))
             proj = f" [{pr.queue}]" if pr is not None and pr.queue else ""
             t.append(f"{h.namespace}/{h.pod}{proj} {fmt_gpu(h.share) if h.share is not None else '?'}")
@@ -391,11 +397,11 @@ class GpusPane(PaneModel):
         if tel is not None and tel.sm_clock_mhz is not None:
             t.append(f" · SM {tel.sm_clock_mhz:.0f} MHz", p.muted)
         if self._local_gpu(g) is not None:
-            t.append(" · this host: 6 for its processes", p.info)
+            t.append(" · this host · 6: its processes on the Local pane", p.info)
         if tel is not None:
             if tel.idle:
                 feed = self.ctx.telemetry
-                t.append(f" · {IDLE_MARK} idle-allocated for {fmt_duration(tel.idle_for_s)} (under "
+                t.append(f" · {G().idle} idle-allocated for {fmt_duration(tel.idle_for_s)} (under "
                          f"{feed.policy.threshold_pct:g}% utilisation) · i: its workload", p.warn)
             if tel.error:
                 t.append(f" · telemetry: {tel.error}", p.bad)
@@ -446,5 +452,14 @@ class GpusPane(PaneModel):
         if s["fragmented_share"]:
             text += f" · {fmt_gpu(s['fragmented_share'])} stranded in slivers no waiting request fits"
         if s["terminating_share"]:
-            text += f" · {TERMINATING_MARK} {fmt_gpu(s['terminating_share'])} held by pods being deleted"
+            text += f" · {G().terminating} {fmt_gpu(s['terminating_share'])} held by pods being deleted"
         return text
+
+
+def _fill_index(g: GpuRow) -> dict[tuple[str, str], int]:
+    """Each holder (namespace, workload) of a GPU numbered in the order it holds: its fill in the bar and its mark
+    before its name are the same glyph, so the two read together even without colour."""
+    out: dict[tuple[str, str], int] = {}
+    for h in g.holders:
+        out.setdefault((h.namespace, h.workload or h.pod), len(out))
+    return out

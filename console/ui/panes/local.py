@@ -15,6 +15,7 @@ from rich.style import Style
 from rich.text import Text
 
 from console.model.local_view import HOST_PROCESS, LocalGpu, LocalProc, LocalView
+from widgets.glyphs import current as G
 from widgets.sparkline import sparkline
 from widgets.vtable import Column
 
@@ -105,7 +106,7 @@ class LocalPane(PaneModel):
         p = self.ctx.palette
         problems = g.problems
         if not problems:
-            return Text("✓" if g.health is not None else "", p.ok)
+            return Text(G().ok if g.health is not None else "", p.ok)
         bad = problems[0] == "lost" or problems[0].startswith(("XID", "row remap", "ECC"))
         return Text(problems[0] + (f" +{len(problems) - 1}" if len(problems) > 1 else ""), p.bad if bad else p.warn)
 
@@ -124,7 +125,7 @@ class LocalPane(PaneModel):
             mem = fmt_mem(g.mem_used_mib, g.mem_total_mib)
             power = "" if g.power_w is None else (f"{g.power_w:.0f}/{g.power_limit_w:.0f}W" if g.power_limit_w
                                                   else f"{g.power_w:.0f}W")
-            temp = "" if g.temp_c is None else f"{g.temp_c:.0f}°C"
+            temp = "" if g.temp_c is None else f"{g.temp_c:.0f}{G().degree}C"
             clock = "" if g.sm_clock_mhz is None else f"{g.sm_clock_mhz:.0f}"
             cluster = Text((g.uuid or "")[:20] + ("…" if g.uuid and len(g.uuid) > 20 else ""), p.muted)
             n = len(g.procs)
@@ -140,14 +141,14 @@ class LocalPane(PaneModel):
         pr: LocalProc | None = sub
         if pr is None:
             return [""] * len(self.columns)
-        name = Text("  └ ", p.muted)
+        name = Text(f"  {G().child} ", p.muted)
         name.append(f"{pr.pid} ", p.muted)
         name.append(pr.name or "?")
         if pr.gi_id is not None:
             name.append(f" GI{pr.gi_id}", p.muted)
         util = "" if pr.sm_pct is None else f"{pr.sm_pct:.0f}%"
         if pr.pod:
-            owner = Text("■ ", p.holder(f"{pr.namespace}/{pr.workload or pr.pod}"))
+            owner = Text(f"{G().holder} ", p.holder(f"{pr.namespace}/{pr.workload or pr.pod}"))
             owner.append(f"{pr.namespace}/{pr.pod}")
         else:
             owner = Text(pr.owner, p.muted if pr.owner == HOST_PROCESS else p.warn)

@@ -9,12 +9,13 @@ from rich.text import Text
 
 from console.model.fair_share import SOURCE_KAI, fmt_saturation
 from widgets.bars import fmt_gpu, quota_bar
+from widgets.glyphs import UNICODE, current as G
 from widgets.vtable import Column
 
 from .base import UNKNOWN, Drill, Key, ObjRef, PaneModel, idle_text, num, sorted_by
 
 
-RECLAIM_MARK = "⇣"
+RECLAIM_MARK = UNICODE.reclaim  # for readers; drawing reads the table chosen at start (G())
 
 
 class ProjectsPane(PaneModel):
@@ -108,7 +109,7 @@ class ProjectsPane(PaneModel):
         p = self.ctx.palette
         r = self.ctx.store.projects.rows[key]  # type: ignore[index]
         depth = self._depth(r.name)
-        icon = "▾ " if r.children else "• "
+        icon = f"{G().expanded} " if r.children else f"{G().leaf} "
         name = Text("  " * depth + icon, style=p.muted)
         name.append(r.name, p.bold if r.children else Style())
         known = self.figures_known()
@@ -116,7 +117,7 @@ class ProjectsPane(PaneModel):
             name.append(" (no queue)", p.warn)
         fs = self.ctx.store.fair_share.table
         if fs.reclaim_next is not None and fs.reclaim_next.queue == r.name and known:
-            name.append(f" {RECLAIM_MARK}", p.bad)
+            name.append(f" {G().reclaim}", p.bad)
         tel = self.ctx.telemetry
         if tel is not None and known:
             name.append(idle_text(tel.idle_projects.get(r.name, 0), p.warn))
@@ -129,7 +130,7 @@ class ProjectsPane(PaneModel):
                         limit_style=p.bad)
         alloc_style = p.warn if quota is not None and over > 1e-6 else Style()
         pending = Text(str(r.pending_workloads), p.warn if r.pending_workloads else p.muted)
-        mismatch = "≠" if r.mismatch else ""
+        mismatch = G().mismatch if r.mismatch else ""
         share = fs.shares.get(r.name)
         if share is None:
             fair, sat = Text("-", p.muted), Text("-", p.muted)
@@ -213,5 +214,5 @@ class ProjectsPane(PaneModel):
         if fs.shares:
             out += f" · {fs.label}"
         if fs.reclaim_next is not None:
-            out += f" · {RECLAIM_MARK} reclaimed next: {fs.reclaim_next.queue}"
+            out += f" · {G().reclaim} reclaimed next: {fs.reclaim_next.queue}"
         return out

@@ -11,6 +11,7 @@ from rich.text import Text
 from console.model.records import OWNER_BY_GROUP_KIND, PodRec
 from console.model.workload_row import PENDING, RUNNING, TERMINATING, AutoscalingRow, WorkloadRow, request_text
 from widgets.bars import fmt_gpu
+from widgets.glyphs import current as G
 from widgets.vtable import Column
 
 from .base import (
@@ -183,7 +184,7 @@ class WorkloadsPane(PaneModel):
     def _rev_cells(self, key: tuple) -> list[Text | str]:
         p = self.ctx.palette
         rev = self._revision(key)
-        name = Text("  ◇ ", p.muted)
+        name = Text(f"  {G().revision} ", p.muted)
         name.append(key[3])
         if rev is None:
             return [name, "", Text("revision", p.muted), "", "", "", "", "", "", "", "", "", ""]
@@ -203,12 +204,12 @@ class WorkloadsPane(PaneModel):
         p = self.ctx.palette
         pr = self.ctx.store.pods.get((key[1], key[2]))
         if pr is None:
-            return [Text(f"   └ {key[2]} (gone)", p.muted)]
+            return [Text(f"   {G().child} {key[2]} (gone)", p.muted)]
         phase_style = p.ok if pr.phase == "Running" and pr.ready else (p.warn if pr.phase == "Pending" else Style())
         status = pr.phase + ("" if pr.ready or pr.phase != "Running" else " not ready")
         if pr.terminating:  # being deleted, still running on its node for its grace period (kubectl: Terminating)
             status, phase_style = f"{TERMINATING} {age(pr.deleting_since, self.ctx.now())}", p.warn
-        name = Text("   └ ", p.muted)
+        name = Text(f"   {G().child} ", p.muted)
         name.append(pr.name)
         rps, p95 = self._serving_cells(pr.workload, (pr.namespace, pr.name))
         return [name, Text(pr.node or "(unscheduled)", p.muted if not pr.node else Style()), "pod",
@@ -234,12 +235,12 @@ class WorkloadsPane(PaneModel):
             return self._rev_cells(key) if key[0] == "rev" else self._pod_cells(key)
         p = self.ctx.palette
         r = self.ctx.store.workloads.rows[key]  # type: ignore[index]
-        mark = "▾ " if key in self.expanded else "▸ "
+        mark = f"{G().expanded} " if key in self.expanded else f"{G().collapsed} "
         name = Text(mark, p.muted)
         name.append(f"{r.name}")
         known = self.figures_known()
         if r.preemptible and known:
-            name.append(" ⇣", p.muted)
+            name.append(f" {G().reclaim}", p.muted)
         tel = self.ctx.telemetry
         if tel is not None and known:
             name.append(idle_text(tel.idle_workloads.get((r.namespace, r.name), 0), p.warn))
@@ -282,16 +283,16 @@ class WorkloadsPane(PaneModel):
             return Text(f"{r.replicas_ready}/{desired}", ready_style), Text("")
         t = Text(f"{r.replicas_ready}/{'?' if a.desired is None else a.desired}", ready_style)
         lo = "?" if a.min is None else str(a.min)
-        hi = "∞" if a.max is None and not a.problems else ("?" if a.max is None else str(a.max))
+        hi = G().infinity if a.max is None and not a.problems else ("?" if a.max is None else str(a.max))
         t.append(f" ({lo}–{hi})", p.muted)
         if a.problems:
             t.append(" !", p.bad)
         elif a.at_max:
-            t.append(" ⤒", p.warn)
+            t.append(f" {G().at_max}", p.warn)
         elif a.desired is not None and r.replicas_ready < a.desired and r.replicas_pending:
-            t.append(" ⚠", p.warn)
+            t.append(f" {G().warn}", p.warn)
         elif a.scaled_to_zero:
-            t.append(" ○", p.muted)
+            t.append(f" {G().scaled_to_zero}", p.muted)
         return t, Text(scale_text(a), p.muted)
 
     def detail(self, key: Key | None) -> Text:
