@@ -240,6 +240,10 @@ def snapshot_fields(w: WorkloadServing | None) -> dict[str, object] | None:
         "slo_p95_ms": w.slo.p95_ms if w.slo else None, "slo_error_ratio": w.slo.error_ratio if w.slo else None,
         "slo_breached": None if w.slo_state is None or w.slo_state == slo_mod.UNKNOWN else w.breached,
         "replicas": len(w.replicas), "replicas_reporting": w.reporting,
+        # percentiles whose rank fell in the +Inf bucket: the value is the highest bound, the truth above it
+        "capped": [n for n, q in (("p50_ms", f.p50 if f else None), ("p95_ms", f.p95 if f else None),
+                                   ("p99_ms", f.p99 if f else None), ("ttft_p95_ms", f.ttft_p95 if f else None))
+                   if q is not None and q.capped],
         "source": f.server if f else None,
         "error": "; ".join(dict.fromkeys(why)) or None,
     }

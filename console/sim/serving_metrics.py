@@ -66,7 +66,7 @@ QP_MS = (5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600
          10000, 20000, 50000, 100000)
 OUT_TOKENS = 180.0       # output tokens per request (an LLM chat answer)
 MAX_NUM_SEQS = 256       # vLLM's default batch bound: past it requests wait
-CONTENTION_WEIGHT = 0.6
+CONTENTION_WEIGHT = 0.5
 QUEUE_SECONDS = 8.0      # a replica queues this many seconds of its capacity before it refuses requests
 
 
@@ -198,8 +198,8 @@ class ServingMetrics:
 
     # ---------------------------------------------------------------- contention
     def contention(self, pk: tuple[str, str], t: float) -> float:
-        """How much slower the pod runs for its GPU neighbours: 1 + 0.6 × the summed busy fraction of every
-        other workload's pod on its shared GPU (time-slicing hands each a share of the engine), at most 3."""
+        """How much slower the pod runs for its GPU neighbours: 1 + 0.5 × the summed busy fraction of every
+        other workload's pod on its shared GPU (time-slicing hands each a share of the engine), at most 2.5."""
         pod = self.cluster.store.try_get(PODS, *pk)
         kubelet = self.cluster.extras.get("kubelet")
         exporter = self.cluster.extras.get("dcgm-exporter")
@@ -218,7 +218,7 @@ class ServingMetrics:
                 if o is None or (o.get("status") or {}).get("phase") != "Running" or _workload_of(o) == me:
                     continue
                 busy += exporter.pod_util(o, t) / 100.0
-        return min(3.0, 1.0 + CONTENTION_WEIGHT * busy)
+        return min(2.5, 1.0 + CONTENTION_WEIGHT * busy)
 
     # ---------------------------------------------------------------- load of one pod
     def _pod_load(self, pod: Obj, t: float) -> tuple[serving_load.PodLoad, serving_load.ServiceLoad]:
@@ -235,7 +235,7 @@ class ServingMetrics:
             svc = self.load.declare(*svc_key, (dep or {}).get("metadata", {}).get("annotations"))
             if not svc.peak_rps:
                 replicas = int(((dep or {}).get("spec") or {}).get("replicas") or 1)
-                svc.peak_rps = 0.5 * svc.capacity_rps * max(1, replicas)
+                svc.peak_rps = 0.4 * svc.capacity_rps * max(1, replicas)
             peers = self._ready_peers(pod, dep)
             pl = self.load.spread(svc_key, peers or [pk], t).get(pk) or serving_load.PodLoad(0, 0, 0, svc.latency_s)
         return pl, self.load.services.get(svc_key) or serving_load.ServiceLoad(*svc_key)
