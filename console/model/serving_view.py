@@ -114,10 +114,10 @@ def inference_rows(store: ClusterStore) -> list[WorkloadRow]:
 
 
 def scrape_targets(store: ClusterStore) -> list[Target]:
-    """Every running replica of every inference workload, with where its metrics are."""
+    """Every running replica of every inference workload, with where its metrics are (in name order)."""
     out: list[Target] = []
-    for r in inference_rows(store):
-        for pk in tuple(store.pods_by_workload.get(r.key, ())):
+    for r in sorted(inference_rows(store), key=lambda r: r.key):
+        for pk in sorted(store.pods_by_workload.get(r.key, ())):
             p = store.pods.get(pk)
             if p is None or p.phase != "Running" or not p.node or p.terminating:
                 continue
