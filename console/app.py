@@ -89,7 +89,7 @@ class ClusterConsole(App[None]):
         Binding("7", "view('inference')", "Inference: serving health against SLOs", id="view.inference", show=False),
         Binding("r", "retry", "Retry", id="app.retry", show=False),
         Binding("i", "idle_jump", "Idle GPU: its workload (else the next idle GPU)", id="gpu.idle"),
-        Binding("t", "gpu_history", "GPU history plots", id="gpu.history"),
+        Binding("t", "gpu_history", "History plots (a GPU; an inference workload's serving)", id="gpu.history"),
         Binding("n", "submit", "Submit a workload", id="action.submit"),
         Binding("s", "scale", "Scale (+/- in the dialog)", id="action.scale"),
         Binding("p", "preempt", "Preempt (evict its pods)", id="action.preempt"),
@@ -518,8 +518,14 @@ class ClusterConsole(App[None]):
     def action_gpu_history(self) -> None:
         p = self.pane()
         key = p.table.cursor_key
+        if self.view == "inference" and isinstance(key, tuple):
+            wkey = key[3] if key and key[0] == "replica" else key
+            from console.ui.serving_detail import ServingDetailScreen
+            self.push_screen(ServingDetailScreen(lambda: self.ctx.serving, wkey))  # type: ignore[arg-type]
+            return
         if self.view != "gpus" or not isinstance(key, tuple) or key[0] != "gpu":
-            self.notify("history plots are for a GPU row on the GPUs pane", timeout=2)
+            self.notify("history plots are for a GPU row on the GPUs pane or a workload on the Inference pane",
+                        timeout=2)
             return
         self._open_gpu_detail((key[1], key[2]))
 
@@ -745,6 +751,8 @@ class ClusterConsole(App[None]):
             out.append((k("row.logs", "l"), "logs"))
         if self.view == "gpus" and self.feed is not None:
             out += [(k("gpu.idle", "i"), "idle→workload"), (k("gpu.history", "t"), "history")]
+        if self.view == "inference":
+            out.append((k("gpu.history", "t"), "history"))
         if self.view != "events":
             out.append((k("row.events", "e"), "events"))
         out += self.actions.hints(k)

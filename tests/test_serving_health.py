@@ -150,6 +150,15 @@ async def test_the_inference_view_shows_the_breach_and_the_recovery(served: tupl
         for _ in range(14):
             await tick()
         assert row()[12].startswith("✓"), row()
+        await pilot.press("t")              # its history: the breach and the recovery, the SLO on the scale
+        await pilot.pause()
+        from console.ui.serving_detail import ServingDetailScreen
+        screen = app.screen
+        assert isinstance(screen, ServingDetailScreen)
+        text = screen.render_text().plain
+        assert "SLO p95 < 3000 ms" in text and "the SLO is 3000 ms" in text and "requests/s" in text
+        await pilot.press("escape")
+        await pilot.pause()
         await pilot.press("enter")          # its replicas, each with its own figures
         await pilot.pause()
         t = app.pane("inference").table
