@@ -16,8 +16,8 @@ from . import podspec
 from .records import WORKLOAD_KIND_LABEL, OwnerRec, PodRec, ServiceRec
 from .views_serving import serving_of
 from .workload_row import (
-    COMPLETED, FAILED, INFERENCE, PARTIAL, PENDING, RUNNING, SCALED_TO_ZERO, TERMINATING, UNKNOWN, WorkloadRow,
-    gpu_amount, pod_gpu, request_text, workload_type,
+    COMPLETED, FAILED, INFERENCE, PARTIAL, PENDING, RUNNING, SCALED_TO_ZERO, SYSTEM, TERMINATING, UNKNOWN,
+    WorkloadRow, gpu_amount, pod_gpu, request_text, workload_type,
 )
 
 if TYPE_CHECKING:
@@ -111,6 +111,11 @@ def workload_row(store: StoreReads, key: WKey, pods: Iterable[PodRec], owner: Ow
     runai_kind = (rep.labels.get(WORKLOAD_KIND_LABEL) if rep else None) or \
         (owner.labels.get(WORKLOAD_KIND_LABEL) if owner else None)
     wtype = workload_type(kind, pclass, runai_kind)
+    by_kai = (rep.scheduler in podspec.KAI_SCHEDULERS) if rep is not None else \
+        (owner is not None and owner.template_scheduler in podspec.KAI_SCHEDULERS)
+    if not by_kai and queue is None and all(p.gpu.kind == "none" for p in pods) and \
+            (rep is not None or owner is not None):
+        wtype = SYSTEM  # KAI never schedules it and it holds no GPU: a cluster service (KAI itself, operators)
 
     # Pods being deleted are not active (pkg/controller/controller_utils.go FilterActivePods): owners have
     # already replaced them, so replicas count the others; they are shown apart while they terminate.

@@ -176,3 +176,20 @@ def test_a_finished_pod_being_deleted_is_not_terminating() -> None:
     s = store_with(("pods", deleting(pod("done", phase="Succeeded"))))
     r = s.workloads.rows[("ns", "Pod", "done")]
     assert (r.terminating, r.status) == (0, "Completed")
+
+
+def test_a_service_kai_never_schedules_and_that_holds_no_gpu_is_system() -> None:
+    """KAI's own scheduler Deployment (default-scheduler, no queue, no GPU) is a cluster service, not inference;
+    a CPU-only workload KAI schedules in a queue keeps its type, and so does a GPU one on another scheduler."""
+    svc = pod("kai-scheduler-default-1", ("ReplicaSet", "kai-rs", "apps/v1"), gpus=0)
+    svc["metadata"]["labels"] = {}
+    svc["spec"]["schedulerName"] = "default-scheduler"
+    svc["spec"]["containers"][0]["resources"] = {}
+    cpu = pod("cpu-only", gpus=0)
+    cpu["spec"]["containers"][0]["resources"] = {}
+    gpu = pod("plain-gpu", gpus=1)
+    gpu["metadata"]["labels"] = {}
+    gpu["spec"]["schedulerName"] = "default-scheduler"
+    s = store_with(("Pod", svc), ("Pod", cpu), ("Pod", gpu))
+    types = {k[2]: r.type for k, r in s.workloads.rows.items()}
+    assert types == {"kai-rs": "system", "cpu-only": "training", "plain-gpu": "training"}
