@@ -1,8 +1,10 @@
 """`make bench`: every benchmark, each printing its figures side by side with a peer.
 
-Order: the simulator's large scenario, the model alone, the fair-share table, telemetry, the full sync (its
-summary line `sync_s=<x> kubectl_s=<y> parse_s=<z> rss_mb=<m>`), what HTTPS costs against plain HTTP, the ASCII
-filter and a shell completion TAB (bench.terminal), then the console, whose summary `key_p99_ms=<x> change_p99_ms=<y> first_frame_s=<z>` is the last line. `--quick` runs smaller, once.
+Order: the simulator's large scenario, the model alone, the fair-share table, telemetry, the inference pods'
+serving metrics (`serving_scrape_s=<x> serving_get_s=<y>`), the full sync (its summary line
+`sync_s=<x> kubectl_s=<y> parse_s=<z> rss_mb=<m>`), what HTTPS costs against plain HTTP, the ASCII filter and a
+shell completion TAB (bench.terminal), then the console, whose summary `key_p99_ms=<x> change_p99_ms=<y>
+first_frame_s=<z>` is the last line. `--quick` runs smaller, once.
 Each module also runs alone (`python -m bench.sync`, `python -m bench.ui`, ...), ending with its own line.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from . import fair_share, model_sync, sim_large, sync, telemetry, terminal, tls, ui
+from . import fair_share, model_sync, serving, sim_large, sync, telemetry, terminal, tls, ui
 
 
 def main() -> None:
@@ -19,6 +21,7 @@ def main() -> None:
     model_sync.main(["--pods", "6000", "--nodes", "200", "--queues", "50"] if quick else [])
     fair_share.main(["--departments", "10", "--nodes", "200"] if quick else [])
     telemetry.main(runs=1 if quick else 3, nodes=200 if quick else 2000, ticks=100 if quick else 500)
+    serving.main(runs=1 if quick else 3, pods=200 if quick else 2000)
     line = sync.main(runs=1 if quick else 3, idle_s=5 if quick else 30)
     print(line, flush=True)
     tls.main(runs=1 if quick else 3, pods=5000 if quick else 20000, nodes=200 if quick else 700,
