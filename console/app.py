@@ -30,6 +30,7 @@ import themes
 from console.config import Config
 from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot, progress_segments
 from console.model.cluster_store import KNOWN_KINDS
+from console.model.serving_view import EMPTY as EMPTY_SERVING, ServingSnapshot
 from console.ui.actions import ConsoleActions
 from console.kube.redact import redact
 from console.model.scope import namespaces as scope_namespaces
@@ -42,6 +43,7 @@ from console.ui.pane_widget import Pane
 from console.ui.panes import PANES, Drill, PaneContext
 from console.ui.session import Session
 from console.ui.fair_share_feed import FairShareFeed, ReaderFactory, kai_reader
+from console.ui.serving_feed import ScraperFactory, ServingFeed, serving_scraper
 from console.ui.telemetry_feed import SamplerFactory, TelemetryFeed, TickResult, dcgm_sampler
 from console.telemetry.idle import IdlePolicy
 from widgets.header import UNKNOWN, ClusterHeader, HeaderData, ResourceState, SyncProgress
@@ -60,7 +62,7 @@ DRAIN_BUDGET_S, FLUSH_AGAIN_S = 0.015, 0.1
 # are all there within a few seconds; keys still come between them.
 BIG_BACKLOG, BIG_BUDGET_S = 5_000, 0.1
 MAX_BEHIND_S = 1.0   # rows left dirty longer than this: one drain without a budget (a change shows in ~1 s)
-VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events", "local")
+VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events", "local", "inference")
 log = logging.getLogger("gpuconsole.ui")
 SessionFactory = Callable[[str | None], Session]
 
@@ -96,9 +98,10 @@ class ClusterConsole(App[None]):
         Binding("4", "view('nodes')", "Nodes", id="view.nodes", show=False),
         Binding("5", "view('events')", "Events view", id="view.events", show=False),
         Binding("6", "view('local')", "Local GPUs (this machine, NVML)", id="view.local", show=False),
+        Binding("7", "view('inference')", "Inference: serving health against SLOs", id="view.inference", show=False),
         Binding("r", "retry", "Retry", id="app.retry", show=False),
         Binding("i", "idle_jump", "Idle GPU: its workload (else the next idle GPU)", id="gpu.idle"),
-        Binding("t", "gpu_history", "GPU history plots", id="gpu.history"),
+        Binding("t", "gpu_history", "History plots (a GPU; an inference workload's serving)", id="gpu.history"),
         Binding("n", "submit", "Submit a workload", id="action.submit"),
         Binding("s", "scale", "Scale (+/- in the dialog)", id="action.scale"),
         Binding("p", "preempt", "Preempt (evict its pods)", id="action.preempt"),
@@ -114,7 +117,9 @@ class ClusterConsole(App[None]):
                  sampler_factory: SamplerFactory = dcgm_sampler, idle_policy: IdlePolicy | None = None,
                  telemetry_auto: bool = True, kai_reader_factory: ReaderFactory = kai_reader,
                  monotonic: Callable[[], float] = time.monotonic,
-                 local_factory: SourceFactory = default_source, ascii_only: bool = False) -> None:
+                 local_factory: SourceFactory = default_source, ascii_only: bool = False,
+                 serving_factory: ScraperFactory = serving_scraper,
+                 serving_clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self._filters = safe_filters(self._filters)  # NO_COLOR: Textual's monochrome filter, unstyled text too
         if ascii_only:  # a terminal without UTF-8: Textual's own borders and scrollbars too, cell for cell
@@ -127,7 +132,12 @@ class ClusterConsole(App[None]):
         self.telemetry_auto = telemetry_auto   # False: ticks are driven by the caller (tests)
         self.feed: TelemetryFeed | None = None
         self._tel_pending: TickResult | None = None   # a tick's changes, for the next flush to apply
+        self._serving_pending: tuple[set[Any], set[Any]] | None = None   # likewise a serving round's rows
         self._tel_task: asyncio.Task[None] | None = None
+        self.serving_factory = serving_factory
+        self.serving_clock = serving_clock      # what serving rates are timed with (tests use the simulator's)
+        self.serving: ServingFeed | None = None
+        self._serving_task: asyncio.Task[None] | None = None
         # This machine's GPUs: one feed for the App's life, whatever cluster (if any) is connected.
         self.local = LocalFeed(local_factory)
         self._local_task: asyncio.Task[None] | None = None
@@ -271,6 +281,8 @@ class ClusterConsole(App[None]):
             self.settle_heap(session)
             if self.feed is not None and self.telemetry_auto:
                 self.telemetry_loop()
+            if self.serving is not None and self.telemetry_auto:
+                self.serving_loop()
             if self.fs_feed is not None and self.telemetry_auto:
                 self.fair_share_loop()
             return
@@ -314,8 +326,16 @@ class ClusterConsole(App[None]):
             self.ctx.telemetry = self.feed
             self.fs_feed = FairShareFeed(session, self.kai_reader_factory) \
                 if hasattr(session, "off_ui") and live else None
+            old_serving = self.serving
+            self.serving = ServingFeed(session, self.serving_factory, window_s=self.config.serving_window_s,
+                                       interval_s=self.config.serving_scrape_s, rules=self.config.slos,
+                                       gpu=self._gpu_telemetry, clock=self.serving_clock) \
+                if hasattr(session, "off_ui") and live else None
+            self.ctx.serving = EMPTY_SERVING
             if old_feed is not None:
                 self.run_worker(_close_feed(old_feed), group="close", exit_on_error=False)
+            if old_serving is not None:
+                self.run_worker(_close_feed(old_serving), group="close", exit_on_error=False)
             for name in VIEW_ORDER:
                 self.pane(name).rebuild()
         if old is not None and old is not session and live:
@@ -394,6 +414,61 @@ class ClusterConsole(App[None]):
             self.pane("workloads").absorb(keys, ())
         if res.projects:
             self.pane("projects").absorb(res.projects, ())
+
+    # ------------------------------------------------------------------ serving health
+    def _gpu_telemetry(self, key: tuple[str, int]) -> Any:
+        """A GPU row's dcgm telemetry (read on the informers' loop, which writes it), or None."""
+        feed = self.feed
+        return feed.view.rows.get(key) if feed is not None else None
+
+    def serving_loop(self) -> None:
+        """Scrape inference pods for this session (replacing the last session's loop)."""
+        if self._serving_task is not None:
+            self._serving_task.cancel()
+        self._serving_task = asyncio.create_task(self._serving_run(), name="serving-metrics")
+
+    async def _serving_run(self) -> None:
+        feed = self.serving
+        while feed is not None and feed is self.serving:
+            started = time.monotonic()
+            try:
+                await self.serving_tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a scrape bug must not end scraping, nor the console
+                self.notify(f"serving metrics: {_one_line(e)}", severity="error", timeout=5)
+            # the cadence counts from the round's start; a slow round is followed by a short pause only
+            await asyncio.sleep(max(1.0, feed.interval_s - (time.monotonic() - started)))
+
+    async def serving_tick(self) -> ServingSnapshot | None:
+        """One round on the informers' loop; the new snapshot replaces the panes' reference here."""
+        feed, s = self.serving, self.session
+        if feed is None or s is None:
+            return None
+        snap: ServingSnapshot = await s.off_ui(feed.tick())  # type: ignore[attr-defined]
+        if feed is self.serving and self._mounted_panes():
+            self._apply_serving(snap)
+        return snap
+
+    def _apply_serving(self, snap: ServingSnapshot) -> None:
+        """The new snapshot replaces the panes' reference here, on the UI thread (it is never changed after);
+        the rows it touches are redrawn by the next flush, which holds the model's lock as the panes read it."""
+        old, self.ctx.serving = self.ctx.serving, snap
+        keys = set(snap.workloads) | set(old.workloads)
+        projects = set(snap.breaches_by_project) | set(old.breaches_by_project)
+        if self._serving_pending is not None:
+            keys |= self._serving_pending[0]
+            projects |= self._serving_pending[1]
+        self._serving_pending = (keys, projects)
+        self.flush()
+
+    def _absorb_serving(self, keys: set[Any], projects: set[Any]) -> None:
+        """Onto the panes: the Inference rows, inference workloads' RPS and P95, projects' breach marks. Lock held."""
+        inf = self.pane("inference")
+        inf.absorb(keys | inf.model.refresh_all(), ())  # type: ignore[attr-defined]
+        self.pane("workloads").absorb(keys, ())
+        if projects:
+            self.pane("projects").absorb(projects, ())
 
     # ------------------------------------------------------------------ this machine's GPUs (NVML)
     async def _local_run(self) -> None:
@@ -492,8 +567,14 @@ class ClusterConsole(App[None]):
     def action_gpu_history(self) -> None:
         p = self.pane()
         key = p.table.cursor_key
+        if self.view == "inference" and isinstance(key, tuple):
+            wkey = key[3] if key and key[0] == "replica" else key
+            from console.ui.serving_detail import ServingDetailScreen
+            self.push_screen(ServingDetailScreen(lambda: self.ctx.serving, wkey))  # type: ignore[arg-type]
+            return
         if self.view != "gpus" or not isinstance(key, tuple) or key[0] != "gpu":
-            self.notify("history plots are for a GPU row on the GPUs pane", timeout=2)
+            self.notify("history plots are for a GPU row on the GPUs pane or a workload on the Inference pane",
+                        timeout=2)
             return
         self._open_gpu_detail((key[1], key[2]))
 
@@ -511,6 +592,12 @@ class ClusterConsole(App[None]):
         task, self._tel_task = self._tel_task, None
         if task is not None:
             task.cancel()
+        stask, self._serving_task = self._serving_task, None
+        if stask is not None:
+            stask.cancel()
+        serving, self.serving = self.serving, None
+        if serving is not None:
+            await _close_feed(serving)
         ltask, self._local_task = self._local_task, None
         if ltask is not None:
             ltask.cancel()
@@ -575,10 +662,13 @@ class ClusterConsole(App[None]):
         self.flushes += 1
         changed = self._set_sync(sync) if not store.behind else False
         tel, self._tel_pending = self._tel_pending, None
+        srv, self._serving_pending = self._serving_pending, None
 
         with self.batch_update():
             if tel is not None and self.feed is not None:
                 self._apply_telemetry(self.feed, tel)
+            if srv is not None:
+                self._absorb_serving(*srv)
             if delta.projects:
                 self.pane("projects").absorb(delta.projects.upserts, delta.projects.removed)
             if delta.gpus or delta.nodes:
@@ -677,6 +767,7 @@ class ClusterConsole(App[None]):
         if s is not None and info is not None and info.hidden:
             extra = (f"{len(info.hidden)} hidden",)
         tel, tel_bad = self.feed.state() if self.feed is not None else ("", False)
+        sv = self.ctx.serving
         return HeaderData(
             context=(info.context if info and info.context else self.context or ""),
             cluster=info.cluster if info else "", user=info.user if info else "",
@@ -687,7 +778,9 @@ class ClusterConsole(App[None]):
             gpus_in_use=g.get("in_use"), gpus_slivers=g.get("slivers"),  # type: ignore[arg-type]
             gpus_stale=bool(g.get("stale")), api_per_min=s.api_rate() if s else 0.0,
             watches=s.open_watches() if s else 0,
-            extra=extra, telemetry=tel, telemetry_bad=tel_bad)
+            extra=extra, telemetry=tel, telemetry_bad=tel_bad,
+            serving=sv.state if self.serving is not None else "", serving_bad=sv.state_bad,
+            slo_breaches=sv.breaches if sv.taken_at is not None else None)
 
     def update_header(self) -> None:
         if not self._mounted_panes():
@@ -723,21 +816,23 @@ class ClusterConsole(App[None]):
         if self.prompt_mode:
             return [("enter", "apply"), ("esc", "cancel")] + ([("tab", "complete")] if self.prompt_mode == ":" else [])
         drill = {"projects": "workloads", "gpus": "drill", "workloads": "expand", "nodes": "GPUs", "events": "",
-                 "local": "workload"}
+                 "local": "workload", "inference": "replicas"}
         out = [(k("app.command", ":"), "command"), (k("app.filter", "/"), "filter")]
         if drill.get(self.view):
             out.append((k("row.drill", "enter"), drill[self.view]))
         if self.nav or self.pane().typed:
             out.append((k("app.back", "escape"), "back"))
         out += [(k("row.describe", "d"), "describe"), (k("row.yaml", "y"), "yaml")]
-        if self.view in ("gpus", "workloads", "events", "local"):
+        if self.view in ("gpus", "workloads", "events", "local", "inference"):
             out.append((k("row.logs", "l"), "logs"))
         if self.view == "gpus" and self.feed is not None:
             out += [(k("gpu.idle", "i"), "idle→workload"), (k("gpu.history", "t"), "history")]
+        if self.view == "inference":
+            out.append((k("gpu.history", "t"), "history"))
         if self.view != "events":
             out.append((k("row.events", "e"), "events"))
         out += self.actions.hints(k)
-        out += [(k("table.sort", "o"), "sort"), ("1-6", "views"), (k("app.help", "question_mark"), "help"),
+        out += [(k("table.sort", "o"), "sort"), ("1-7", "views"), (k("app.help", "question_mark"), "help"),
                 ("^p", "palette"), (k("app.quit", "q"), "quit")]
         if self.conn_state == "unreachable":
             out.insert(0, (k("app.retry", "r"), "retry now"))
@@ -840,7 +935,7 @@ class ClusterConsole(App[None]):
                      *(f"ns {n}" for n in ("all", *self._namespace_names)),
                      *(f"project {n}" for n in ("all", *self._project_names))]
             inp.suggester = SuggestFromList(cands, case_sensitive=False)
-            inp.placeholder = ("command: projects gpus workloads nodes events local ns project ctx theme q "
+            inp.placeholder = ("command: projects gpus workloads nodes events local inference ns project ctx theme q "
                                "(tab completes)")
         else:
             inp.suggester = None
@@ -1177,7 +1272,7 @@ class ClusterConsole(App[None]):
         return rows
 
 
-async def _close_feed(feed: TelemetryFeed) -> None:
+async def _close_feed(feed: TelemetryFeed | ServingFeed) -> None:
     """Close a sampler on the loop its HTTP client was opened on (the session's informers' loop)."""
     try:
         await asyncio.wait_for(feed.session.off_ui(feed.close()), 5)

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first sync")
     snap.add_argument("--page-size", type=int, default=1000, metavar="N",
                       help="items per list request (kubectl's --chunk-size); default 1000")
+    snap.add_argument("--serving-interval", type=float, default=5.0, metavar="S",
+                      help="seconds between the two scrapes of inference pods that serving rates need "
+                           "(default 5; 0: no serving figures)")
     for a in ("--context", "--kubeconfig", "--log-file"):
         snap.add_argument(a, dest=a[2:].replace("-", "_"), default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 

@@ -18,6 +18,14 @@ any problem is refused whole, so a typo never half-applies.
     contexts:
       prod:
         readonly: true
+    serving_window_s: 60       # serving rates and percentiles over this window ...
+    serving_scrape_s: 10       # ... from scrapes of the inference pods this often
+    slos:                      # SLOs for workloads without gpuconsole.io/slo-* annotations; first match wins
+      - name: runai-chat/llm-serve            # namespace/name or name
+        p95_ms: 800
+        error_ratio: 0.01
+      - selector: tier=online                 # or a label selector on the workload's labels
+        p95_ms: 1500
 """
 
 from __future__ import annotations
@@ -30,10 +38,13 @@ from typing import Any
 
 import yaml
 
-VIEWS = ("projects", "gpus", "workloads", "nodes", "events", "local")
+from console.model.slo import SloRule, parse_selector
+
+VIEWS = ("projects", "gpus", "workloads", "nodes", "events", "local", "inference")
 REFRESH_MIN, REFRESH_MAX = 1.0, 10.0
 TOP_KEYS = ("theme", "glyphs", "refresh_hz", "default_view", "readonly", "idle_threshold_pct", "idle_minutes",
-            "keys", "contexts")
+            "keys", "contexts", "serving_window_s", "serving_scrape_s", "slos")
+SLO_KEYS = ("name", "selector", "p95_ms", "error_ratio")
 GLYPHS = ("auto", "unicode", "ascii")
 CONTEXT_KEYS = ("readonly",)
 # Keys a remap may not take: tmux and screen prefixes (k9s #1598) would make the binding unreachable.
@@ -60,6 +71,9 @@ class Config:
     idle_minutes: float = 10.0
     keys: dict[str, str] = field(default_factory=dict)
     readonly_contexts: set[str] = field(default_factory=set)
+    serving_window_s: float = 60.0    # the window serving rates and percentiles are computed over
+    serving_scrape_s: float = 10.0    # how often inference pods are scraped
+    slos: list[SloRule] = field(default_factory=list)
     path: str | None = None
 
     def readonly_for(self, context: str | None) -> bool:
@@ -124,7 +138,8 @@ def parse(data: Any, path: str = "<config>", *, binding_ids: Iterable[str] | Non
             cfg.default_view = v
     if "readonly" in data:
         cfg.readonly = _bool(data["readonly"], "readonly", problems)
-    for key, lo, hi in (("idle_threshold_pct", 0.0, 100.0), ("idle_minutes", 0.0, 24 * 60.0)):
+    for key, lo, hi in (("idle_threshold_pct", 0.0, 100.0), ("idle_minutes", 0.0, 24 * 60.0),
+                        ("serving_window_s", 10.0, 3600.0), ("serving_scrape_s", 2.0, 600.0)):
         if key in data:
             v = data[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -133,6 +148,10 @@ def parse(data: Any, path: str = "<config>", *, binding_ids: Iterable[str] | Non
                 problems.append(f"{key}: {v} is outside {lo:g}..{hi:g}")
             else:
                 setattr(cfg, key, float(v))
+    if cfg.serving_scrape_s * 2 > cfg.serving_window_s and not any("serving_" in p for p in problems):
+        problems.append(f"serving_window_s: {cfg.serving_window_s:g} must hold at least two scrapes "
+                        f"(serving_scrape_s is {cfg.serving_scrape_s:g})")
+    cfg.slos = _slos(data.get("slos"), problems)
     keys = data.get("keys")
     if keys is not None:
         ids = set(binding_ids) if binding_ids is not None else None
@@ -172,6 +191,54 @@ def parse(data: Any, path: str = "<config>", *, binding_ids: Iterable[str] | Non
     if problems:
         raise ConfigError(path, problems)
     return cfg
+
+
+def _slos(items: Any, problems: list[str]) -> list[SloRule]:
+    """`slos:` entries: each a `name` (`namespace/name` or `name`) or a label `selector`, and targets."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        problems.append("slos: must be a list, for example slos: [{name: team/llm, p95_ms: 800}]")
+        return []
+    out: list[SloRule] = []
+    for i, d in enumerate(items):
+        where = f"slos[{i}]"
+        if not isinstance(d, dict):
+            problems.append(f"{where}: must be a mapping of name or selector, p95_ms, error_ratio")
+            continue
+        bad = [k for k in d if k not in SLO_KEYS]
+        if bad:
+            problems.append(f"{where}.{bad[0]}: unknown setting (known: {', '.join(SLO_KEYS)})")
+            continue
+        name, sel = d.get("name"), d.get("selector")
+        if (name is None) == (sel is None):
+            problems.append(f"{where}: give exactly one of name or selector")
+            continue
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            problems.append(f"{where}.name: must be namespace/name or name, not {name!r}")
+            continue
+        selector: tuple[tuple[str, str, bool], ...] = ()
+        if sel is not None:
+            try:
+                selector = parse_selector(str(sel))
+            except ValueError as e:
+                problems.append(f"{where}.selector: {e}")
+                continue
+        targets: dict[str, float] = {}
+        for key, hi in (("p95_ms", 3.6e6), ("error_ratio", 1.0)):
+            v = d.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= hi:
+                problems.append(f"{where}.{key}: must be a number more than 0 and at most {hi:g}, not {v!r}")
+                continue
+            targets[key] = float(v)
+        if not targets:
+            problems.append(f"{where}: give p95_ms, error_ratio or both")
+            continue
+        out.append(SloRule(targets.get("p95_ms"), targets.get("error_ratio"), name.strip() if name else None,
+                           selector))
+    return out
 
 
 def load(path: str | Path | None = None, *, binding_ids: Iterable[str] | None = None,

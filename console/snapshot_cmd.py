@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from console.kube import client as k
@@ -36,11 +36,15 @@ from console.model.scope import Scope
 from console.model.local_source import LocalSource, fake_mode
 from console.model.local_view import build as build_local
 from console.model.snapshot import build
+from console.model.serving_view import ServingSnapshot, ServingView, scrape_targets
+from console.model.serving_view import snapshot_fields as serving_fields
 from console.model.telemetry_view import StoreGroupIndex, TelemetryView, snapshot_fields, uid_index
 from console.snapshot_format import render, render_watch_frame
 from console.telemetry.dcgm import DcgmExporterSampler
 from console.telemetry.kai_metrics import KaiMetricsReader
 from console.telemetry.sampler import Snapshot
+from console.telemetry.serving_scrape import PageFetcher, ServingScraper
+from console.telemetry.serving_tracker import ServingTracker
 from console.version import version
 
 log = logging.getLogger("gpuconsole.snapshot")
@@ -96,12 +100,20 @@ def _columns(stream: TextIO) -> int:
     return cols or shutil.get_terminal_size((100, 24)).columns
 
 
+SERVING_INTERVAL_S = 5.0
+
+
 class LiveSnapshot:
     """One connection held open: `async with LiveSnapshot(...) as s:` syncs the model, then `await s.take()`
-    builds a snapshot from it as often as asked, the informers keeping it current in between."""
+    builds a snapshot from it as often as asked, the informers keeping it current in between.
+
+    Serving rates need two scrapes of the inference pods: with `serving_interval` > 0 the first `take()`
+    scrapes them twice that many seconds apart (`wait` is how the time passes), and each later one (under
+    `--watch`) once more, rates then running from one print to the next."""
 
     def __init__(self, kubeconfig: str | None, context: str | None, view: str = "all",
-                 timeout: float = 120.0, progress: ProgressLine | None = None, page_size: int = PAGE_SIZE) -> None:
+                 timeout: float = 120.0, progress: ProgressLine | None = None, page_size: int = PAGE_SIZE,
+                 serving_interval: float = 0.0, wait: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.kubeconfig, self.context, self.view, self.timeout = kubeconfig, context, view, timeout
         self.progress, self.page_size = progress, page_size
         self.store = ClusterStore()
@@ -113,6 +125,9 @@ class LiveSnapshot:
         self._sampler: DcgmExporterSampler | None = None
         self._telemetry = TelemetryView()
         self._no_exporters = False
+        self.serving_interval, self.wait = serving_interval, wait
+        self._serving: tuple[ServingScraper, ServingTracker, ServingView] | None = None
+        self._serving_t0 = time.monotonic()
 
     async def __aenter__(self) -> "LiveSnapshot":
         self.creds = await asyncio.to_thread(config.load, self.kubeconfig, self.context)
@@ -141,6 +156,8 @@ class LiveSnapshot:
     async def __aexit__(self, *exc: object) -> None:
         if self._sampler is not None:
             await self._sampler.close()
+        if self._serving is not None:
+            await self._serving[0].close()
         if self.conn is not None:
             await self.conn.close()
         if self.client is not None:
@@ -173,8 +190,17 @@ class LiveSnapshot:
         telemetry, telemetry_state = {}, None
         if view in ("all", "gpus"):  # a dcgm-exporter scrape, when the cluster runs exporter pods
             telemetry, telemetry_state = await self._scrape()
+        serving = None
+        if view in ("all", "workloads") and self.serving_interval > 0:
+            serving = await self._serve(telemetry)
         snap = build(self.store, view, scope=scope)
         add_to_snapshot(snap, telemetry, telemetry_state)
+        if serving is not None:
+            for w in snap.get("workloads") or []:
+                w["serving"] = serving_fields(serving.workloads.get((w.get("namespace"), w.get("kind"),
+                                                                     w.get("name"))))
+            if serving.state:
+                snap["serving"] = serving.state
         snap["version"] = version()
         snap["cluster"] = {"context": self.creds.context, "cluster": self.creds.cluster, "user": self.creds.user,
                            "server": redact(self.creds.server), "tls": self.creds.tls,
@@ -190,6 +216,31 @@ class LiveSnapshot:
                           f"{self.timeout:g} s: " + ", ".join(h.kind for h in conn.health if not h.synced))
         snap["hidden"] = hidden
         return snap
+
+    async def _serve(self, telemetry: dict) -> ServingSnapshot | None:
+        """Every inference pod scraped (twice, `serving_interval` apart, the first time); None without any."""
+        assert self.client is not None
+        self.store.refresh()
+        targets = scrape_targets(self.store)
+        if not targets:
+            return None
+        interval = self.serving_interval
+        if self._serving is None:
+            scraper = ServingScraper(PageFetcher(self.client.creds, timeout_s=3.0, stats=self.client.stats))
+            tracker = ServingTracker(window_s=max(60.0, 2 * interval), stale_after_s=3 * interval + 30)
+            self._serving = (scraper, tracker, ServingView())
+            tracker.ingest(0.0, await scraper.scrape(targets))
+            self._serving_t0 = time.monotonic()
+            await self.wait(interval)
+            self.store.refresh()
+            targets = scrape_targets(self.store)
+        scraper, tracker, view = self._serving
+        # the time between scrapes: at least the interval asked for (a test's `wait` moves a simulated clock)
+        now = max((tracker.taken_at or 0.0) + interval, time.monotonic() - self._serving_t0)
+        tracker.ingest(now, await scraper.scrape(targets))
+        ok = sum(1 for r in tracker.last.values() if r.reading is not None)
+        state = f"serving {ok}/{len(tracker.last)} pods answered, scrapes {interval:g} s apart"
+        return view.build(self.store, tracker, now, telemetry.get, state=state)
 
     async def _scrape(self) -> tuple[dict, str | None]:
         """One dcgm-exporter scrape joined to the model; ({}, None) when the cluster runs no exporter pods.
@@ -213,9 +264,12 @@ class LiveSnapshot:
 
 async def take(kubeconfig: str | None, context: str | None, view: str = "all",
                timeout: float = 120.0, progress: ProgressLine | None = None,
-               page_size: int = PAGE_SIZE, scope: Scope | None = None) -> dict[str, Any]:
-    """One full sync of the cluster model, as a snapshot dict with cluster facts and hidden parts."""
-    async with LiveSnapshot(kubeconfig, context, view, timeout, progress, page_size) as live:
+               page_size: int = PAGE_SIZE, scope: Scope | None = None, serving_interval: float = 0.0,
+               wait: Callable[[float], Awaitable[None]] = asyncio.sleep) -> dict[str, Any]:
+    """One full sync of the cluster model, as a snapshot dict with cluster facts and hidden parts (serving
+    figures from two scrapes `serving_interval` seconds apart when it is above 0; the CLI asks for 5 s)."""
+    async with LiveSnapshot(kubeconfig, context, view, timeout, progress, page_size, serving_interval,
+                            wait) as live:
         if scope:
             await live.check(scope)
         return await live.take(scope)
@@ -324,7 +378,8 @@ def scope_of(args: argparse.Namespace) -> Scope:
 
 async def _watch(args: argparse.Namespace, scope: Scope, out: TextIO, progress: ProgressLine | None) -> None:
     async with LiveSnapshot(args.kubeconfig, args.context, args.view, args.timeout, progress,
-                            getattr(args, "page_size", PAGE_SIZE)) as live:
+                            getattr(args, "page_size", PAGE_SIZE),
+                            getattr(args, "serving_interval", SERVING_INTERVAL_S)) as live:
         if scope:
             await live.check(scope)
         tty = out.isatty()
@@ -370,7 +425,8 @@ def run(args: argparse.Namespace, stderr: TextIO | None = None, out: TextIO | No
                 return 0  # ctrl+c is how a watch ends, as with `watch` and `kubectl get -w`
             return 0
         snap = asyncio.run(take(args.kubeconfig, args.context, args.view, args.timeout, progress,
-                                getattr(args, "page_size", PAGE_SIZE), scope))
+                                getattr(args, "page_size", PAGE_SIZE), scope,
+                                getattr(args, "serving_interval", SERVING_INTERVAL_S)))
     except BrokenPipeError:  # the reader (`| head`) stopped reading: nothing more to say
         import os
 

@@ -157,14 +157,30 @@ def _local(local: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+def _slo(sv: dict[str, Any]) -> str:
+    if sv.get("slo_p95_ms") is None and sv.get("slo_error_ratio") is None:
+        return "-"
+    b = sv.get("slo_breached")
+    return "BREACHED" if b else ("met" if b is False else "unknown")
+
+
+def _serving(w: dict[str, Any]) -> list[str]:
+    sv = w.get("serving")
+    if not sv:
+        return ["", "", "", ""]
+    err = sv.get("error_ratio")
+    return [_round(sv.get("rps"), 1) if sv.get("rps") is not None else "-",
+            "-" if err is None else f"{err * 100:.2g}", _round(sv.get("p95_ms")), _slo(sv)]
+
+
 def _workloads(items: list[dict[str, Any]]) -> str:
     rows = [[w.get("namespace", ""), w.get("name", ""), w.get("kind", ""), w.get("type", ""),
              w.get("project") or "-", w.get("priority_class") or "-", _num(w.get("preemptible")),
              f"{_num(w.get('replicas_ready'))}/{_num(w.get('replicas_desired'))}",
              _num(w.get("replicas_pending")), _num(w.get("gpu_per_replica")), _num(w.get("gpu_total")),
-             _status(w), w.get("pending_reason") or ""] for w in items]
+             _status(w), *_serving(w), w.get("pending_reason") or ""] for w in items]
     return _table(["NAMESPACE", "WORKLOAD", "KIND", "TYPE", "PROJECT", "PRIORITY", "PREEMPTIBLE", "READY",
-                   "PENDING", "GPU/REPLICA", "GPU", "STATUS", "PENDING REASON"], rows)
+                   "PENDING", "GPU/REPLICA", "GPU", "STATUS", "RPS", "ERR%", "P95_MS", "SLO", "PENDING REASON"], rows)
 
 
 def _nodes(items: list[dict[str, Any]]) -> str:
@@ -188,6 +204,8 @@ def _data(snapshot: dict[str, Any], view: str) -> dict[str, Any]:
     for extra in ("cluster", "hidden", "health", "telemetry"):
         if extra in snapshot and view == "all":
             data[extra] = snapshot[extra]
+    if "serving" in snapshot and view in ("all", "workloads"):
+        data["serving"] = snapshot["serving"]
     if "scope" in snapshot:
         data["scope"] = snapshot["scope"]
     if "fair_share" in snapshot and view in ("all", "projects"):
@@ -237,6 +255,8 @@ def render(snapshot: dict[str, Any], output: str = "table", view: str = "all", *
             parts.append("\n".join(_fair_share_lines(data["fair_share"])))
     if snapshot.get("telemetry") and view in ("all", "gpus"):
         parts.append(f"telemetry: {snapshot['telemetry']}")
+    if snapshot.get("serving") and view in ("all", "workloads"):
+        parts.append(f"serving: {snapshot['serving']}")
     for note in snapshot.get("hidden") or []:
         parts.append(f"hidden: {note}")
     return "\n\n".join(parts)

@@ -157,3 +157,58 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[SimCluster, str]]:
         yield cluster, str(sim.kubeconfig)
     finally:
         await srv.stop()  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------------------------ serving pages in-process
+class SimPages:
+    """A page fetcher that asks the simulator's metrics handlers directly (no HTTP): the scraper's own code
+    path from the pod proxy's answer on, for pictures and unit tests that must not wait on a network."""
+
+    concurrency = 8
+    creds = None
+
+    def __init__(self, cluster: SimCluster) -> None:
+        self.cluster = cluster
+
+    async def proxy(self, namespace: str, pod: str, port: int, path: str) -> bytes:
+        import inspect
+
+        from console.sim.errors import ApiError as SimApiError
+        from console.telemetry.serving_scrape import FetchError
+        obj = self.cluster.store.try_get(PODS, namespace, pod)
+        handler = self.cluster.proxies.get(port)
+        if obj is None or handler is None:
+            raise FetchError(f"HTTP 404: no handler on port {port}")
+        try:
+            got = handler(obj, path.strip("/"), {})
+            if inspect.isawaitable(got):
+                got = await got
+        except SimApiError as e:
+            raise FetchError(f"HTTP {e.code}: {e.message}") from None
+        return got[1]
+
+    async def direct(self, url: str) -> bytes:
+        from console.telemetry.serving_scrape import FetchError
+        raise FetchError("pod IPs are not reachable from here")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def serving_rounds(cluster: SimCluster, store, seconds: tuple[float, ...] = (0.0, 10.0), tracker=None):  # type: ignore[no-untyped-def]
+    """Scrape every inference pod of `store` from `cluster` at each offset (advancing its clock), into a tracker."""
+    from console.model.serving_view import scrape_targets
+    from console.telemetry.serving_scrape import ServingScraper
+    from console.telemetry.serving_tracker import ServingTracker
+
+    tracker = tracker or ServingTracker()
+    scraper = ServingScraper(SimPages(cluster), mode="proxy")  # type: ignore[arg-type]
+    last = 0.0
+    for t in seconds:
+        while last < t:
+            cluster.clock.advance(min(1.0, t - last))
+            cluster.settle()
+            last = min(t, last + 1.0)
+        store.refresh()
+        tracker.ingest(cluster.clock.now(), await scraper.scrape(scrape_targets(store)))
+    return tracker

@@ -54,6 +54,9 @@ class HeaderData:
     extra: tuple[str, ...] = field(default=())
     telemetry: str = ""                 # the GPU sampler's state, e.g. "dcgm 14/14 nodes · 5s"
     telemetry_bad: bool = False         # a node's exporter fails, GPUs are lost, or no sampler works
+    serving: str = ""                   # the inference scrape's state, e.g. "serving 31/32 pods · 10s"
+    serving_bad: bool = False           # some inference pod did not answer
+    slo_breaches: int | None = None     # inference workloads breaching their SLO now; None before a scrape
     scope: str = ""                     # `:ns` / `:project` in force, e.g. "ns runai-vision"
 
 
@@ -95,6 +98,11 @@ def render_header(d: HeaderData, p: Palette) -> Text:
     if d.telemetry:
         t.append(" · ")
         t.append(d.telemetry, p.warn if d.telemetry_bad else p.muted)
+    if d.serving:
+        t.append(" · ")
+        t.append(d.serving, p.warn if d.serving_bad else p.muted)
+    if d.slo_breaches:
+        t.append(f" · ⚠{d.slo_breaches} SLO breached", p.bad)
     t.append("\n")
     states = merge_states(d.resources)
     if not states:

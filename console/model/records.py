@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.telemetry.serving_endpoints import ScrapeHint, scrape_hint
+
 from . import autoscaling, podspec
 from .autoscaling import ScalingSpec
 from .events import parse_time
@@ -267,6 +269,7 @@ class PodRec:
     scheduler: str
     priority_class: str | None     # spec.priorityClassName
     sched_message: str | None      # PodScheduled=False: message (or reason)
+    scrape: ScrapeHint | None = None   # where its metrics pages are (inference servers, Knative's queue-proxy)
     # the GPU-group labels as written (label selectors match them; `gpu_groups` is what the views read)
     group_labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # resolved by the store from owners, PodGroups and Queues (not part of equality)
@@ -349,6 +352,7 @@ def pod_record(raw: Any) -> PodRec:
         scheduler=_s(spec.get("schedulerName")),
         priority_class=_s(pc) or None,
         sched_message=sched_msg,
+        scrape=scrape_hint(raw) if raw.get("spec") else None,
         group_labels=tuple((k, v) for k, v in raw_labels.items() if isinstance(k, str) and isinstance(v, str)
                            and (k == GPU_GROUP_LABEL or k.startswith(GPU_GROUP_PREFIX))) if groups else (),
     )
@@ -425,6 +429,7 @@ class OwnerRec:
     scale_actual: int | None = None       # a Revision's status.actualReplicas
     traffic: tuple[tuple[str, int], ...] = ()   # a Knative Service's (InferenceService's) revision → percent
     problems: tuple[str, ...] = ()        # what the object says is wrong (a predictor without a model, ...)
+    slo: tuple[tuple[str, str], ...] = ()  # its `gpuconsole.io/slo-*` annotations (console.model.slo reads them)
 
     @property
     def key(self) -> OwnerKey:
@@ -538,6 +543,9 @@ def kserve_predictor_problem(spec: dict) -> str | None:
     return None
 
 
+SLO_PREFIX = "gpuconsole.io/slo-"
+
+
 def owner_record(rkey: str, raw: Any) -> OwnerRec:
     ok = OWNER_BY_KEY[rkey]
     md, ns, name = _meta(raw, ok.kind, namespaced=True)
@@ -556,6 +564,8 @@ def owner_record(rkey: str, raw: Any) -> OwnerRec:
         template_pclass=_s(tpl_pc) or None, template_scheduler=_s(tpl_spec.get("schedulerName")),
         created=created if isinstance(created, str) else "",
         scaling=scaling, scale_desired=s_desired, scale_actual=s_actual, traffic=traffic, problems=problems,
+        slo=tuple(sorted((k, str(v)) for k, v in _dict(md.get("annotations")).items()
+                         if isinstance(k, str) and k.startswith(SLO_PREFIX))),
     )
 
 

@@ -11,8 +11,9 @@ from .cluster import SimCluster
 
 
 def install(cluster: SimCluster, start_delay: float = 0.0) -> None:
-    """Add the controllers (in round order), the pod log source and the 9400 exporter proxy."""
-    from . import endpoints, exporter, hpa, knative, kpa, kserve, kubelet, runai_inference, workloads
+    """Add the controllers (in round order), the pod log source, the 9400 exporter proxy and the inference
+    servers' metrics pages."""
+    from . import endpoints, exporter, hpa, knative, kpa, kserve, kubelet, runai_inference, serving_metrics, workloads
 
     runai_inference.install(cluster)
     kserve.install(cluster)
@@ -23,6 +24,7 @@ def install(cluster: SimCluster, start_delay: float = 0.0) -> None:
     kubelet.install(cluster, start_delay=start_delay)
     endpoints.install(cluster)
     exporter.install(cluster)
+    serving_metrics.install(cluster)
 
 
 def resync(cluster: SimCluster) -> None:

@@ -330,6 +330,41 @@ def _gpu_bits(gpu: float | None, gpu_memory: int | None) -> tuple[dict[str, str]
     return ann, limits
 
 
+VLLM_IMAGE = "vllm/vllm-openai:v0.10.1"
+TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.12-py3"
+TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.4"
+
+
+def server_container(image: str, model: str | None, name: str = "server", knative: bool = False) -> Obj:
+    """An inference server's container as its docs run it: vLLM on 8000; Triton's HTTP 8000, gRPC 8001 and
+    metrics 8002 with its latency histogram on (`--metrics-config=histogram_latencies=true`); TGI on its
+    image's port 80. A Knative container declares one port (the one requests go to)."""
+    low = image.lower()
+    model = model or "meta-llama/Llama-3.1-8B-Instruct"
+    if "tritonserver" in low:
+        ports = [{"name": "http", "containerPort": 8000, "protocol": "TCP"},
+                 {"name": "grpc", "containerPort": 8001, "protocol": "TCP"},
+                 {"name": "metrics", "containerPort": 8002, "protocol": "TCP"}]
+        c: Obj = {"name": name, "image": image, "command": ["tritonserver"],
+                  "args": ["--model-repository=/models", f"--load-model={model.rsplit('/', 1)[-1]}",
+                           "--model-control-mode=explicit", "--metrics-config=histogram_latencies=true"],
+                  "ports": ports, "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": 8000},
+                                                     "periodSeconds": 10}}
+    elif "text-generation-inference" in low:
+        c = {"name": name, "image": image, "args": ["--model-id", model],
+             "ports": [{"name": "http", "containerPort": 80, "protocol": "TCP"}],
+             "readinessProbe": {"httpGet": {"path": "/health", "port": 80}, "periodSeconds": 10}}
+    else:
+        c = {"name": name, "image": image, "args": ["--model", model, "--port", "8000"],
+             "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
+             "readinessProbe": {"httpGet": {"path": "/health", "port": 8000}, "periodSeconds": 10}}
+    if knative:
+        c.pop("name", None)
+        c.pop("readinessProbe", None)
+        c["ports"] = [{"containerPort": c["ports"][0]["containerPort"]}]
+    return c
+
+
 def inference_deployment(name: str, ns: str, queue_name: str, replicas: int = 1, gpu: float | None = 1,
                          gpu_memory: int | None = None, priority: str = "inference", image: str | None = None,
                          utilization: str | None = None, autoscale: tuple[int, int] | None = None,
@@ -339,14 +374,8 @@ def inference_deployment(name: str, ns: str, queue_name: str, replicas: int = 1,
         ann[UTIL_ANNOTATION] = utilization
     qlabels = queue_labels(queue_name, runai_style)
     dep_ann = {AUTOSCALE_ANNOTATION: f"{autoscale[0]}-{autoscale[1]}"} if autoscale else {}
-    container: Obj = {
-        "name": "server", "image": image or "vllm/vllm-openai:v0.6.3",
-        "args": ["--model", model or "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000"],
-        "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
-        "resources": {"requests": {"cpu": "4", "memory": "32Gi"},
-                      "limits": {"memory": "32Gi", **limits}},
-        "readinessProbe": {"httpGet": {"path": "/health", "port": 8000}, "periodSeconds": 10},
-    }
+    container = server_container(image or VLLM_IMAGE, model)
+    container["resources"] = {"requests": {"cpu": "4", "memory": "32Gi"}, "limits": {"memory": "32Gi", **limits}}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns,
@@ -459,9 +488,7 @@ def knative_service(name: str, ns: str, queue_name: str, gpu: float | None = 1, 
             "spec": {"template": {
                 "metadata": {"labels": dict(qlabels), "annotations": ann},
                 "spec": {"schedulerName": SCHEDULER, "priorityClassName": priority,
-                         "containers": [{"image": image or "vllm/vllm-openai:v0.6.3",
-                                         "args": ["--model", model or "meta-llama/Llama-3.1-8B-Instruct"],
-                                         "ports": [{"containerPort": 8000}],
+                         "containers": [{**server_container(image or VLLM_IMAGE, model, knative=True),
                                          "resources": {"requests": {"cpu": "4", "memory": "32Gi"},
                                                        "limits": {"memory": "32Gi", **limits}}}]}}}}
 
@@ -497,7 +524,7 @@ def inference_workload(name: str, ns: str, gpu: float | None = 1, image: str | N
                        load: dict[str, str] | None = None) -> Obj:
     """A Run:ai InferenceWorkload (run.ai/v2alpha1, values wrapped in `value`)."""
     auto = autoscale or {}
-    spec: Obj = {"name": {"value": name}, "image": {"value": image or "vllm/vllm-openai:v0.6.3"},
+    spec: Obj = {"name": {"value": name}, "image": {"value": image or VLLM_IMAGE},
                  "ports": {"items": {"port1": {"value": {"container": port}}}}}
     if gpu is not None:
         spec["gpu"] = {"value": f"{gpu:g}"}

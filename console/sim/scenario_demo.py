@@ -8,6 +8,9 @@ Inference is served every way it is deployed: plain Deployments, a Deployment dr
 traffic stops), a KServe InferenceService (`reranker`) and a Run:ai InferenceWorkload (`summarizer`).
 Their load follows a curve (`peakRps`), so while the simulator moves (unless `--static`) they scale up and
 down every few minutes, and the replicas they add within quota reclaim over-quota training elsewhere.
+The servers are vLLM for the chat models, TGI for `mistral-7b-instruct`, Triton for the encoders and
+scorers, KServe's Hugging Face runtime behind Knative for `reranker`; `llama-8b-chat` and `reranker` carry
+SLO annotations, which they breach now and then while the load outruns their autoscaler.
 Demand exceeds the 96 GPUs on purpose: some projects run over quota, and `fraud-detect` asks for more
 non-preemptible inference than its quota allows, so part of it stays Pending.
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 H, D = 3600, 86400
+TRITON = "nvcr.io/nvidia/tritonserver:24.12-py3"
+TGI = "ghcr.io/huggingface/text-generation-inference:3.3.4"
 
 
 def _inf(name: str, project: str, gpu: float | None = None, replicas: int = 1, **kw: Any) -> dict[str, Any]:
@@ -61,26 +66,27 @@ DEMO: dict[str, Any] = {
     "workloads": [
         # inference: 17 services
         _inf("llama-70b-chat", "chat-serving", 2, 2, model="meta-llama/Llama-3.1-70B-Instruct"),
-        _inf("llama-8b-chat", "chat-serving", 0.5, serving="knative", peakRps=40, latencyMs=400, replicaRps=12,
-             autoscale={"min": 2, "max": 6, "metric": "concurrency", "target": 4}),
-        _inf("mistral-7b-instruct", "chat-serving", 0.5, 2, model="mistralai/Mistral-7B-Instruct-v0.3"),
+        _inf("llama-8b-chat", "chat-serving", 0.5, serving="knative", peakRps=40, latencyMs=400, replicaRps=20,
+             autoscale={"min": 2, "max": 6, "metric": "concurrency", "target": 4},
+             slo={"p95Ms": 2500, "errorRatio": 0.01}),
+        _inf("mistral-7b-instruct", "chat-serving", 0.5, 2, model="mistralai/Mistral-7B-Instruct-v0.3", image=TGI),
         _inf("embeddings", "chat-serving", 0.25, autoscale={"min": 1, "max": 3, "metric": "cpu", "target": 70},
-             model="BAAI/bge-large-en", peakRps=60, replicaRps=25),
+             model="BAAI/bge-large-en", peakRps=60, replicaRps=25, image=TRITON),
         _inf("guardrails", "chat-serving", None, 2, gpuMemory=10000, model="meta-llama/Llama-Guard-3-8B"),
         _inf("code-assistant", "chat-serving", 1, 2, model="Qwen/Qwen2.5-Coder-7B-Instruct"),
-        _inf("reranker", "search-ranking", 0.25, serving="kserve", peakRps=20, latencyMs=200, replicaRps=12,
-             autoscale={"min": 1, "max": 4, "metric": "concurrency", "target": 2}),
-        _inf("query-encoder", "search-ranking", None, 2, gpuMemory=8000),
-        _inf("spell-correct", "search-ranking", 0.25, 1),
-        _inf("recsys-ranker", "recsys", 0.5, 2),
-        _inf("feature-encoder", "recsys", 0.25, 2),
-        _inf("candidate-gen", "recsys", 1, 2),
-        _inf("fraud-scorer", "fraud-detect", 1, 4),
-        _inf("vit-demo", "vision", 0.5, 1, utilization="0-2"),
-        _inf("whisper-asr", "speech", 0.25, 2, model="openai/whisper-large-v3"),
+        _inf("reranker", "search-ranking", 0.25, serving="kserve", peakRps=20, latencyMs=200, replicaRps=30,
+             autoscale={"min": 1, "max": 4, "metric": "concurrency", "target": 2}, slo={"p95Ms": 4000}),
+        _inf("query-encoder", "search-ranking", None, 2, gpuMemory=8000, image=TRITON),
+        _inf("spell-correct", "search-ranking", 0.25, 1, image=TRITON),
+        _inf("recsys-ranker", "recsys", 0.5, 2, image=TRITON),
+        _inf("feature-encoder", "recsys", 0.25, 2, image=TRITON),
+        _inf("candidate-gen", "recsys", 1, 2, image=TRITON),
+        _inf("fraud-scorer", "fraud-detect", 1, 4, image=TRITON),
+        _inf("vit-demo", "vision", 0.5, 1, utilization="0-2", image=TRITON),
+        _inf("whisper-asr", "speech", 0.25, 2, model="openai/whisper-large-v3", image=TRITON),
         _inf("sdxl-preview", "vision", 1, serving="knative", peakRps=3, latencyMs=900, replicaRps=1.3, idleBelow=0.45,
-             autoscale={"min": 0, "max": 2, "metric": "rps", "target": 1}),
-        _inf("summarizer", "recsys", 0.5, serving="runai", peakRps=18, replicaRps=7,
+             autoscale={"min": 0, "max": 2, "metric": "rps", "target": 1}, image=TRITON),
+        _inf("summarizer", "recsys", 0.5, serving="runai", peakRps=18, replicaRps=12,
              autoscale={"min": 1, "max": 4, "metric": "throughput", "target": 5}),
         # training: 21 Jobs; gangs run `parallelism` pods of 8 GPUs
         _train("llama-pretrain-7b", "llm-pretrain", 8, 2, run=2 * D),

@@ -35,8 +35,9 @@ PROJECT_KEYS = DEPT_KEYS | {"department", "namespace", "queueLabel"}
 POOL_KEYS = {"name", "product", "count", "gpus", "cpu", "memoryGi"}
 WORKLOAD_KEYS = {"name", "project", "kind", "replicas", "gpu", "gpuMemory", "parallelism", "completions",
                  "runSeconds", "priority", "utilization", "image", "autoscale", "count", "model", "serving",
-                 "peakRps", "latencyMs", "replicaRps", "idleBelow"}
+                 "peakRps", "latencyMs", "replicaRps", "idleBelow", "slo"}
 AUTOSCALE_KEYS = {"min", "max", "metric", "target"}
+SLO_KEYS = {"p95Ms", "errorRatio"}
 FAULT_KEYS = {"node", "gpu", "xid", "clockEvents", "eccUncorrected", "rowRemapFailure"}
 # dcgm-exporter's clock_event names (internal/pkg/collector/clock_events_collector.go)
 CLOCK_EVENTS = ("gpu_idle", "clocks_setting", "power_cap", "hw_slowdown", "sync_boost", "sw_thermal", "hw_thermal",
@@ -235,6 +236,18 @@ def validate(doc: Any) -> Spec:
         image = d.get("image")
         if image is not None and not isinstance(image, str):
             c.err(f"{p}.image", f"must be a string, got {image!r}")
+        slo = d.get("slo")
+        slo_ann: dict[str, str] = {}
+        if slo is not None:
+            if not isinstance(slo, dict) or set(slo) - SLO_KEYS or kind != "inference":
+                c.err(f"{p}.slo", "must be a mapping of p95Ms, errorRatio, on an inference workload")
+            else:
+                p95 = c.number(slo, "p95Ms", f"{p}.slo", None, 0, strict=True)
+                er = c.number(slo, "errorRatio", f"{p}.slo", None, 0, strict=True)
+                if p95 is not None:
+                    slo_ann["gpuconsole.io/slo-p95-ms"] = f"{p95:g}"
+                if er is not None:
+                    slo_ann["gpuconsole.io/slo-error-ratio"] = f"{er:g}"
         spec.workloads.append({
             "name": name, "project": proj, "kind": kind, "gpu": gpu, "gpuMemory": gmem,
             "replicas": c.number(d, "replicas", p, 1, 0, integer=True),
@@ -246,7 +259,7 @@ def validate(doc: Any) -> Spec:
             "serving": serving, "peakRps": c.number(d, "peakRps", p, None, 0),
             "latencyMs": c.number(d, "latencyMs", p, None, 0, strict=True),
             "replicaRps": c.number(d, "replicaRps", p, None, 0, strict=True),
-            "idleBelow": c.number(d, "idleBelow", p, None, 0),
+            "idleBelow": c.number(d, "idleBelow", p, None, 0), "slo": slo_ann,
         })
     gpus_of = {f"{pool['name']}-{i + 1:02d}": pool["gpus"] for pool in spec.pools if pool.get("name")
                for i in range(pool["count"] or 0)}
@@ -359,6 +372,13 @@ def _add_faults(node: dict[str, Any], faults: list[dict[str, Any]]) -> None:
 
 
 def _workload(w: dict[str, Any], name: str, q: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = _workload_objects(w, name, q)
+    if w.get("slo") and out:   # the SLO annotations go on the top object, where the console reads them
+        out[0][1]["metadata"].setdefault("annotations", {}).update(w["slo"])
+    return out
+
+
+def _workload_objects(w: dict[str, Any], name: str, q: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ns, queue_name, style = q["namespace"], q["name"], q["runai_style"]
     if w["kind"] == "inference":
         serving = w.get("serving") or "deployment"

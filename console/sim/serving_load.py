@@ -6,9 +6,11 @@ and the `/sim/load` endpoint that sets a service's load. It keeps per-service st
 set by hand or following the demo's curve) and per-pod state (each ready pod's share and what follows
 from it), all on the simulator's clock, so a test with the manual clock sees the same numbers every run.
 
-A later serving-metrics feature (request rate, latency percentiles, errors per replica) reads `PodLoad`:
-it already carries the per-pod rate, concurrency, utilisation and a queueing latency, and `contention`
-is where GPU sharing will slow a replica down.
+The simulated inference servers' metrics (`console.sim.serving_metrics`) read `PodLoad`: the per-pod rate,
+concurrency, utilisation and queueing latency, and `contention`, how much slower a replica runs because
+other workloads' pods are busy on the same GPU (`contention_of`, set by the metrics module: 1 + the summed
+busy fraction of the GPU's other holders). A replica on a quarter GPU next to a busy neighbour serves
+fewer requests per second and each one more slowly, so its latency climbs first.
 
 A service is addressed by the name an operator uses: the Knative Service, the InferenceService, the
 Run:ai InferenceWorkload or the Deployment. Objects below it (revisions, the KServe predictor's Knative
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,8 +62,9 @@ class PodLoad:
     concurrency: float
     utilization: float            # busy fraction, 0..1
     latency_s: float
-    contention: float = 1.0       # slow-down from sharing the GPU (1 = alone); for serving metrics to come
+    contention: float = 1.0       # slow-down from sharing the GPU with busy neighbours (1 = alone)
     at: float = 0.0
+    capacity_rps: float = DEFAULT_CAPACITY_RPS   # what it serves at full utilisation, contention included
 
 
 @dataclass
@@ -69,6 +73,8 @@ class LoadModel:
     dynamic: bool = False
     services: dict[Key, ServiceLoad] = field(default_factory=dict)
     pods: dict[Key, PodLoad] = field(default_factory=dict)
+    # (pod, t) -> slow-down from the pod's GPU neighbours; None: every pod runs alone
+    contention_of: Callable[[Key, float], float] | None = None
 
     # ------------------------------------------------------------------ services
     def service(self, ns: str, name: str) -> ServiceLoad:
@@ -124,11 +130,13 @@ class LoadModel:
         if not pods:
             return {}
         rps = self.offered(key, t) * share / len(pods)
-        util = min(1.0, rps / s.capacity_rps) if s.capacity_rps else 1.0
-        latency = s.latency_s / (1.0 - min(util, BUSY_CAP))
         out = {}
         for pk in pods:
-            pl = PodLoad(rps, rps * latency, util, latency, at=t)
+            c = max(1.0, self.contention_of(pk, t)) if self.contention_of is not None else 1.0
+            cap = s.capacity_rps / c if s.capacity_rps else 0.0
+            util = min(1.0, rps / cap) if cap else 1.0
+            latency = s.latency_s * c / (1.0 - min(util, BUSY_CAP))
+            pl = PodLoad(rps, rps * latency, util, latency, c, t, cap)
             self.pods[pk] = out[pk] = pl
         return out
 

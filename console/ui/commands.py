@@ -15,9 +15,10 @@ VIEW_ALIASES = {
     "nodes": "nodes", "node": "nodes", "no": "nodes",
     "events": "events", "event": "events", "ev": "events",
     "local": "local", "lo": "local", "host": "local", "nvml": "local", "smi": "local",
+    "inference": "inference", "inf": "inference", "serving": "inference", "slo": "inference",
 }
-COMMANDS = ("projects", "gpus", "workloads", "nodes", "events", "local", "ns", "project", "ctx", "theme", "help",
-            "quit")
+COMMANDS = ("projects", "gpus", "workloads", "nodes", "events", "local", "inference", "ns", "project", "ctx", "theme",
+            "help", "quit")
 ALL = "all"  # `:ns all`, `:project all`: the scope is lifted
 
 
@@ -36,7 +37,7 @@ def parse_command(text: str) -> Command:
     Raises CommandError saying what is wrong."""
     words = text.strip().lstrip(":").split()
     if not words:
-        raise CommandError("empty command; try :projects, :gpus, :workloads, :nodes, :events, :local or :ctx")
+        raise CommandError("empty command; try :projects, :gpus, :workloads, :nodes, :events, :local, :inference or :ctx")
     head, rest = words[0].lower(), words[1:]
     if head in ("q", "q!", "quit", "exit"):
         return Command("quit")
@@ -57,7 +58,7 @@ def parse_command(text: str) -> Command:
     view = VIEW_ALIASES.get(head)
     if view is None:
         raise CommandError(f"unknown command {head!r}; try :projects, :gpus, :workloads, :nodes, :events, :local, "
-                           ":ctx")
+                           ":inference, :ctx")
     if rest:
         return Command("view", view + " " + " ".join(rest))
     return Command("view", view)

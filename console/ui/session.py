@@ -26,7 +26,10 @@ never waits for the informers (`tests/ui/test_thread_stress.py` runs both sides 
 2. **An immutable snapshot swapped by reference.** Each informer's `Health` (frozen, replaced on each
    change) and newest `resource_version` (a str, rebound on every event); the client's counters (`Stats.requests`, `open_watches`: ints, rebound); GPU telemetry
    (`TelemetryFeed.view`: rows, idle counts, the exporter snapshot and a copy of the history buffers,
-   built on the informers' thread and published whole once per tick); this machine's GPUs (`LocalFeed.view`,
+   built on the informers' thread and published whole once per tick); inference servers' figures (a frozen
+   `ServingSnapshot` per round, built by `ServingFeed.tick` on the informers' thread with the model read
+   under the lock, handed back through `off_ui` and swapped into `ctx.serving` on the UI thread; the
+   rows it touches are redrawn by the next flush); this machine's GPUs (`LocalFeed.view`,
    an immutable `LocalView` per tick: console/ui/local_feed.py); list progress (`SyncBoard.snapshot`,
    a frozen `SyncSnapshot` per report: console/kube/progress.py); `ClusterInfo`, `conn`,
    `informer_client` and the access plan (set before `open()` returns, never after).

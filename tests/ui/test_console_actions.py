@@ -248,7 +248,7 @@ async def test_preempted_pod_shows_terminating_and_holds_its_gpus_until_it_goes(
         wl = app.pane("workloads").model
         cells = _plain(wl.cells(key))
         # the frozen cluster deleted it at its clock's 00:00:00; the console's clock is ten minutes on
-        assert cells[10].startswith("⌛ terminating 10m, 2 GPU held")
+        assert cells[12].startswith("⌛ terminating 10m, 2 GPU held")
         assert "1 pod(s) being deleted, holding 2 GPU" in wl.detail(key).plain
         assert wl.toggle(key)
         pod_row = ("pod", victim[0], victim[1], "")

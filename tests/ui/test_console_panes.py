@@ -77,8 +77,8 @@ def test_workload_groups_expand_to_pods_and_say_why_they_wait(ctx: PaneContext) 
     key = next(k for k in pane.order() if k[2] == "fraud-scorer")
     cells = _plain(pane.cells(key))
     assert cells[3] == "2/4" and cells[4] == "" and cells[7] == "Partially running"
-    assert "NonPreemptibleOverQuota" in cells[10]
-    assert cells[8] == "fraud-scorer"                       # the Service in front
+    assert "NonPreemptibleOverQuota" in cells[12]
+    assert cells[10] == "fraud-scorer"                      # the Service in front
     assert pane.target(key).kind == "Deployment"
     assert pane.toggle(key)
     pods = [k for k in pane.order() if len(k) == 4]

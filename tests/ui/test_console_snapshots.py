@@ -44,10 +44,26 @@ def make_app(theme: str):  # type: ignore[no-untyped-def]
                           telemetry_auto=False)
 
 
+async def serve_figures(app) -> None:  # type: ignore[no-untyped-def]
+    """Serving figures for the static demo: its inference pods' pages, rendered by a frozen simulator of the
+    same demo, scraped four times ten seconds apart (as the console's own scraper reads them)."""
+    from console.model.serving_view import ServingView
+    from console.telemetry.serving_tracker import ServingTracker
+    from tests.conftest import serving_rounds
+
+    cluster, store = frozen_demo(), app.ctx.store
+    tracker, view = ServingTracker(), ServingView()
+    for _ in range(4):
+        await serving_rounds(cluster, store, (10.0,), tracker)
+        snap = view.build(store, tracker, cluster.clock.now(), state=f"serving {len(tracker.last)} pods · 10s")
+    app._apply_serving(snap)
+
+
 @pytest.mark.parametrize("theme", ["gpuconsole-dark", "gpuconsole-light"])
-@pytest.mark.parametrize("view", ["projects", "gpus", "workloads", "nodes", "events", "local"])
+@pytest.mark.parametrize("view", ["projects", "gpus", "workloads", "nodes", "events", "local", "inference"])
 def test_pane_snapshot(snap_compare, view: str, theme: str) -> None:
-    keys = {"projects": "1", "gpus": "2", "workloads": "3", "nodes": "4", "events": "5", "local": "6"}
+    keys = {"projects": "1", "gpus": "2", "workloads": "3", "nodes": "4", "events": "5", "local": "6",
+            "inference": "7"}
 
     async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
         app = pilot.app
@@ -56,6 +72,8 @@ def test_pane_snapshot(snap_compare, view: str, theme: str) -> None:
         app.flush()
         if view == "local":  # one NVML sample, joined to the demo cluster's model
             await app.local_tick()
+        if view in ("inference", "workloads"):
+            await serve_figures(app)
         await pilot.press(keys[view])
         if view == "workloads":  # show a group expanded to its pods, and its detail line
             table = app.pane().table

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import Drill, ObjRef, PaneContext, PaneModel
 from .events import EventsPane
 from .gpus import GpusPane
+from .inference import InferencePane
 from .local import LocalPane
 from .nodes import NodesPane
 from .projects import ProjectsPane
@@ -17,6 +18,7 @@ PANES: dict[str, type[PaneModel]] = {p.name: p for p in (
     NodesPane,
     EventsPane,
     LocalPane,
+    InferencePane,
 )}
 
 __all__ = ["PANES", "Drill", "ObjRef", "PaneContext", "PaneModel"]

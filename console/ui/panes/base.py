@@ -23,6 +23,7 @@ from rich.text import Text
 from console.kube.progress import UNKNOWN as NOT_CONNECTED, SyncSnapshot
 from console.model.cluster_store import KNOWN_KINDS, ClusterStore
 from console.model.events import EventBuffer, parse_time
+from console.model.serving_view import EMPTY as SERVING_EMPTY
 from console.ui.filter import Filter
 from widgets.glyphs import UNICODE, current as G
 from widgets.palette import Palette
@@ -64,6 +65,7 @@ class PaneContext:
     now: Callable[[], float] = time.time
     lock: Any = field(default_factory=threading.RLock)   # the session's: the UI only tries it (session.py)
     telemetry: Any = None                                # the session's TelemetryFeed, once it samples
+    serving: Any = SERVING_EMPTY                         # the latest ServingSnapshot (immutable; swapped whole)
     local: Any = None                                    # the LocalFeed: this machine's GPUs through NVML
     # Which lists are complete, as of the model's last drain (the App sets it with each drain; see
     # console/kube/progress.py for why it is read before the drain).

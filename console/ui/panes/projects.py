@@ -123,6 +123,9 @@ class ProjectsPane(PaneModel):
         tel = self.ctx.telemetry
         if tel is not None and known:
             name.append(idle_text(tel.idle_projects.get(r.name, 0), p.warn))
+        breached = self.ctx.serving.breaches_by_project.get(r.name, 0)
+        if breached and known:
+            name.append(f" ⚠{breached} SLO", p.bad)
         quota = r.quota_gpu if r.quota_gpu is not None and r.quota_gpu >= 0 else None
         over = r.allocated_gpu - (quota or 0.0)
         bar = quota_bar(r.allocated_gpu, r.quota_gpu, r.limit_gpu, 20, ok=p.ok, over=p.over, unused=p.free,

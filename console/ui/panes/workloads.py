@@ -17,6 +17,7 @@ from widgets.vtable import Column
 from .base import (
     UNKNOWN, Key, ObjRef, PaneContext, PaneModel, age, created_at, idle_text, num, sorted_by, terminating_text,
 )
+from .inference import fmt_ms, fmt_rate
 
 STATUS_ORDER = {PENDING: 0, "Partially running": 1, TERMINATING: 2, "Failed": 3, RUNNING: 4}
 REVISION_LABEL = "serving.knative.dev/revision"
@@ -44,7 +45,7 @@ class WorkloadsPane(PaneModel):
     resources = ("pods", "deployments.apps", "jobs.batch")
     own_columns = frozenset({"name", "age"})
     _pod_columns = frozenset(c for c in ("name", "project", "type", "ready", "scaling", "gpu_per_replica", "gpu",
-                                         "status", "service", "age", "reason"))
+                                         "status", "rps", "p95", "service", "age", "reason"))
     columns = [
         Column("name", "WORKLOAD", 30, priority=0),
         Column("project", "PROJECT", 14, priority=1),
@@ -54,6 +55,8 @@ class WorkloadsPane(PaneModel):
         Column("gpu_per_replica", "GPU/R", 8, "right", priority=2),
         Column("gpu", "GPU", 6, "right", priority=1),
         Column("status", "STATUS", 17, priority=0),
+        Column("rps", "RPS", 6, "right", priority=2),
+        Column("p95", "P95", 6, "right", priority=2),
         Column("service", "SERVICE", 18, priority=4),
         Column("age", "AGE", 5, "right", priority=4),
         Column("reason", "PENDING REASON", 30, priority=2, flex=True, sortable=False),
@@ -81,6 +84,11 @@ class WorkloadsPane(PaneModel):
             return (r.gpu_total, k)
         if s == "status":
             return (STATUS_ORDER.get(r.status, 4), r.status, k)
+        if s in ("rps", "p95"):
+            w = self.ctx.serving.workloads.get(k)
+            f = w.figures if w is not None else None
+            v = (f.rps if s == "rps" else (f.p95.value if f.p95 else None)) if f is not None else None
+            return (num(v), k)
         if s == "service":
             return (r.service or "", k)
         if s == "age":
@@ -189,10 +197,10 @@ class WorkloadsPane(PaneModel):
         name = Text(f"  {G().revision} ", p.muted)
         name.append(key[3])
         if rev is None:
-            return [name, "", Text("revision", p.muted), "", "", "", "", "", "", "", ""]
+            return [name, "", Text("revision", p.muted), "", "", "", "", "", "", "", "", "", ""]
         traffic = f"{rev.percent}% traffic" if rev.percent is not None else "no traffic"
         reps = f"{'-' if rev.actual is None else rev.actual}/{'-' if rev.desired is None else rev.desired}"
-        return [name, "", Text("revision", p.muted), reps, "", "", "", "", Text(traffic, p.info), "", ""]
+        return [name, "", Text("revision", p.muted), reps, "", "", "", "", "", "", Text(traffic, p.info), "", ""]
 
     def _revision(self, key: tuple) -> Any:
         for wk in (k for k in self.expanded if k[0] == key[1] and k[2] == key[2]):
@@ -213,9 +221,24 @@ class WorkloadsPane(PaneModel):
             status, phase_style = f"{TERMINATING} {age(pr.deleting_since, self.ctx.now())}", p.warn
         name = Text(f"   {G().child} ", p.muted)
         name.append(pr.name)
+        rps, p95 = self._serving_cells(pr.workload, (pr.namespace, pr.name))
         return [name, Text(pr.node or "(unscheduled)", p.muted if not pr.node else Style()), "pod",
-                "1/1" if pr.ready else "0/1", "", request_text(pr.gpu), "", Text(status, phase_style), "", "",
-                Text(pr.sched_message or "", p.warn)]
+                "1/1" if pr.ready else "0/1", "", request_text(pr.gpu), "", Text(status, phase_style), rps, p95, "",
+                "", Text(pr.sched_message or "", p.warn)]
+
+    def _serving_cells(self, wkey: Any, pod: tuple[str, str] | None = None) -> tuple[Text, Text]:
+        """RPS and P95 of an inference workload (or of one of its pods); `—` where unknown, blank elsewhere."""
+        p = self.ctx.palette
+        w = self.ctx.serving.workloads.get(wkey) if wkey is not None else None
+        if w is None:
+            return Text(""), Text("")
+        f = w.figures
+        if pod is not None:
+            x = next((x for x in w.replicas if (x.namespace, x.pod) == pod), None)
+            f = x.figures if x is not None else None
+        style = p.bad if w.breached and pod is None else Style()
+        return Text(fmt_rate(f.rps if f else None), p.muted if f is None else Style()), \
+            Text(fmt_ms(f.p95 if f else None), p.muted if f is None or f.p95 is None else style)
 
     def cells(self, key: Key) -> list[Text | str]:
         if isinstance(key, tuple) and len(key) == 4:
@@ -257,7 +280,10 @@ class WorkloadsPane(PaneModel):
             held = f", {fmt_gpu(r.gpu_terminating)} GPU held" if r.gpu_terminating else ""
             reason = Text(terminating_text(r.terminating_since, now, r.terminating) + held +
                           (" · " if reason.plain else ""), p.warn) + reason
-        return [name, r.project or "-", Text(r.type, p.muted), replicas, scale_on, per or "-", gpu, status,
+        if known and self.ctx.serving.workloads.get(key) is not None and self.ctx.serving.workloads[key].breached:
+            name.append(" ⚠SLO", p.bad)
+        rps, p95 = self._serving_cells(key)
+        return [name, r.project or "-", Text(r.type, p.muted), replicas, scale_on, per or "-", gpu, status, rps, p95,
                 Text(r.service or "", p.info), age(created, now), reason]
 
     def _replica_cells(self, r: WorkloadRow, ready_style: Style) -> tuple[Text, Text]:
