@@ -29,7 +29,6 @@ import time
 from typing import Any
 
 from .common import SimProcess, rss_mb
-from . import ui
 from .ui import console_class, first_frame, keys_on_every_pane, pct, press, report_keys
 
 PROBE_EVERY_S = 0.6
