@@ -3,7 +3,12 @@
 The simulator runs as a child process (as `gpuconsole --demo` runs it); the console runs headless in this
 process through its normal connection path. A frame is counted when Textual hands a composed screen
 update to the driver (`App._display`), which happens in headless mode too; only the terminal write is
-skipped. Last line: `key_p99_ms=<x> change_p99_ms=<y> first_frame_s=<z>` (targets 50, 500, 1).
+skipped. Each frame records what it shows (the view, the cursor, and a probe cell), so a key is timed to
+the first frame that shows its effect, and a cluster change to the first frame whose cell shows it; a
+frame a flush happened to draw in between does not count for either.
+
+Prints one p99 per pane (`key_p99_ms_<pane>=<x>`), then the last line
+`key_p99_ms=<x> change_p99_ms=<y> first_frame_s=<z>` (targets 50, 500, 1).
 """
 
 from __future__ import annotations
@@ -13,67 +18,146 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
-
-import httpx
 
 from .common import SimProcess
 
+VIEWS = (("1", "projects"), ("2", "gpus"), ("3", "workloads"), ("4", "nodes"), ("5", "events"))
+MOVES = ("j", "j", "pagedown", "j", "k", "end", "home")
+
 
 def pct(xs: list[float], p: float) -> float:
+    xs = sorted(x for x in xs if x == x)
     if not xs:
         return float("nan")
-    xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def _console_class() -> Any:
+def console_class() -> Any:
     from console.app import ClusterConsole
 
     class TimedConsole(ClusterConsole):
-        """Records when each composed frame reaches the driver."""
+        """Records each composed frame that reaches the driver: (time, view, cursor key, probe value)."""
 
-        frames: list[float] = []
+        frames: list[tuple[float, str, Any, Any]] = []
+        probe: Callable[[], Any] | None = None
 
         def _display(self, screen: Any, renderable: Any) -> None:
             if renderable is not None and not self._batch_count:
-                self.frames.append(time.perf_counter())
+                try:
+                    cursor = self.pane().table.cursor_key
+                except Exception:
+                    cursor = None
+                probe = self.probe() if self.probe is not None else None
+                self.frames.append((time.perf_counter(), self.view, cursor, probe))
             super()._display(screen, renderable)
 
     return TimedConsole
 
 
-async def _next_frame(app: Any, pilot: Any, after: float, timeout: float = 5.0) -> float:
-    """The first frame drawn after `after` (polled with plain sleeps: Pilot's idle waits would add their own
-    latency to what is measured)."""
+def state(app: Any) -> tuple[str, Any]:
+    return app.view, app.pane().table.cursor_key
+
+
+async def first_frame(app: Any, after: float, ok: Callable[[tuple], bool] = lambda f: True,
+                      timeout: float = 10.0) -> float:
+    """The time of the first frame drawn after `after` that `ok` accepts (polled with plain 1 ms sleeps:
+    Pilot's idle waits would add their own latency to what is measured); NaN on timeout."""
     end = time.perf_counter() + timeout
+    seen = 0
     while True:
-        if app.frames and app.frames[-1] > after:
-            return next(x for x in app.frames if x > after)
+        frames = app.frames
+        for f in frames[seen:]:
+            if f[0] > after and ok(f):
+                return f[0]
+        seen = len(frames)
         if time.perf_counter() > end:
             return float("nan")
         await asyncio.sleep(0.001)
 
 
-def _send_key(app: Any, key: str) -> None:
+def send_key(app: Any, key: str) -> None:
     """A key as the terminal driver delivers it."""
     from textual import events
 
     app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
 
 
-async def measure(kubeconfig: str, url: str, token: str, *, keys_per_view: int = 30, changes: int = 20,
+async def press(app: Any, key: str, timeout: float = 10.0) -> float:
+    """Key press → the first frame that shows its effect (another view or cursor), in ms; NaN if none."""
+    before = state(app)
+    t = time.perf_counter()
+    send_key(app, key)
+    end = t + timeout
+    while state(app) == before:                  # the key is handled on the UI loop: wait for its effect
+        if time.perf_counter() > end:
+            return float("nan")
+        await asyncio.sleep(0.001)
+    view, cursor = state(app)
+    f = await first_frame(app, t, lambda fr: fr[1] == view and fr[2] == cursor, end - time.perf_counter())
+    return (f - t) * 1000
+
+
+async def keys_on_every_pane(app: Any, keys_per_view: int, out: dict[str, list[float]],
+                             rows: dict[str, int] | None = None, pause: float = 0.01) -> None:
+    """Switch to each pane (timed) and move its cursor `keys_per_view` times (timed)."""
+    for view_key, view in VIEWS:
+        if app.view == view:
+            await press(app, "1" if view != "projects" else "2")
+        out.setdefault(view, []).append(await press(app, view_key))
+        await asyncio.sleep(pause)
+        if rows is not None:
+            rows[view] = len(app.pane().table)
+        # A key that changes nothing draws no frame (an empty pane): only moving cursors are timed.
+        for i in range(keys_per_view if len(app.pane().table) > 2 else 0):
+            out[view].append(await press(app, moving_key(app.pane().table, MOVES[i % len(MOVES)])))
+            await asyncio.sleep(pause)
+
+
+def moving_key(table: Any, key: str) -> str:
+    """`key`, or one that moves the other way when the cursor is already where `key` would take it."""
+    last = len(table) - 1
+    if key in ("j", "pagedown", "end") and table.cursor_row >= last:
+        return "home"
+    if key in ("k", "home") and table.cursor_row <= 0:
+        return "end"
+    return key
+
+
+def strip_text(app: Any, view: str, key: Any) -> str | None:
+    """The row as last drawn on a pane (from the table's rendered-row cache); None when not drawn."""
+    strip = app.pane(view).table._cache.get(key)
+    return strip.text if strip is not None else None
+
+
+async def open_nodes_row(app: Any, pilot: Any) -> str:
+    """The Nodes pane on screen with its first schedulable node under the cursor (picked from the model)."""
+    if app.view != "nodes":
+        await press(app, "4")
+    assert app.view == "nodes", f"the Nodes pane did not open (view {app.view})"
+    table = app.pane().table
+    rows = app.session.store.nodes_view.rows
+    node = next(n for n in sorted(rows) if not rows[n].cordoned and n in table._index)
+    assert table.move_to_key(node), node
+    await pilot.pause()
+    return node
+
+
+async def measure(kubeconfig: str, *, keys_per_view: int = 30, changes: int = 20,
                   size: tuple[int, int] = (160, 48)) -> dict[str, Any]:
     from console.config import Config
+    from console.kube import config
+    from console.kube.client import NODES, KubeClient
     from console.ui.session import LiveSession
 
-    cls = _console_class()
+    cls = console_class()
     cls.frames = []
     t0 = time.perf_counter()
     app = cls(lambda ctx: LiveSession(kubeconfig, ctx), config=Config(refresh_hz=4))
     out: dict[str, Any] = {}
     async with app.run_test(size=size) as pilot:
-        first = await _next_frame(app, pilot, t0, timeout=30)
+        first = await first_frame(app, t0, timeout=30)
         out["first_frame_s"] = first - t0
         while app.session is None or not app.session.live:
             await pilot.pause(0.01)
@@ -82,8 +166,8 @@ async def measure(kubeconfig: str, url: str, token: str, *, keys_per_view: int =
         during: list[float] = []
         while not sync_task.done():
             t = time.perf_counter()
-            _send_key(app, "j")
-            f = await _next_frame(app, pilot, t, timeout=30)
+            send_key(app, "j")
+            f = await first_frame(app, t, timeout=30)
             during.append((f - t) * 1000)
             await asyncio.sleep(0.2)
         await sync_task
@@ -92,79 +176,57 @@ async def measure(kubeconfig: str, url: str, token: str, *, keys_per_view: int =
         await pilot.pause()
         out["synced_s"] = time.perf_counter() - t0
         out["rows"] = {}
-        key_ms: list[float] = []
         per_view: dict[str, list[float]] = {}
-        for view_key, view in (("1", "projects"), ("2", "gpus"), ("3", "workloads"), ("4", "nodes"), ("5", "events")):
-            t = time.perf_counter()
-            _send_key(app, view_key)
-            f = await _next_frame(app, pilot, t)
-            await pilot.pause()
-            per_view.setdefault(view, []).append((f - t) * 1000)
-            out["rows"][view] = len(app.pane().table)
-            # A key that changes nothing draws no frame (an empty pane): only moving cursors are timed.
-            for i in range(keys_per_view if len(app.pane().table) > 2 else 0):
-                k = ("j", "j", "pagedown", "j", "k", "end", "home")[i % 7]
-                t = time.perf_counter()
-                _send_key(app, k)
-                f = await _next_frame(app, pilot, t)
-                await asyncio.sleep(0.01)
-                per_view[view].append((f - t) * 1000)
-        for v in per_view.values():
-            key_ms.extend(x for x in v if x == x)
-        out["key_ms"] = key_ms
-        out["key_by_view_p99"] = {v: round(pct(xs, 99), 1) for v, xs in per_view.items()}
+        await keys_on_every_pane(app, keys_per_view, per_view, out["rows"])
+        out["per_view"] = per_view
 
-        # cluster change → visible cell: cordon / uncordon the node under the cursor on the Nodes pane
-        await pilot.press("4", "home")
-        table = app.pane().table
-        node = table.cursor_key
+        # cluster change → visible cell: cordon / uncordon a node on the Nodes pane
+        node = await open_nodes_row(app, pilot)
+        app.probe = lambda: (strip_text(app, "nodes", node) or "").rstrip().endswith("cordoned")
         change_ms: list[float] = []
         rng = random.Random(7)
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+        creds = await asyncio.to_thread(config.load, kubeconfig, None)
+        async with KubeClient(creds) as client:
             for i in range(changes):
                 await asyncio.sleep(rng.uniform(0, 0.3))  # land anywhere in the flush period
                 want = i % 2 == 0
                 t = time.perf_counter()
-                r = await http.patch(f"/api/v1/nodes/{node}", json={"spec": {"unschedulable": want}},
-                                     headers={"Content-Type": "application/merge-patch+json"})
-                r.raise_for_status()
-                end = t + 10
-                while (table.visible_cells(node)[-1].strip() == "cordoned") != want:
-                    if time.perf_counter() > end:
-                        break
-                    await asyncio.sleep(0.002)
-                seen = time.perf_counter()
-                f = await _next_frame(app, pilot, seen)
+                await client.patch(NODES, node, {"spec": {"unschedulable": want}})
+                f = await first_frame(app, t, lambda fr, w=want: fr[3] == w)
                 change_ms.append((f - t) * 1000)
+        app.probe = None
         out["change_ms"] = change_ms
     return out
 
 
-def _token(kubeconfig: str) -> str:
-    import yaml
-
-    with open(kubeconfig) as fh:
-        kc = yaml.safe_load(fh)
-    cur = kc["current-context"]
-    user = next(c["context"]["user"] for c in kc["contexts"] if c["name"] == cur)
-    return next(u["user"]["token"] for u in kc["users"] if u["name"] == user)
+def report_keys(per_view: dict[str, list[float]], prefix: str = "key_p99_ms") -> list[float]:
+    """One line per pane (`<prefix>_<pane>=<p99>`); returns every timed press."""
+    every: list[float] = []
+    for view, xs in per_view.items():
+        got = [x for x in xs if x == x]
+        missed = len(xs) - len(got)
+        every.extend(got)
+        print(f"{prefix}_{view}={pct(got, 99):.1f}   (p50 {statistics.median(got) if got else float('nan'):.1f} ms, "
+              f"{len(got)} presses{f', {missed} drew no frame' if missed else ''})", flush=True)
+    return every
 
 
 def main(scenario: str = "large", **kw: Any) -> str:
     print(f"ui: starting the simulator ({scenario})…", file=sys.stderr, flush=True)
     with SimProcess("--scenario", scenario) as sim:
         print(f"ui: simulator ready in {sim.ready_s:.1f} s", flush=True)
-        res = asyncio.run(measure(sim.kubeconfig, sim.url, _token(sim.kubeconfig), **kw))
-    k, c = res["key_ms"], res["change_ms"]
+        res = asyncio.run(measure(sim.kubeconfig, **kw))
+    c = res["change_ms"]
     print(f"ui: rows per view {res['rows']}; synced in {res['synced_s']:.1f} s", flush=True)
-    print(f"ui: key→frame p50 {statistics.median(k):.1f} ms p99 {pct(k, 99):.1f} ms over {len(k)} presses; "
-          f"p99 by view {res['key_by_view_p99']}", flush=True)
     d = res["during_sync_ms"]
     if d:
         print(f"ui: key→frame while the first sync runs: p50 {statistics.median(d):.0f} ms, "
               f"max {max(d):.0f} ms over {len(d)} presses", flush=True)
     print(f"ui: change→visible p50 {statistics.median(c):.0f} ms p99 {pct(c, 99):.0f} ms over {len(c)} changes "
           f"(flush at 4 Hz)", flush=True)
+    k = report_keys(res["per_view"])
+    print(f"ui: key→frame p50 {statistics.median(k):.1f} ms p99 {pct(k, 99):.1f} ms over {len(k)} presses",
+          flush=True)
     line = f"key_p99_ms={pct(k, 99):.1f} change_p99_ms={pct(c, 99):.0f} first_frame_s={res['first_frame_s']:.2f}"
     print(line, flush=True)
     return line

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -50,6 +50,18 @@ from widgets.header import UNKNOWN, ClusterHeader, HeaderData, ResourceState, Sy
 from widgets.keyhints import KeyHints
 from widgets.palette import Palette
 
+# The cyclic GC once the model is frozen: young and middle generations as Python sets them; full collections
+# never on their own (the third threshold is out of reach) but from `_gc_when_idle`: once a minute when no
+# key has come for 2 s, and every 10 minutes however busy the keyboard is.
+GC_THRESHOLDS = (700, 10, 1_000_000_000)
+GC_FULL_EVERY_S, GC_IDLE_S, GC_FULL_AT_MOST_S = 60.0, 2.0, 600.0
+# A flush recomputes dirty rows for at most this long (a key waits for at most one flush), and when rows
+# are left it runs again this soon rather than at the next tick.
+DRAIN_BUDGET_S, FLUSH_AGAIN_S = 0.015, 0.1
+# A backlog this large is a first sync or a re-list (the whole model to build): bigger steps, so the rows
+# are all there within a few seconds; keys still come between them.
+BIG_BACKLOG, BIG_BUDGET_S = 5_000, 0.1
+MAX_BEHIND_S = 1.0   # rows left dirty longer than this: one drain without a budget (a change shows in ~1 s)
 VIEW_ORDER = ("projects", "gpus", "workloads", "nodes", "events", "local", "inference")
 log = logging.getLogger("gpuconsole.ui")
 SessionFactory = Callable[[str | None], Session]
@@ -119,6 +131,8 @@ class ClusterConsole(App[None]):
         self._fs_task: asyncio.Task[None] | None = None
         self.telemetry_auto = telemetry_auto   # False: ticks are driven by the caller (tests)
         self.feed: TelemetryFeed | None = None
+        self._tel_pending: TickResult | None = None   # a tick's changes, for the next flush to apply
+        self._serving_pending: tuple[set[Any], set[Any]] | None = None   # likewise a serving round's rows
         self._tel_task: asyncio.Task[None] | None = None
         self.serving_factory = serving_factory
         self.serving_clock = serving_clock      # what serving rates are timed with (tests use the simulator's)
@@ -153,6 +167,10 @@ class ClusterConsole(App[None]):
         self.scope_ns: str | None = None        # `:ns NAME`
         self.scope_project: str | None = None   # `:project NAME`
         self.flushes = 0
+        self._again = False              # a follow-up flush is due (the last drain ran out of budget)
+        self._behind_since: float | None = None   # since when drains have left rows dirty
+        self._last_key = 0.0            # monotonic time of the last key (the idle full collection waits)
+        self._gc_full_at: float | None = None   # the last full collection, once the model is frozen
         self.actions = ConsoleActions(self)
         chosen = theme or self.config.theme or themes.DEFAULT_THEME
         self.theme = chosen
@@ -187,11 +205,28 @@ class ClusterConsole(App[None]):
         wl.render_cells = self.actions.decorate(wl.render_cells)
         self._activate(self.view)
         self.set_interval(1 / max(0.5, self.config.refresh_hz), self.flush, name="flush")
+        self.set_interval(GC_IDLE_S, self._gc_when_idle, name="gc")
         self.update_header()
         self.connect()
         self.load_contexts()
         if self.telemetry_auto:
             self._local_task = asyncio.create_task(self._local_run(), name="local-gpus")
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._last_key = time.monotonic()
+        await super().on_event(event)
+
+    def _gc_when_idle(self) -> None:
+        """The full collection automatic thresholds no longer make: when the keyboard rests (see GC_THRESHOLDS)."""
+        last = self._gc_full_at
+        if last is None or not gc.isenabled():
+            return
+        now = time.monotonic()
+        due = now - last >= GC_FULL_EVERY_S and now - self._last_key >= GC_IDLE_S
+        if due or now - last >= GC_FULL_AT_MOST_S:
+            gc.collect()
+            self._gc_full_at = time.monotonic()
 
     @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
     def load_contexts(self) -> None:
@@ -262,9 +297,15 @@ class ClusterConsole(App[None]):
         gc.disable()
         try:
             await session.wait_synced(600)
+            self.flush()   # the views' rows, built by the first drain, are as long-lived as the records
         finally:
             gc.collect()
             gc.freeze()
+            # Full collections rescan every object made since the freeze (records the watches replaced,
+            # telemetry, rendered rows): 100-250 ms on the large scenario, many frames' worth. They run
+            # when the keyboard rests instead (`_gc_when_idle`); young collections go on as usual.
+            gc.set_threshold(*GC_THRESHOLDS)
+            self._gc_full_at = time.monotonic()
             gc.enable()
 
     def _set_session(self, session: Session, live: bool) -> None:
@@ -357,22 +398,22 @@ class ClusterConsole(App[None]):
             return None
         res: TickResult = await s.off_ui(feed.tick())  # type: ignore[attr-defined]
         if feed is self.feed and res.fresh and self._mounted_panes():
-            self._apply_telemetry(feed, res)
+            # Applied by the flush, which holds the model's lock (an expanded workload's pods are walked).
+            self._tel_pending = res if self._tel_pending is None else self._tel_pending.merge(res)
+            self.flush()
         return res
 
     def _apply_telemetry(self, feed: TelemetryFeed, res: TickResult) -> None:
+        """Onto the panes: every GPU row (sparklines moved on), nodes' sums, idle counts. Lock held."""
         gpus = {("gpu", n, i) for n, i in feed.view.rows} | {("gpu", n, i) for n, i in res.gpus}
-        nodes = {("node", k[1]) for k in gpus}   # every sparkline moved on, and the nodes' sums with them
-        with self.batch_update():
-            self.pane("gpus").absorb(gpus | nodes, ())
-            if res.workloads:
-                want = res.workloads
-                with self.ctx.lock:
-                    keys = [k for k in self.ctx.store.workloads.rows if (k[0], k[2]) in want]
-                self.pane("workloads").absorb(keys, ())
-            if res.projects:
-                self.pane("projects").absorb(res.projects, ())
-            self.update_header()
+        nodes = {("node", k[1]) for k in gpus}
+        self.pane("gpus").absorb(gpus | nodes, ())
+        if res.workloads:
+            want = res.workloads
+            keys = [k for k in self.ctx.store.workloads.rows if (k[0], k[2]) in want]
+            self.pane("workloads").absorb(keys, ())
+        if res.projects:
+            self.pane("projects").absorb(res.projects, ())
 
     # ------------------------------------------------------------------ serving health
     def _gpu_telemetry(self, key: tuple[str, int]) -> Any:
@@ -410,16 +451,24 @@ class ClusterConsole(App[None]):
         return snap
 
     def _apply_serving(self, snap: ServingSnapshot) -> None:
+        """The new snapshot replaces the panes' reference here, on the UI thread (it is never changed after);
+        the rows it touches are redrawn by the next flush, which holds the model's lock as the panes read it."""
         old, self.ctx.serving = self.ctx.serving, snap
         keys = set(snap.workloads) | set(old.workloads)
         projects = set(snap.breaches_by_project) | set(old.breaches_by_project)
-        with self.batch_update():
-            inf = self.pane("inference")
-            inf.absorb(keys | inf.model.refresh_all(), ())  # type: ignore[attr-defined]
-            self.pane("workloads").absorb(keys, ())
-            if projects:
-                self.pane("projects").absorb(projects, ())
-            self.update_header()
+        if self._serving_pending is not None:
+            keys |= self._serving_pending[0]
+            projects |= self._serving_pending[1]
+        self._serving_pending = (keys, projects)
+        self.flush()
+
+    def _absorb_serving(self, keys: set[Any], projects: set[Any]) -> None:
+        """Onto the panes: the Inference rows, inference workloads' RPS and P95, projects' breach marks. Lock held."""
+        inf = self.pane("inference")
+        inf.absorb(keys | inf.model.refresh_all(), ())  # type: ignore[attr-defined]
+        self.pane("workloads").absorb(keys, ())
+        if projects:
+            self.pane("projects").absorb(projects, ())
 
     # ------------------------------------------------------------------ this machine's GPUs (NVML)
     async def _local_run(self) -> None:
@@ -505,8 +554,8 @@ class ClusterConsole(App[None]):
             p.table.move_to_key(nxt)
             return
         ns, name = wl
-        with self.ctx.lock:
-            target = next((k for k in self.ctx.store.workloads.rows if k[0] == ns and k[2] == name), None)
+        # The workloads view is written only by the drain, on this thread: no lock to read it.
+        target = next((k for k in self.ctx.store.workloads.rows if k[0] == ns and k[2] == name), None)
         g = key
         row = self.ctx.store.gpus.rows.get((g[1], g[2]))  # type: ignore[index]
         idx = model.device_index(row) if row is not None else None  # type: ignore[attr-defined]
@@ -591,17 +640,35 @@ class ClusterConsole(App[None]):
             self._flush_locked(s)
         finally:
             s.lock.release()
+        self.update_header()   # outside the lock: it reads only published snapshots and the UI's own state
 
     def _flush_locked(self, s: Session) -> None:
         # Which lists are complete is read *before* the drain: a list is reported complete only after the
-        # model took it in, so every figure this drain yields that the snapshot calls known is whole.
+        # model took it in, so every figure this drain yields that the snapshot calls known is whole. A drain
+        # that ran out of budget has not computed every row yet: the panes keep the snapshot they had.
         sync = s.sync
-        delta = s.store.drain()
+        store = s.store
+        now = time.monotonic()
+        if self._behind_since is not None and now - self._behind_since > MAX_BEHIND_S:
+            budget = None   # behind for too long (events outpace the budget): everything, this once
+        else:
+            budget = DRAIN_BUDGET_S if store.dirty_count < BIG_BACKLOG else BIG_BUDGET_S
+        delta = store.drain(budget)
+        if not store.behind:
+            self._behind_since = None
+        elif self._behind_since is None:
+            self._behind_since = now
         ev_ups, ev_rem = s.events.drain()
         self.flushes += 1
-        changed = self._set_sync(sync)
+        changed = self._set_sync(sync) if not store.behind else False
+        tel, self._tel_pending = self._tel_pending, None
+        srv, self._serving_pending = self._serving_pending, None
 
         with self.batch_update():
+            if tel is not None and self.feed is not None:
+                self._apply_telemetry(self.feed, tel)
+            if srv is not None:
+                self._absorb_serving(*srv)
             if delta.projects:
                 self.pane("projects").absorb(delta.projects.upserts, delta.projects.removed)
             if delta.gpus or delta.nodes:
@@ -618,9 +685,18 @@ class ClusterConsole(App[None]):
             if ev_ups or ev_rem:
                 self.pane("events").absorb(ev_ups, ev_rem)
             active = self.pane()
+            if active.behind:
+                active.catch_up()  # a view switch or re-sort that found the lock busy
             if active.model.ages and self.flushes % int(5 * self.config.refresh_hz) == 0:
                 active.table.invalidate()  # ages on screen move on even when the rows do not change
-            self.update_header()
+        if s.store.behind and not self._again:
+            # Rows the budget left dirty (a storm of events): another flush soon, keys handled in between.
+            self._again = True
+            self.set_timer(FLUSH_AGAIN_S, self._flush_again)
+
+    def _flush_again(self) -> None:
+        self._again = False
+        self.flush()
 
     def _set_sync(self, sync: SyncSnapshot) -> bool:
         """Take a new snapshot of which lists are complete; panes whose figures changed state render again."""
@@ -722,12 +798,12 @@ class ClusterConsole(App[None]):
         self._update_pane_states()
         tabs = " ".join(f"[reverse] {i + 1} {v} [/]" if v == self.view else f" {i + 1} {v} "
                         for i, v in enumerate(VIEW_ORDER))
-        self.query_one("#tabs", Static).update(tabs)
+        _show_line(self.query_one("#tabs", Static), tabs)
         crumbs = [self.scope_text()] if self.scope_text() else []
         crumbs += [e.view + (f" › {e.drill.crumb}" if e.drill else "") for e in self.nav]
         p = self.pane()
         crumbs.append(self.view + (f" › {p.drill.crumb}" if p.drill else ""))
-        self.query_one("#crumbs", Static).update("  ›  ".join(f"<{c}>" for c in crumbs))
+        _show_line(self.query_one("#crumbs", Static), "  ›  ".join(f"<{c}>" for c in crumbs))
         self.query_one(KeyHints).show(self.key_hints(), key_style=str(self.ctx.palette.accent))
 
     def key_hints(self) -> list[tuple[str, str]]:
@@ -1049,7 +1125,7 @@ class ClusterConsole(App[None]):
         key = p.table.cursor_key
         return p.model.target(key) if key is not None else None
 
-    def _fetched_text(self, title: str, render: Callable[[Any, Any, dict], str], yaml_syntax: bool = False) -> None:
+    def _fetched_text(self, title: str, render: Callable[[Any, Any, dict], Any], yaml_syntax: bool = False) -> None:
         """A text screen for the object under the cursor, fetched fresh when the screen opens."""
         from console.ui.screens import TextScreen
 
@@ -1060,16 +1136,16 @@ class ClusterConsole(App[None]):
         session = self.session
 
         async def load() -> str:
-            return render(session, ref, await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name))
+            text = render(session, ref, await session.fetch(ref.group, ref.plural, ref.kind, ref.namespace, ref.name))
+            return await text if asyncio.iscoroutine(text) else text
 
         self.push_screen(TextScreen(title.format(label=ref.label), load, yaml_syntax=yaml_syntax))
 
     def action_describe(self) -> None:
         from console.ui.describe import describe_text
 
-        def render(session: Any, ref: Any, obj: dict) -> str:
-            with session.lock:
-                events = session.events.for_object(ref.kind, ref.namespace or "", ref.name)
+        async def render(session: Any, ref: Any, obj: dict) -> str:
+            events = await session.read(lambda: session.events.for_object(ref.kind, ref.namespace or "", ref.name))
             return describe_text(obj, events, self.ctx.now())
 
         self._fetched_text("describe {label}", render)
@@ -1080,13 +1156,15 @@ class ClusterConsole(App[None]):
         self._fetched_text(f"YAML {{label}} (fetched {time.strftime('%H:%M:%S')})",
                            lambda session, ref, obj: yaml_text(obj), yaml_syntax=True)
 
-    def action_logs(self) -> None:
+    async def action_logs(self) -> None:
         from console.ui.screens import LogScreen
 
         p = self.pane()
         key = p.table.cursor_key
-        pod = p.model.log_pod(key) if key is not None else None
         s = self.session
+        pod = None
+        if key is not None:   # a workload's pods are walked in the model: with its lock, off this thread
+            pod = await s.read(lambda: p.model.log_pod(key)) if s is not None else p.model.log_pod(key)
         if pod is None:
             self.notify("no pod under the cursor (expand a workload with enter)", timeout=3)
             return
@@ -1200,6 +1278,14 @@ async def _close_feed(feed: TelemetryFeed | ServingFeed) -> None:
         await asyncio.wait_for(feed.session.off_ui(feed.close()), 5)
     except Exception:
         pass
+
+
+def _show_line(line: Static, text: str) -> None:
+    """A one-line Static, updated only when its text changed and without a layout pass (the height is fixed):
+    the header lines are rewritten on every flush and key, and a layout pass repaints the whole screen."""
+    if getattr(line, "_shown", None) != text:
+        line._shown = text  # type: ignore[attr-defined]
+        line.update(text, layout=False)
 
 
 def _keys(keys: str) -> str:

@@ -175,7 +175,7 @@ class SyncProgress(Static):
         key = text.plain + repr(palette.info)
         if key != self._last:
             self._last = key
-            self.update(text)
+            self.update(text, layout=False)   # one line: the height never changes
         self.display = bool(self.segments)
 
 
@@ -193,4 +193,4 @@ class ClusterHeader(Static):
         key = text.plain + repr(palette.ok)
         if key != self._last:
             self._last = key
-            self.update(text)
+            self.update(text, layout=False)   # three lines: the height never changes

@@ -34,7 +34,7 @@ class KeyHints(Static):
                 t.append("  ")
             t.append(key, key_style)
             t.append(f" {desc}")
-        self.update(t)
+        self.update(t, layout=False)   # one docked line: the height never changes
 
     @property
     def items(self) -> tuple[tuple[str, str], ...]:

@@ -24,6 +24,8 @@ from textual.strip import Strip
 
 Key = Hashable
 Cells = Sequence[Text | str]
+CACHE_PAGES = 6      # rendered rows kept: this many screens' worth around the cursor ...
+CACHE_MIN = 256      # ... and at least this many
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.columns = list(columns)
         self.render_cells = render_cells
         self.order: list[Key] = []
-        self._index: dict[Key, int] = {}
+        self._index_of: dict[Key, int] | None = {}   # key → row, built when first asked after a new order
         self._cursor = 0
         self._cursor_key: Key | None = None
         self._cache: dict[Key, Strip] = {}
@@ -122,15 +124,14 @@ class VirtualTable(ScrollView, can_focus=True):
     def set_order(self, keys: list[Key]) -> None:
         """New row order. The cursor stays on its key if the key is still there, else on the same line."""
         self.order = keys
-        self._index = {k: i for i, k in enumerate(keys)}
+        self._index_of = None
         old_key = self._cursor_key
-        if old_key is not None and old_key in self._index:
-            self._cursor = self._index[old_key]
+        at = self._find(old_key) if old_key is not None else None
+        if at is not None:
+            self._cursor = at
         else:
             self._cursor = min(self._cursor, max(0, len(keys) - 1))
         self._cursor_key = keys[self._cursor] if keys else None
-        if len(self._cache) > 4 * max(256, len(keys)):
-            self._cache.clear()
         self.virtual_size = Size(self._layout_width if self._layout_width > 0 else self.size.width, len(keys) + 1)
         if self._cursor_key != old_key:
             self.post_message(self.CursorMoved(self, self._cursor_key))
@@ -142,14 +143,12 @@ class VirtualTable(ScrollView, can_focus=True):
             self._cache.clear()
             self.refresh()
             return
-        hit = False
         top = int(self.scroll_offset.y)
-        bottom = top + self.size.height
+        on_screen = set(self.order[top:top + self.size.height + 1])
+        hit = False
         for k in keys:
-            if self._cache.pop(k, None) is not None:
-                i = self._index.get(k)
-                if i is not None and top <= i <= bottom:
-                    hit = True
+            if self._cache.pop(k, None) is not None and k in on_screen:
+                hit = True
         if hit:
             self.refresh()
 
@@ -182,7 +181,7 @@ class VirtualTable(ScrollView, can_focus=True):
             self.post_message(self.CursorMoved(self, self._cursor_key))
 
     def move_to_key(self, key: Key) -> bool:
-        i = self._index.get(key)
+        i = self._find(key)
         if i is None:
             return False
         self.move_to(i, center=True)
@@ -287,6 +286,30 @@ class VirtualTable(ScrollView, can_focus=True):
             cells.append(Text(title, style=st))
         return self._cells_strip(cells, style)
 
+    @property
+    def _index(self) -> dict[Key, int]:
+        """Key → row; rebuilt lazily, since a flush may set a new order of 18,000 rows several times a
+        second and only a jump to a key needs it."""
+        if self._index_of is None:
+            self._index_of = {k: i for i, k in enumerate(self.order)}
+        return self._index_of
+
+    def _find(self, key: Key) -> int | None:
+        """The row of `key`: from the index when built, else one scan in C (the cursor after a new order)."""
+        if self._index_of is not None:
+            return self._index_of.get(key)
+        try:
+            return self.order.index(key)
+        except ValueError:
+            return None
+
+    def _prune(self, row: int) -> None:
+        """Keep the rendered rows of the pages around `row`: each cached row is a dozen objects the cyclic
+        GC rescans on every full collection, and scrolling through 18,000 rows would keep them all."""
+        reach = CACHE_PAGES * max(1, self.size.height) // 3   # two thirds kept: no prune on every new row
+        near = set(self.order[max(0, row - reach):row + reach + 1])
+        self._cache = {k: v for k, v in self._cache.items() if k in near}
+
     def render_line(self, y: int) -> Strip:
         self._ensure_layout()
         base, header, _, cursor, empty = self._style_set()
@@ -309,6 +332,8 @@ class VirtualTable(ScrollView, can_focus=True):
                 cells = [Text(f"<cannot render row: {type(e).__name__}: {e}>")]
             strip = self._cells_strip(cells, base).extend_cell_length(width, base)
             self._cache[key] = strip
+            if len(self._cache) > max(CACHE_MIN, CACHE_PAGES * self.size.height):
+                self._prune(row)
         if row == self._cursor:
             # Background only, laid over the cells, so coloured bars stay readable on the cursor row.
             strip = Strip(list(Segment.apply_style(list(strip), post_style=cursor)), strip.cell_length)

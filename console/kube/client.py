@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -92,33 +93,43 @@ INFERENCESERVICES = Res("serving.kserve.io", "v1beta1", "inferenceservices", Tru
 INFERENCEWORKLOADS = Res("run.ai", "v2alpha1", "inferenceworkloads", True, "InferenceWorkload")
 
 
-@dataclass
 class Stats:
-    """What the console's header shows about its own load on the API server."""
+    """What the console's header shows about its own load on the API server.
 
-    requests: int = 0
-    errors: int = 0
-    retries: int = 0
-    open_watches: int = 0
-    _times: deque | None = None
+    Written by the loop that uses the client; read by the UI from its own thread. The counters are ints
+    (rebinding one is atomic: a reader sees the old value or the new one); the request times sit behind a
+    lock the writer holds for one append and the reader only tries (`rate_per_min`).
+    """
+
+    __slots__ = ("requests", "errors", "retries", "open_watches", "_times", "_lock", "_rate")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors = 0
+        self.retries = 0
+        self.open_watches = 0
+        self._times: deque[float] = deque(maxlen=4096)
+        self._lock = threading.Lock()
+        self._rate = 0.0
 
     def record(self) -> None:
-        self.requests += 1
-        if self._times is None:
-            self._times = deque(maxlen=4096)
-        self._times.append(time.monotonic())
+        now = time.monotonic()
+        with self._lock:
+            self.requests += 1
+            self._times.append(now)
 
     def rate_per_min(self, window: float = 60.0) -> float:
-        """Requests in the last `window` seconds, per minute.
-
-        The informers' thread appends while the UI reads: the UI takes a copy first (`tuple()` of a deque
-        of floats runs in C without releasing the GIL, so it never sees the deque mid-change), then counts.
-        """
-        times = tuple(self._times) if self._times else ()
-        if not times:
-            return 0.0
+        """Requests in the last `window` seconds, per minute. Never waits: while the writer holds the
+        lock (a few microseconds), the figure of the previous call is returned."""
+        if not self._lock.acquire(blocking=False):
+            return self._rate
+        try:
+            times = tuple(self._times)
+        finally:
+            self._lock.release()
         cutoff = time.monotonic() - window
-        return sum(1 for t in times if t >= cutoff) * 60.0 / window
+        self._rate = sum(1 for t in times if t >= cutoff) * 60.0 / window
+        return self._rate
 
 
 def _retry_after(resp: httpx.Response, body: Any) -> float | None:

@@ -6,6 +6,9 @@ records and indexes and marks the view rows it can affect as dirty: O(1)-ish wor
 The UI calls `drain()` a few times a second; it recomputes only the dirty rows and returns what changed
 since the previous drain. `refresh()` does the same without consuming the change set (snapshots).
 
+A stored record is never changed in place: a change stores a new record under its key, so a reader on
+another thread that gets one record by key sees it whole (see `console.ui.session` for the hand-over).
+
 Per-pod facts that depend on other objects (top owner, queue, priority class, preemptibility) are
 resolved here and re-resolved when an owner, PodGroup or Queue they depend on changes.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gc
+import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -222,6 +226,22 @@ def _service_of(rec: OwnerRec) -> str | None:
         if v:
             return v
     return None
+
+
+BATCH = 16   # dirty rows recomputed between looks at the clock in a budgeted refresh
+
+
+def _batch(dirty: set, deadline: float | None, first: bool = False) -> tuple[set, set]:
+    """(to recompute now, to leave dirty): all of it without a deadline; else a batch while time is left
+    (the `first` batch of a view in any case, so every refresh makes progress)."""
+    if not dirty or deadline is None:
+        return dirty, set()
+    if not first and time.perf_counter() >= deadline:
+        return set(), dirty
+    if len(dirty) <= BATCH:
+        return dirty, set()
+    now = {dirty.pop() for _ in range(BATCH)}
+    return now, dirty
 
 
 class ClusterStore:
@@ -517,13 +537,14 @@ class ClusterStore:
             p = self.pods.get(key)
             if p is None:
                 continue
-            before = copy.copy(p)
+            new = copy.copy(p)  # a stored record is never changed in place (see `ClusterStore`)
+            self.resolve_into(new)
             self._unindex_pod(p)
-            self.resolve_into(p)
-            self._index_pod(p)
-            what = _what_changed(before, p)
-            self._touch_pod(before, what)
+            self.pods[key] = new
+            self._index_pod(new)
+            what = _what_changed(p, new)
             self._touch_pod(p, what)
+            self._touch_pod(new, what)
 
     # ------------------------------------------------------------------ resolution
     def owner_for_ref(self, namespace: str, ref: Ref, by_uid: dict[str, OwnerRec] | None = None
@@ -907,24 +928,42 @@ class ClusterStore:
         return [self.pods[k] for k in keys if k in self.pods]
 
     # ------------------------------------------------------------------ output
-    def refresh(self) -> None:
-        """Recompute the dirty rows of every view; the changes accumulate until `drain()`."""
+    def refresh(self, budget_s: float | None = None) -> None:
+        """Recompute the dirty rows of every view; the changes accumulate until `drain()`.
+
+        With `budget_s`, rows are recomputed in small batches until the time is spent and the rest stay dirty
+        for the next call: under a storm of events the UI's flush stays short (the next one goes on), and
+        a row changed many times meanwhile is computed once.
+        """
         mode = self.kai_mode
         if mode != self._kai_mode_seen:
             self._kai_mode_seen = mode
             self.dirty_workloads |= set(self.pods_by_workload) | self.owner_roots | set(self.workloads.rows)
             self.dirty_projects |= set(self.queues) | set(self.pods_by_queue) | set(self.quotas_by_ns) \
                 | set(self.projects.rows)
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
         d = self._delta
-        wl_dirty, self.dirty_workloads = self.dirty_workloads, set()
-        changed, removed, touched_projects = self.workloads.refresh(self, wl_dirty)
-        d.workloads.merge(changed, removed)
-        self.dirty_projects |= touched_projects
-        pr_dirty, self.dirty_projects = self.dirty_projects, set()
-        pr_changed, pr_removed = self.projects.refresh(self, pr_dirty)
-        d.projects.merge(pr_changed, pr_removed)
-        gn_dirty, self.dirty_gpu_nodes = self.dirty_gpu_nodes, set()
-        d.gpus.merge(*self.gpus.refresh(self, gn_dirty))
+        wl_dirty, self.dirty_workloads = _batch(self.dirty_workloads, deadline, first=True)
+        while wl_dirty:
+            changed, removed, touched_projects = self.workloads.refresh(self, wl_dirty)
+            d.workloads.merge(changed, removed)
+            self.dirty_projects |= touched_projects
+            wl_dirty, self.dirty_workloads = _batch(self.dirty_workloads, deadline)
+        pr_changed: dict[str, Any] = {}
+        pr_removed: set[str] = set()
+        pr_dirty, self.dirty_projects = _batch(self.dirty_projects, deadline, first=True)
+        while pr_dirty:
+            changed, removed = self.projects.refresh(self, pr_dirty)
+            pr_changed.update(changed)
+            pr_removed |= removed
+            d.projects.merge(changed, removed)
+            pr_dirty, self.dirty_projects = _batch(self.dirty_projects, deadline)
+        gn_dirty, self.dirty_gpu_nodes = _batch(self.dirty_gpu_nodes, deadline, first=True)
+        while True:   # once even with nothing dirty: a change in what waits re-marks slivers (fragmentation)
+            d.gpus.merge(*self.gpus.refresh(self, gn_dirty))
+            gn_dirty, self.dirty_gpu_nodes = _batch(self.dirty_gpu_nodes, deadline)
+            if not gn_dirty:
+                break
         nd_dirty, self.dirty_nodes = self.dirty_nodes, set()
         nd_changed, nd_removed = self.nodes_view.refresh(self, nd_dirty)
         d.nodes.merge(nd_changed, nd_removed)
@@ -942,10 +981,20 @@ class ClusterStore:
         """KAI's own fair shares as read from its scheduler's metrics (a `KaiFairShare`), or None."""
         self.fair_share.set_kai(kai)
 
-    def drain(self) -> Delta:
-        """What changed since the last drain (rows upserted and removed per view, health changed)."""
+    @property
+    def dirty_count(self) -> int:
+        return len(self.dirty_workloads) + len(self.dirty_projects) + len(self.dirty_gpu_nodes) + len(self.dirty_nodes)
+
+    @property
+    def behind(self) -> bool:
+        """Rows are still dirty (a budgeted refresh left them for the next one)."""
+        return bool(self.dirty_workloads or self.dirty_projects or self.dirty_gpu_nodes or self.dirty_nodes)
+
+    def drain(self, budget_s: float | None = None) -> Delta:
+        """What changed since the last drain (rows upserted and removed per view, health changed); with
+        `budget_s`, at most about that much time is spent and what is left waits (`behind`)."""
         with _gc_paused():
-            self.refresh()
+            self.refresh(budget_s)
         out, self._delta = self._delta, Delta()
         return out
 

@@ -242,7 +242,12 @@ class TelemetryView:
 
     def idle_rows(self) -> list[GpuTelemetry]:
         """Idle-allocated GPUs, longest idle first (the UI's jump list)."""
-        return sorted((r for r in self.rows.values() if r.idle), key=lambda r: (-(r.idle_for_s or 0), r.key))
+        return idle_rows(self.rows)
+
+
+def idle_rows(rows: Mapping[RowKey, GpuTelemetry]) -> list[GpuTelemetry]:
+    """Idle-allocated GPUs, longest idle first."""
+    return sorted((r for r in rows.values() if r.idle), key=lambda r: (-(r.idle_for_s or 0), r.key))
 
 
 def idle_by_workload(rows: Mapping[RowKey, GpuRow], telemetry: Mapping[RowKey, GpuTelemetry]

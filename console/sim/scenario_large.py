@@ -26,6 +26,7 @@ from .resources import (DAEMONSETS, DEPLOYMENTS, JOBS, NAMESPACES, NODES, PODGRO
                         REPLICASETS)
 from .scenario_base import apply_all, base_objects
 from .scenario_file import ScenarioError
+from .validation import default_pod_spec
 from .workloads import HASH_LABEL, JOB_NAME_LABELS, JOB_UID_LABELS, REVISION_ANN, REVISION_HASH, template_hash
 
 Obj = dict[str, Any]
@@ -198,6 +199,9 @@ class _Builder:
         if cpu_only:
             dep["metadata"]["labels"]["priorityClassName"] = "build"
             dep["spec"]["template"]["spec"]["priorityClassName"] = "build"
+        # Defaulted as admission would have (store.load skips it): otherwise the controller's first status
+        # write defaults the template, its hash changes and the whole Deployment rolls out.
+        default_pod_spec(dep["spec"]["template"]["spec"])
         d_uid, rs_uid = self.uid(), self.uid()
         dmd = dep["metadata"]
         dmd.update(uid=d_uid, creationTimestamp=created, annotations={**dmd.get("annotations", {}),

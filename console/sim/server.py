@@ -102,6 +102,8 @@ class ApiServer:
         try:
             if path.rstrip("/") == "/sim/faults":
                 return await self._faults_endpoint(request, path_token)
+            if path.rstrip("/") == "/sim/churn":
+                return await self._churn_endpoint(request, path_token)
             if path.rstrip("/") == "/sim/load":
                 return await self._load_endpoint(request, path_token)
             faults = self.cluster.extras.get("faults")
@@ -161,6 +163,22 @@ class ApiServer:
             raise method_not_allowed()
         body = await self._body(request)
         return _json(faults.apply_json(body))
+
+    async def _churn_endpoint(self, request: web.Request, path_token: str | None) -> web.Response:
+        """Pod changes made inside the simulator at a steady rate (see `console.sim.churn`); admin-only."""
+        from . import churn
+
+        user = self._authenticate(request, path_token)
+        if user.kind != "admin":
+            raise ApiError(403, f'User "{user.name}" cannot use the churn endpoint: it is admin-only', "Forbidden")
+        if request.method == "GET":
+            running = self.cluster.extras.get("churn")
+            if running is None:
+                raise ApiError(404, "no churn has been started", "NotFound")
+            return _json(running.state())
+        if request.method != "POST":
+            raise method_not_allowed()
+        return _json(churn.apply_json(self.cluster, await self._body(request)))
 
     async def _load_endpoint(self, request: web.Request, path_token: str | None) -> web.Response:
         """`POST /sim/load {"namespace", "name", "rps"}` sets a service's offered load; GET lists them.
@@ -923,6 +941,9 @@ class RunningServer:
         if self._stopped:
             return
         self._stopped = True
+        churn = self.api.cluster.extras.get("churn")
+        if churn is not None:
+            await churn.stop()
         self.api.close_streams()
         await self.runner.cleanup()
 

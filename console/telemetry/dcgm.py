@@ -4,7 +4,9 @@ Exporter pods are found through the API by label: `app=nvidia-dcgm-exporter` (GP
 `app.kubernetes.io/name=dcgm-exporter` (standalone chart). Each pod is scraped, not the Service (it
 load-balances to one pod). Directly at `http://<podIP>:9400/metrics` when this machine can reach pod
 IPs, else through the API server's pod proxy; "auto" tries direct once and sticks to what works.
-Scrapes run concurrently, each with its own timeout; one node's failure is that node's `error`.
+Scrapes run concurrently on one aiohttp pool (`console.kube.scrape`: the API client's credentials and
+TLS for the proxy; httpx cost six times the bytes here), each with its own timeout; one node's failure
+is that node's `error`.
 Sampling faster than the exporter collects (`DCGM_EXPORTER_INTERVAL`, 30 s by default) returns the
 previous snapshot, since the exporter would answer with the same values.
 
@@ -21,10 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
-
 from console.kube.client import PODS, KubeClient
 from console.kube.errors import ApiError
+from console.kube.scrape import Scraper, ScrapeError
 
 from .dcgm_parse import parse, to_sample
 from .sampler import VIA_GPU_GROUP, GpuSample, NodeGpus, PodRef, Snapshot
@@ -175,7 +176,7 @@ class DcgmExporterSampler:
     name = "dcgm-exporter"
 
     def __init__(self, client: KubeClient | None = None, *, targets: Sequence[Target] | None = None,
-                 mode: str = "auto", http: httpx.AsyncClient | None = None, groups: GroupIndex | None = None,
+                 mode: str = "auto", scraper: Scraper | None = None, groups: GroupIndex | None = None,
                  timeout_s: float = 3.0, min_interval_s: float = 0.0, concurrency: int = 64,
                  rediscover_s: float = 120.0, clock: Callable[[], float] = time.monotonic) -> None:
         if mode not in MODES:
@@ -192,10 +193,12 @@ class DcgmExporterSampler:
         self._own_groups = groups is None and client is not None
         self._static = list(targets) if targets is not None else None
         self._targets: list[Target] | None = self._static
+        self._interval_of: object = None
+        self._interval = DEFAULT_INTERVAL_S
         self._discovered_at: float | None = None
-        self._sem = asyncio.Semaphore(max(1, concurrency))
-        self._http = http
-        self._own_http = http is None
+        self.concurrency = max(1, concurrency)
+        self._scraper = scraper
+        self._own_scraper = scraper is None
         self._direct: bool | None = {"direct": True, "proxy": False}.get(mode)
         self._last: Snapshot | None = None
         self._lock = asyncio.Lock()
@@ -203,8 +206,11 @@ class DcgmExporterSampler:
 
     @property
     def interval_s(self) -> float:
-        exporter = max((t.interval_s for t in self._targets or ()), default=DEFAULT_INTERVAL_S)
-        return max(self.min_interval_s, exporter)
+        targets = self._targets or ()
+        if self._interval_of is not targets:   # once per discovery, not per read (2,000 targets)
+            self._interval = max((t.interval_s for t in targets), default=DEFAULT_INTERVAL_S)
+            self._interval_of = targets
+        return max(self.min_interval_s, self._interval)
 
     @property
     def targets(self) -> list[Target]:
@@ -216,16 +222,16 @@ class DcgmExporterSampler:
         """True once scraping goes through the API server's pod proxy; None while undecided."""
         return None if self._direct is None else not self._direct
 
-    def _client_http(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s, connect=min(1.0, self.timeout_s)),
-                                           limits=httpx.Limits(max_connections=256, max_keepalive_connections=256))
-        return self._http
+    def _pages(self) -> Scraper:
+        if self._scraper is None:
+            kw = {"timeout_s": self.timeout_s, "concurrency": self.concurrency}
+            self._scraper = Scraper.for_client(self.client, **kw) if self.client is not None else Scraper(**kw)
+        return self._scraper
 
     async def close(self) -> None:
-        if self._own_http and self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._own_scraper and self._scraper is not None:
+            await self._scraper.aclose()
+            self._scraper = None
 
     # ---------------------------------------------------------------- discovery
     async def discover(self) -> list[Target]:
@@ -300,40 +306,26 @@ class DcgmExporterSampler:
         try:
             await asyncio.wait_for(self._get_direct(t), min(self.timeout_s, 1.5))
             self._direct = True
-        except (httpx.HTTPError, OSError, asyncio.TimeoutError):
+        except (ScrapeError, OSError, asyncio.TimeoutError):
             self._direct = False
 
     async def _get_direct(self, t: Target) -> str:
         url = t.url or f"http://{t.ip}:{t.port}/metrics"
         self.scrapes += 1
-        resp = await self._client_http().get(url)
-        resp.raise_for_status()
-        return resp.text
+        return (await self._pages().get(url)).decode("utf-8", "replace")
 
     async def _get_proxy(self, t: Target) -> str:
-        assert self.client is not None
-        path = f"/api/v1/namespaces/{t.namespace}/pods/{t.pod}:{t.port}/proxy/metrics"
         self.scrapes += 1
-        body = await self.client.request("GET", path, raw=True, retry=False)
-        return body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        return (await self._pages().get_proxy(t.namespace, t.pod, t.port)).decode("utf-8", "replace")
 
     async def _scrape(self, t: Target) -> NodeGpus:
-        async with self._sem:
-            try:
-                if t.url is not None or self._direct:
-                    text = await asyncio.wait_for(self._get_direct(t), self.timeout_s)
-                else:
-                    text = await asyncio.wait_for(self._get_proxy(t), self.timeout_s)
-            except asyncio.TimeoutError:
-                return NodeGpus(t.node, (), f"exporter {t.label}: no answer within {self.timeout_s:g} s", t.label)
-            except httpx.HTTPStatusError as e:
-                return NodeGpus(t.node, (), f"exporter {t.label}: HTTP {e.response.status_code}", t.label)
-            except (httpx.HTTPError, OSError) as e:
-                return NodeGpus(t.node, (), f"exporter {t.label}: {type(e).__name__}: {e}".rstrip(": "), t.label)
-            except ApiError as e:
-                return NodeGpus(t.node, (), f"exporter {t.label}: {e}", t.label)
-            except Exception as e:  # whatever one node does, the others are still sampled
-                return NodeGpus(t.node, (), f"exporter {t.label}: {type(e).__name__}: {e}", t.label)
+        # The transport bounds the pages in flight and each page's time (`timeout_s`, connect included).
+        try:
+            text = await (self._get_direct(t) if t.url is not None or self._direct else self._get_proxy(t))
+        except (ScrapeError, ApiError) as e:
+            return NodeGpus(t.node, (), f"exporter {t.label}: {e}", t.label)
+        except Exception as e:  # whatever one node does, the others are still sampled
+            return NodeGpus(t.node, (), f"exporter {t.label}: {type(e).__name__}: {e}".rstrip(": "), t.label)
         parsed = parse(text) if len(text) < 512_000 else await asyncio.to_thread(parse, text)
         try:
             gpus = tuple(join_groups(to_sample(g, t.node), self.groups) for g in parsed.gpus.values())

@@ -41,6 +41,7 @@ class Pane(Vertical):
         self.active = False
         self.state_message = ""
         self._summary: str | None = None  # recomputed only after the rows changed (it walks every row)
+        self._shown_summary = ""
 
     def compose(self) -> ComposeResult:
         yield Static(self.model.title, classes="pane-title")
@@ -91,13 +92,26 @@ class Pane(Vertical):
         if self.active:
             self.catch_up()
 
+    @property
+    def behind(self) -> bool:
+        """Changes are waiting for this pane (a re-order or summary the lock was busy for, or stale rows)."""
+        return self._reorder or bool(self._stale) or self._summary is None
+
     def catch_up(self, force: bool = False) -> None:
         table = self.table
         if self._reorder or force:
-            with self.model.ctx.lock:  # the order walks the model, which the informers' thread writes
-                keys = self.model.order()
-            table.set_order(keys)
-            self._reorder = False
+            # The order walks the model, which the informers' thread writes: the lock is only tried, and
+            # when it is busy the rows stay as they are until the next flush (which holds it) orders them.
+            lock = self.model.ctx.lock
+            if lock.acquire(blocking=False):
+                try:
+                    keys = self.model.order()
+                finally:
+                    lock.release()
+                table.set_order(keys)
+                self._reorder = False
+            else:
+                self._reorder = True
         if self._stale:
             table.invalidate(self._stale)
             self._stale = set()
@@ -126,19 +140,20 @@ class Pane(Vertical):
             title.append(f" · /{self.typed}")
         sort = f" · sort {m.sort}{' ' + G().sort_desc if m.reverse else ''}"
         title.append(sort)
-        if self._summary is None:
+        if self._summary is None and m.ctx.lock.acquire(blocking=False):  # busy: the last one, till next flush
             try:
-                with m.ctx.lock:
-                    self._summary = m.summary()
+                self._summary = self._shown_summary = m.summary()
             except Exception as e:  # a summary must never break the pane
-                self._summary = f"({type(e).__name__})"
-        summary = self._summary
+                self._summary = self._shown_summary = f"({type(e).__name__})"
+            finally:
+                m.ctx.lock.release()
+        summary = self._shown_summary
         if summary:
             title.append(f" · {summary}", style="dim")
         part = self._part(".pane-title")
         if part is None:
             return
-        part.update(title)
+        _show(part, title)
         self._update_detail()
 
     def _part(self, selector: str) -> Static | None:
@@ -162,7 +177,7 @@ class Pane(Vertical):
             text = Text(f"{type(e).__name__}: {e}")
         part = self._part(".pane-detail")
         if part is not None:
-            part.update(text)
+            _show(part, text)
 
     def on_virtual_table_cursor_moved(self, event: VirtualTable.CursorMoved) -> None:
         self._update_detail()
@@ -228,3 +243,12 @@ class Pane(Vertical):
         self.table.invalidate()
         self._reorder = True
         self.catch_up()
+
+
+def _show(line: Static, text: Text) -> None:
+    """A one-line part (title, detail): redrawn only when its text changed, and never laid out again (its
+    height is fixed), so a cursor move repaints one line instead of the whole screen."""
+    key = (text.plain, tuple(text.spans), str(text.style))
+    if getattr(line, "_shown", None) != key:
+        line._shown = key  # type: ignore[attr-defined]
+        line.update(text, layout=False)

@@ -2,15 +2,58 @@
 
 The same path as `gpuconsole snapshot` (credentials → discovery → access plan → informers → model), kept
 open. `StaticSession` holds a model filled in advance (no API), for snapshot tests and offline views.
+
+Hand-over between the informers' thread and the UI
+--------------------------------------------------
+The informers (and the telemetry scrape, and action plans through `off_ui`) run on a loop in a thread of
+their own. Every object that thread writes and the UI thread reads has one of three rules, and the UI
+never waits for the informers (`tests/ui/test_thread_stress.py` runs both sides under churn):
+
+1. **A lock the UI only tries.**
+   - The cluster model's records and indexes (`ClusterStore.pods`, `owners`, `pods_by_*` ...) and the
+     `EventBuffer`: `Session.lock` (an RLock). The informers' thread writes inside it (`_LockedSink`: one
+     watch event, or one re-list's commit; pages are projected outside it). The UI walks them only while
+     holding it, taken with `acquire(blocking=False)`: the flush (drain, pending markers, telemetry onto
+     the panes), a pane's re-order (`Pane.catch_up`) and its title summary; on a miss it keeps what it
+     shows and the next flush retries. Reading *one* record by key (`store.pods.get(k)`,
+     `events.rows.get(k)`) needs no lock: a stored record is never changed in place, the informers
+     replace it, so a reader gets the old one or the new one whole. A walk the UI needs outside a flush
+     (describe's events, the pod for `l`) runs on the informers' loop with the lock (`Session.read`).
+     The informers' thread, their only writer, reads them without it (the dcgm sampler's GPU groups).
+     KAI's fair shares (`FairShareFeed`) enter the model the same way, inside the lock.
+   - The client's request times (`Stats._times`, the header's API rate): the writer holds `Stats._lock`
+     for one append; `Stats.rate_per_min` only tries it and returns its previous figure on a miss.
+2. **An immutable snapshot swapped by reference.** Each informer's `Health` (frozen, replaced on each
+   change) and newest `resource_version` (a str, rebound on every event); the client's counters (`Stats.requests`, `open_watches`: ints, rebound); GPU telemetry
+   (`TelemetryFeed.view`: rows, idle counts, the exporter snapshot and a copy of the history buffers,
+   built on the informers' thread and published whole once per tick); inference servers' figures (a frozen
+   `ServingSnapshot` per round, built by `ServingFeed.tick` on the informers' thread with the model read
+   under the lock, handed back through `off_ui` and swapped into `ctx.serving` on the UI thread; the
+   rows it touches are redrawn by the next flush); this machine's GPUs (`LocalFeed.view`,
+   an immutable `LocalView` per tick: console/ui/local_feed.py); list progress (`SyncBoard.snapshot`,
+   a frozen `SyncSnapshot` per report: console/kube/progress.py); `ClusterInfo`, `conn`,
+   `informer_client` and the access plan (set before `open()` returns, never after).
+3. **A queue.** Work sent to the informers' loop (`off_ui`, `read`) returns its result through the future
+   of `run_coroutine_threadsafe`.
+
+One exception waits: `:ns` / `:project` (`ClusterConsole._apply_scope`) takes the lock for at most 0.5 s
+and says so when it cannot; it should move to `Session.read`.
+
+Not shared, so no rule: the derived views (`store.projects/gpus/workloads/nodes_view` rows and counts)
+change only in `drain()`, on the UI thread and inside the lock, so the UI reads them freely and the
+informers' thread reads them only inside the lock (the telemetry join); the drain's change sets, pending
+and marked rows (`ConsoleActions`) and the panes' state never leave the UI thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from console.kube import client as k
 from console.kube import config
@@ -26,6 +69,8 @@ DEFAULT_VERSIONS = {"": "v1", "apps": "v1", "batch": "v1", "scheduling.run.ai": 
                     "run.ai": "v2alpha1", "jobset.x-k8s.io": "v1alpha2", "kubeflow.org": "v1",
                     "leaderworkerset.x-k8s.io": "v1"}
 CLUSTER_SCOPED = {"nodes", "namespaces", "queues", "priorityclasses"}
+T = TypeVar("T")
+SWITCH_INTERVAL_S = 0.001
 
 
 def _models(res: Res) -> bool:
@@ -54,7 +99,7 @@ class Session:
         self.events = EventBuffer()
         self.info = ClusterInfo()
         self.client: KubeClient | None = None
-        # Held by whoever writes the model (the informers' thread) or walks it (the UI's flush and re-sorts).
+        # The model's lock: the informers' thread writes inside it, the UI only tries it (module docstring).
         self.lock = threading.RLock()
 
     async def wait_synced(self, timeout: float | None = None) -> bool:
@@ -90,6 +135,11 @@ class Session:
     async def fetch(self, group: str, plural: str, kind: str, namespace: str | None, name: str) -> dict[str, Any]:
         raise RuntimeError("not connected to a cluster")
 
+    async def read(self, fn: Callable[[], T]) -> T:
+        """`fn()` with the model locked, without making the UI wait for the lock (no thread here)."""
+        with self.lock:
+            return fn()
+
     async def open(self) -> None:
         pass
 
@@ -98,11 +148,17 @@ class Session:
 
 
 class _LockedSink:
-    """The informers' writes, each under the session lock, so the UI never walks a half-applied change."""
+    """The informers' writes, each under the session lock, so the UI never walks a half-applied change.
+
+    A re-list's pages are projected into records outside the lock (seconds of CPU on a large cluster,
+    touching nothing the UI reads) and committed inside it.
+    """
 
     def __init__(self, sink: Any, lock: threading.RLock) -> None:
         self.sink = sink
         self.lock = lock
+        if hasattr(sink, "begin_replace"):
+            self.begin_replace = self._begin_replace
 
     def apply(self, kind: str, event_type: str, obj: dict[str, Any]) -> Any:
         with self.lock:
@@ -111,6 +167,22 @@ class _LockedSink:
     def replace(self, kind: str, objs: list[dict[str, Any]], namespace: str | None = None) -> Any:
         with self.lock:
             return self.sink.replace(kind, objs, namespace)
+
+    def _begin_replace(self, kind: str, namespace: str | None = None) -> "_LockedRelist":
+        return _LockedRelist(self.sink.begin_replace(kind, namespace), self.lock)
+
+
+class _LockedRelist:
+    def __init__(self, relist: Any, lock: threading.RLock) -> None:
+        self.relist = relist
+        self.lock = lock
+
+    def add(self, page: list[dict[str, Any]]) -> None:
+        self.relist.add(page)          # projection only: the store is not touched until commit
+
+    def commit(self) -> Any:
+        with self.lock:
+            return self.relist.commit()
 
 
 class LiveSession(Session):
@@ -166,6 +238,17 @@ class LiveSession(Session):
         assert self._loop is not None
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
+    async def read(self, fn: Callable[[], T]) -> T:
+        """`fn()` on the informers' loop with the model locked: the UI awaits it instead of the lock."""
+        if self._loop is None:
+            return await super().read(fn)
+
+        async def locked() -> T:
+            with self.lock:
+                return fn()
+
+        return await self._in_cluster_loop(locked())
+
     def off_ui(self, coro: Any) -> Any:
         """Run a coroutine that uses `informer_client` on the informers' loop, awaitable from the UI.
 
@@ -184,6 +267,9 @@ class LiveSession(Session):
                                 tls=creds.tls)
         loop = asyncio.new_event_loop()
         self._loop = loop
+        # The informers' thread and the UI share the GIL: while the informers are busy, a key handled on the
+        # UI thread waits up to one switch interval each time it asks for it back: 1 ms, not Python's 5.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=loop.run_forever, name="gpuconsole-informers", daemon=True)
         self._thread.start()
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 
@@ -201,3 +202,29 @@ async def test_logs(sim_server: SimServer) -> None:
             async for _ in c.logs("p1", PROJECT_NS, container="nope"):
                 pass
         assert e.value.code == 400
+
+
+def test_stats_rate_never_waits_for_the_writer() -> None:
+    """The header reads the API rate on the UI thread while the informers' thread records requests."""
+    st = k.Stats()
+    for _ in range(30):
+        st.record()
+    assert st.requests == 30 and st.rate_per_min() == 30.0
+    held = threading.Event()
+    release = threading.Event()
+
+    def writer_holds_the_lock() -> None:
+        with st._lock:
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=writer_holds_the_lock)
+    t.start()
+    held.wait(5)
+    try:
+        assert st.rate_per_min() == 30.0      # the previous figure, at once
+    finally:
+        release.set()
+        t.join(5)
+    st.record()
+    assert st.rate_per_min() == 31.0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 import orjson
 import pytest
+from aiohttp import web
 
 from console.kube.client import KubeClient
 from console.kube.config import Credentials
@@ -36,26 +38,66 @@ class Clock:
         return self.t
 
 
+class Pages:
+    """A metrics server on loopback: `handler(name, request)` answers GET /<name>/metrics (aiohttp)."""
+
+    def __init__(self, handler) -> None:  # type: ignore[no-untyped-def]
+        self.handler = handler
+        self.hits: list[str] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> "Pages":
+        async def route(request: web.Request) -> web.StreamResponse:
+            self.hits.append(request.path)
+            return await self.handler(request.match_info.get("name", ""), request)
+
+        app = web.Application()
+        app.router.add_get("/{name}/metrics", route)
+        app.router.add_get("/{tail:.*}", route)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    def target(self, node: str, **kw) -> Target:  # type: ignore[no-untyped-def]
+        return Target(node, url=f"{self.url}/{node}/metrics", **kw)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed): connections to it are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 async def test_one_exporter_down_leaves_the_others_sampled() -> None:
     hang = asyncio.Event()
 
-    async def handler(request: httpx.Request) -> httpx.Response:
-        host = request.url.host
-        if host == "node-b":
-            return httpx.Response(500, text="DCGM initialization error")
-        if host == "node-c":
-            raise httpx.ConnectError("connection refused", request=request)
-        if host == "node-d":
+    async def handler(node: str, request: web.Request) -> web.Response:
+        if node == "node-b":
+            return web.Response(status=500, text="DCGM initialization error")
+        if node == "node-d":
             await hang.wait()                                 # never answers
-        if host == "node-e":
-            return httpx.Response(200, text="<html>not metrics</html>\n")
-        return httpx.Response(200, text=scrape_text(host))
+        if node == "node-e":
+            return web.Response(text="<html>not metrics</html>\n")
+        return web.Response(text=scrape_text(node))
 
-    targets = [Target(n, url=f"http://{n}:9400/metrics") for n in ("node-a", "node-b", "node-c", "node-d",
-                                                                     "node-e", "node-f")]
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        s = DcgmExporterSampler(targets=targets, http=http, timeout_s=0.2)
-        snap = await s.sample()
+    async with Pages(handler) as pages:
+        targets = [pages.target(n) for n in ("node-a", "node-b", "node-d", "node-e", "node-f")]
+        targets.insert(2, Target("node-c", url=f"http://127.0.0.1:{closed_port()}/metrics"))
+        s = DcgmExporterSampler(targets=targets, timeout_s=0.2)
+        try:
+            snap = await s.sample()
+        finally:
+            hang.set()
+            await s.close()
     assert snap.error is None
     ok = {n: ng for n, ng in snap.nodes.items() if not ng.error}
     assert set(ok) == {"node-a", "node-f"}
@@ -64,7 +106,7 @@ async def test_one_exporter_down_leaves_the_others_sampled() -> None:
     assert all(g.node == "node-a" for g in ok["node-a"].gpus)        # the node, never the Hostname label
     errors = {n: snap.nodes[n].error for n in snap.failing_nodes}
     assert "HTTP 500" in errors["node-b"]
-    assert "ConnectError" in errors["node-c"]
+    assert "Cannot connect" in errors["node-c"]
     assert "no answer within 0.2 s" in errors["node-d"]
     assert "no GPU metrics" in errors["node-e"] and snap.nodes["node-e"].bad_lines == 1
     assert snap.nodes["node-b"].gpus == ()
@@ -72,34 +114,32 @@ async def test_one_exporter_down_leaves_the_others_sampled() -> None:
 
 
 async def test_cadence_follows_the_exporter_interval() -> None:
-    hits = 0
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal hits
-        hits += 1
-        return httpx.Response(200, text=scrape_text("n1", util=hits))
+    async def handler(node: str, request: web.Request) -> web.Response:
+        return web.Response(text=scrape_text("n1", util=len(pages.hits)))
 
     clock = Clock()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        s = DcgmExporterSampler(targets=[Target("n1", url="http://n1:9400/metrics", interval_s=15.0)],
-                                http=http, clock=clock)
-        assert s.interval_s == 15.0
-        first = await s.sample()
-        clock.t += 14.9
-        assert await s.sample() is first and hits == 1
-        clock.t += 0.1
-        second = await s.sample()
-        assert hits == 2 and second.nodes["n1"].gpus[0].util_pct == 2.0
-        slower = DcgmExporterSampler(targets=[Target("n1", url="http://n1:9400/metrics", interval_s=15.0)],
-                                     http=http, clock=clock, min_interval_s=60.0)
-        assert slower.interval_s == 60.0
-        fast = DcgmExporterSampler(targets=[Target("n1", url="http://n1:9400/metrics", interval_s=15.0)],
-                                   http=http, clock=clock, min_interval_s=1.0)
-        assert fast.interval_s == 15.0                       # never faster than the exporter collects
-        # Concurrent callers share one scrape.
-        clock.t += 100
-        await asyncio.gather(s.sample(), s.sample(), s.sample())
-        assert hits == 3
+    async with Pages(handler) as pages:
+        t = pages.target("n1", interval_s=15.0)
+        s = DcgmExporterSampler(targets=[t], clock=clock)
+        slower = DcgmExporterSampler(targets=[t], clock=clock, min_interval_s=60.0)
+        fast = DcgmExporterSampler(targets=[t], clock=clock, min_interval_s=1.0)
+        try:
+            assert s.interval_s == 15.0
+            first = await s.sample()
+            clock.t += 14.9
+            assert await s.sample() is first and len(pages.hits) == 1
+            clock.t += 0.1
+            second = await s.sample()
+            assert len(pages.hits) == 2 and second.nodes["n1"].gpus[0].util_pct == 2.0
+            assert slower.interval_s == 60.0
+            assert fast.interval_s == 15.0                       # never faster than the exporter collects
+            # Concurrent callers share one scrape.
+            clock.t += 100
+            await asyncio.gather(s.sample(), s.sample(), s.sample())
+            assert len(pages.hits) == 3
+        finally:
+            for x in (s, slower, fast):
+                await x.close()
 
 
 def exporter_pod(name: str, node: str, labels: dict[str, str], ns: str = "gpu-operator", *,
@@ -127,39 +167,45 @@ def test_targets_read_port_and_interval_from_the_pod() -> None:
 
 
 async def test_discovery_by_both_labels_and_proxy_fallback() -> None:
+    port = closed_port()   # the pods' IPs answer nothing here: the sampler goes through the API server
     pods = {
         "app=nvidia-dcgm-exporter": [exporter_pod("nvidia-dcgm-exporter-a1", "node-1",
-                                                  {"app": "nvidia-dcgm-exporter"})],
+                                                  {"app": "nvidia-dcgm-exporter"}, ip="127.0.0.1",
+                                                  port={"name": "metrics", "containerPort": port})],
         "app.kubernetes.io/name=dcgm-exporter": [exporter_pod("dcgm-exporter-b2", "node-2",
                                                               {"app.kubernetes.io/name": "dcgm-exporter"},
-                                                              ns="monitoring")],
+                                                              ns="monitoring", ip="127.0.0.1",
+                                                              port={"name": "metrics", "containerPort": port})],
         "runai-gpu-group": [],
     }
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
 
-    def api(request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        seen.append(path)
+    async def api(_name: str, request: web.Request) -> web.Response:
+        path = request.path
+        seen.append((path, request.headers.get("Authorization", "")))
         if path == "/api/v1/pods":
-            items = pods[request.url.params["labelSelector"]]
-            return httpx.Response(200, content=orjson.dumps({"items": items, "metadata": {"resourceVersion": "1"}}))
+            items = pods[request.query["labelSelector"]]
+            return web.Response(body=orjson.dumps({"items": items, "metadata": {"resourceVersion": "1"}}),
+                                content_type="application/json")
         if path.endswith("/proxy/metrics"):
-            node = "node-1" if "a1" in path else "node-2"
-            return httpx.Response(200, text=scrape_text(node))
-        return httpx.Response(404)
+            return web.Response(text=scrape_text("node-1" if "a1" in path else "node-2"))
+        return web.Response(status=404)
 
-    def pod_network(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("no route to host", request=request)
-
-    creds = Credentials(server="http://api.test")
-    async with KubeClient(creds, transport=httpx.MockTransport(api), max_retries=0) as client, \
-            httpx.AsyncClient(transport=httpx.MockTransport(pod_network)) as direct:
-        s = DcgmExporterSampler(client, http=direct)
-        snap = await s.sample()
+    async with Pages(api) as server:
+        creds = Credentials(server=server.url, token="t0ken")
+        async with KubeClient(creds, max_retries=0) as client:
+            s = DcgmExporterSampler(client)
+            try:
+                snap = await s.sample()
+            finally:
+                await s.close()
+            assert client.stats.requests >= 5   # 3 lists and 2 proxied scrapes count as the console's API load
     assert s.via_proxy is True
     assert sorted(snap.nodes) == ["node-1", "node-2"] and not snap.failing_nodes
-    assert "/api/v1/namespaces/gpu-operator/pods/nvidia-dcgm-exporter-a1:9400/proxy/metrics" in seen
-    assert "/api/v1/namespaces/monitoring/pods/dcgm-exporter-b2:9400/proxy/metrics" in seen
+    proxied = {p: auth for p, auth in seen if p.endswith("/proxy/metrics")}
+    assert proxied == {f"/api/v1/namespaces/gpu-operator/pods/nvidia-dcgm-exporter-a1:{port}/proxy/metrics":
+                       "Bearer t0ken",
+                       f"/api/v1/namespaces/monitoring/pods/dcgm-exporter-b2:{port}/proxy/metrics": "Bearer t0ken"}
     assert snap.nodes["node-2"].source == "monitoring/dcgm-exporter-b2"
 
 
@@ -209,18 +255,25 @@ def test_reservation_pod_is_replaced_by_the_pods_sharing_its_gpu() -> None:
 
 
 async def test_a_bug_on_one_node_is_that_nodes_error() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "odd":
-            raise RuntimeError("proxy plugin exploded")
-        if request.url.host == "inf":
-            return httpx.Response(200, text='DCGM_FI_DEV_XID_ERRORS{gpu="0",UUID="GPU-i"} -Inf\n'
-                                            'DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-i"} +Inf\n')
-        return httpx.Response(200, text=scrape_text(request.url.host))
+    class Groups:
+        def consumers(self, namespace: str, pod: str):  # type: ignore[no-untyped-def]
+            if pod == "odd-pod":
+                raise RuntimeError("group index exploded")
+            return None
 
-    targets = [Target(n, url=f"http://{n}/metrics") for n in ("odd", "inf", "fine")]
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        snap = await DcgmExporterSampler(targets=targets, http=http).sample()
-    assert snap.failing_nodes == ["odd"] and "proxy plugin exploded" in snap.nodes["odd"].error
+    async def handler(node: str, request: web.Request) -> web.Response:
+        if node == "inf":
+            return web.Response(text='DCGM_FI_DEV_XID_ERRORS{gpu="0",UUID="GPU-i"} -Inf\n'
+                                     'DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-i"} +Inf\n')
+        return web.Response(text=scrape_text(node, pod="odd-pod" if node == "odd" else ""))
+
+    async with Pages(handler) as pages:
+        s = DcgmExporterSampler(targets=[pages.target(n) for n in ("odd", "inf", "fine")], groups=Groups())
+        try:
+            snap = await s.sample()
+        finally:
+            await s.close()
+    assert snap.failing_nodes == ["odd"] and "group index exploded" in snap.nodes["odd"].error
     (g,) = snap.nodes["inf"].gpus
     assert g.last_xid is None and g.util_pct is None
     assert len(snap.nodes["fine"].gpus) == 2

@@ -37,7 +37,10 @@ async def test_pod_proxy_scrape_matches_the_model(demo) -> None:
     async with KubeClient(creds, max_retries=1) as client:
         store = await synced(kubeconfig, client)
         s = DcgmExporterSampler(client, mode="proxy", groups=StoreGroupIndex(store))
-        snap = await s.sample()
+        try:
+            snap = await s.sample()
+        finally:
+            await s.close()
     exporters = exporter_pods(cluster)
     assert snap.error is None and not snap.failing_nodes
     assert set(snap.nodes) == {p["spec"]["nodeName"] for p in exporters} and s.scrapes == len(exporters)
@@ -89,7 +92,11 @@ async def test_one_node_exporter_fault_leaves_the_rest(demo) -> None:
     creds = config.load(kubeconfig, None)
     async with KubeClient(creds, max_retries=1) as client:
         store = await synced(kubeconfig, client)
-        snap = await DcgmExporterSampler(client, mode="proxy", groups=StoreGroupIndex(store)).sample()
+        s = DcgmExporterSampler(client, mode="proxy", groups=StoreGroupIndex(store))
+        try:
+            snap = await s.sample()
+        finally:
+            await s.close()
     assert snap.failing_nodes == [bad_node]
     assert "DCGM failed to initialize" in snap.nodes[bad_node].error
     view = TelemetryView()

@@ -98,3 +98,19 @@ def test_idle_clock_starts_under_threshold_and_resets() -> None:
         with pytest.raises(ValueError):
             IdlePolicy(**bad)
     assert math.isclose(IdlePolicy().threshold_pct, 5.0)
+
+
+def test_a_copy_keeps_its_points_while_the_writer_goes_on() -> None:
+    """What the UI thread holds (the published copy) never changes under it."""
+    h = History(window_s=60, step_s=10)
+    g = GpuSample("n", 0, "GPU-a", util_pct=10.0)
+    for t in range(0, 40, 10):
+        h.add(snap(float(t), [g]))
+    key = ("n", "GPU-a", None)
+    copy = h.copy()
+    before = (copy.times(key), copy.series(key))
+    for t in range(40, 200, 10):
+        h.add(snap(float(t), [GpuSample("n", 0, "GPU-a", util_pct=float(t))]))
+    assert (copy.times(key), copy.series(key)) == before
+    assert h.series(key)[-1] == 190.0 and len(h.times(key)) == h.capacity
+    assert copy.step_s == h.step_s and copy.window_s == h.window_s

@@ -9,6 +9,7 @@ re-renders the changed visible rows and nothing else.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import threading
 import time
@@ -62,7 +63,7 @@ class PaneContext:
     events: EventBuffer
     palette: Palette = field(default_factory=Palette)
     now: Callable[[], float] = time.time
-    lock: Any = field(default_factory=threading.RLock)   # the session's: held while walking the model
+    lock: Any = field(default_factory=threading.RLock)   # the session's: the UI only tries it (session.py)
     telemetry: Any = None                                # the session's TelemetryFeed, once it samples
     serving: Any = SERVING_EMPTY                         # the latest ServingSnapshot (immutable; swapped whole)
     local: Any = None                                    # the LocalFeed: this machine's GPUs through NVML
@@ -154,6 +155,11 @@ class PaneModel:
         self.sort = self.default_sort
         self.reverse = False
         self._present: set[Key] = set()
+        # The last order with its sort values, when they came from the keys alone (`key_order`), and the
+        # rows that came and went since: patched in place instead of sorting every row again.
+        self._last: tuple[list[Key], list[Any]] | None = None
+        self._came: set[Key] = set()
+        self._went: set[Key] = set()
         self._sync_memo: tuple[SyncSnapshot, bool, bool] | None = None
 
     # --- what is known (asked for every cell drawn: answered once per sync snapshot)
@@ -180,9 +186,51 @@ class PaneModel:
         return self.own_columns
 
     # --- order
+    def key_order(self) -> Callable[[Key], Any] | None:
+        """A row's sort value from its key alone, when the order in effect has one (a flat pane in its
+        default order, no filter): rows that only come and go are then put in place, not sorted again."""
+        return None
+
+    def flat_rows(self) -> Any:
+        """The rows a `key_order` pane shows, one per key (a mapping)."""
+        return None
+
     def order(self) -> list[Key]:
-        keys = self._order()
+        kf = self.key_order()
+        keys = self._patched(kf) if kf is not None and self._last is not None else None
+        if keys is None:
+            keys = self._order()
+            self._last = (keys, [kf(k) for k in keys]) if kf is not None else None
         self._present = set(keys)
+        self._came, self._went = set(), set()
+        return keys
+
+    def _patched(self, kf: Callable[[Key], Any]) -> list[Key] | None:
+        """The last order with the rows that went taken out and those that came put in (bisect); None when
+        it does not add up (then the caller sorts)."""
+        assert self._last is not None
+        keys, vals = self._last
+        keys, vals = list(keys), list(vals)   # the last order may still be on screen: patch a copy
+        rows = self.flat_rows()
+        for k in self._went:
+            if k in rows:
+                continue                       # came back since: its place has not moved
+            v = kf(k)
+            i = bisect.bisect_left(vals, v)
+            if i < len(keys) and keys[i] == k:
+                del keys[i], vals[i]
+        for k in self._came:
+            if k not in rows:
+                continue
+            v = kf(k)
+            i = bisect.bisect_left(vals, v)
+            if i < len(keys) and keys[i] == k:
+                continue
+            keys.insert(i, k)
+            vals.insert(i, v)
+        if len(keys) != len(rows):
+            return None
+        self._last = (keys, vals)
         return keys
 
     def _order(self) -> list[Key]:
@@ -192,7 +240,11 @@ class PaneModel:
         """Keys whose rendering changed and whether the row order must be rebuilt."""
         ups = set(upserts)
         rem = set(removed)
-        reorder = bool(rem & self._present) or any(k not in self._present for k in ups)
+        went = rem & self._present
+        came = {k for k in ups if k not in self._present}
+        self._went |= went
+        self._came |= came
+        reorder = bool(went or came)
         if not reorder and ups and self.sort != self.default_sort:
             reorder = True
         if not reorder and self.filter:

@@ -64,7 +64,9 @@ class EventsPane(PaneModel):
 
     def cells(self, key: Key) -> list[Text | str]:
         p = self.ctx.palette
-        r: EventRow = self.ctx.events.rows[key]  # type: ignore[index]
+        r: EventRow | None = self.ctx.events.rows.get(key)  # type: ignore[arg-type]
+        if r is None:   # gone since this pane was last ordered (the next flush re-orders it)
+            return [""] * len(self.columns)
         cat_style = {"preemption": p.bad, "eviction": p.warn, "warning": p.warn}.get(r.category, p.info)
         obj = f"{r.object_kind.lower()}/{r.object_namespace + '/' if r.object_namespace else ''}{r.object_name}"
         return [age(r.last, self.ctx.now()), Text(r.category, cat_style),

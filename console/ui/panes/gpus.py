@@ -15,6 +15,7 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
+from console.model.records import RESERVATION_NAMESPACES
 from console.model.views_gpus import GpuRow
 from widgets.bars import fmt_gpu, share_bar
 from widgets.glyphs import current as G
@@ -429,9 +430,9 @@ class GpusPane(PaneModel):
         if g is None:
             return None
         if g.reservation_pod:
-            for pk in tuple(self.ctx.store.pods_by_node.get(g.node, ())):
-                if pk[1] == g.reservation_pod:
-                    return ObjRef("", "pods", "Pod", pk[0], pk[1])
+            for ns in sorted(RESERVATION_NAMESPACES):  # single records by key: no walk of the pod index
+                if self.ctx.store.pods.get((ns, g.reservation_pod)) is not None:
+                    return ObjRef("", "pods", "Pod", ns, g.reservation_pod)
         if g.holders:
             return ObjRef("", "pods", "Pod", g.holders[0].namespace, g.holders[0].pod)
         return ObjRef("", "nodes", "Node", None, g.node)

@@ -52,6 +52,12 @@ class NodesPane(PaneModel):
                                    {"node": r.name, "model": r.gpu_product or "",
                                     "ready": "yes" if r.ready else "no", "cordoned": "yes" if r.cordoned else "no"})
 
+    def key_order(self) -> Any:
+        return _by_name if self.sort == "name" and not self.reverse and not self.filter else None
+
+    def flat_rows(self) -> Any:
+        return self.ctx.store.nodes_view.rows
+
     def _order(self) -> list[Key]:
         keys = list(self.ctx.store.nodes_view.rows)
         if self.filter:
@@ -60,7 +66,9 @@ class NodesPane(PaneModel):
 
     def cells(self, key: Key) -> list[Text | str]:
         p = self.ctx.palette
-        r = self.ctx.store.nodes_view.rows[key]  # type: ignore[index]
+        r = self.ctx.store.nodes_view.rows.get(key)  # type: ignore[arg-type]
+        if r is None:   # gone since this pane was last ordered (the next flush re-orders it)
+            return [""] * len(self.columns)
         cap = r.gpu_capacity
         bar = share_bar([(r.gpu_allocated / cap, p.info)], 16, p.free) if cap else Text("")
         ready = Text("Ready" if r.ready else ("NotReady" if r.ready is False else "Unknown"),
@@ -101,3 +109,7 @@ class NodesPane(PaneModel):
             alloc += r.gpu_allocated
         used = str(alloc) if self.figures_known() else UNKNOWN
         return f"{n} nodes · {used}/{cap} GPUs in use · {notready} not ready · {cordoned} cordoned"
+
+
+def _by_name(n: Any) -> Any:
+    return n

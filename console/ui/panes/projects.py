@@ -107,7 +107,9 @@ class ProjectsPane(PaneModel):
 
     def cells(self, key: Key) -> list[Text | str]:
         p = self.ctx.palette
-        r = self.ctx.store.projects.rows[key]  # type: ignore[index]
+        r = self.ctx.store.projects.rows.get(key)  # type: ignore[arg-type]
+        if r is None:   # gone since this pane was last ordered (the next flush re-orders it)
+            return [""] * len(self.columns)
         depth = self._depth(r.name)
         icon = f"{G().expanded} " if r.children else f"{G().leaf} "
         name = Text("  " * depth + icon, style=p.muted)

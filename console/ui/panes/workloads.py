@@ -125,8 +125,18 @@ class WorkloadsPane(PaneModel):
         return r is not None and self._row_matches(key, r)  # type: ignore[arg-type]
 
     def pods(self, k: tuple[str, str, str]) -> list[PodRec]:
-        keys = tuple(self.ctx.store.pods_by_workload.get(k, ()))  # a copy: the informers' thread may add
+        """The workload's pods by name; walks the pod index, so only with the model's lock held."""
+        keys = tuple(self.ctx.store.pods_by_workload.get(k, ()))
         return sorted(self.ctx.store.pods_of(keys), key=lambda p: p.name)
+
+    def key_order(self) -> Any:
+        """Sorted by name (`_value`'s default) with no filter and no group open: from the key alone."""
+        if self.sort == "name" and not self.reverse and not self.filter and not self.expanded:
+            return _by_name
+        return None
+
+    def flat_rows(self) -> Any:
+        return self.ctx.store.workloads.rows
 
     def _order(self) -> list[Key]:
         rows = self.ctx.store.workloads.rows
@@ -234,7 +244,9 @@ class WorkloadsPane(PaneModel):
         if isinstance(key, tuple) and len(key) == 4:
             return self._rev_cells(key) if key[0] == "rev" else self._pod_cells(key)
         p = self.ctx.palette
-        r = self.ctx.store.workloads.rows[key]  # type: ignore[index]
+        r = self.ctx.store.workloads.rows.get(key)  # type: ignore[arg-type]
+        if r is None:   # gone since this pane was last ordered (the next flush re-orders it)
+            return [""] * len(self.columns)
         mark = f"{G().expanded} " if key in self.expanded else f"{G().collapsed} "
         name = Text(mark, p.muted)
         name.append(f"{r.name}")
@@ -387,3 +399,8 @@ class WorkloadsPane(PaneModel):
             pend += r.status == PENDING
             inf += r.type == "inference"
         return f"{n} workloads · {inf} inference · {pend} pending · ⇣ preemptible · ⤒ at max · ⚠ short of desired"
+
+
+def _by_name(k: Any) -> Any:
+    """`WorkloadsPane._value` for the name order."""
+    return (k[2], k[0], k[1])
