@@ -9,7 +9,8 @@ certificate, CA, insecure-skip-verify) plus the kubeconfig's `tls-server-name`; 
 as `KubeClient` does. Direct scrapes of pod IPs carry no credentials (exporters do not take them) and
 verify TLS with the same context when the URL is https.
 
-Built for dcgm-exporter; serving-metrics scrapes of inference pods (vLLM, Triton, TGI) use the same.
+Built for dcgm-exporter; serving-metrics scrapes of inference pods (vLLM, Triton, TGI) use the same pool
+through `console.telemetry.serving_scrape.PageFetcher`, with a size cap on every page (`max_bytes`).
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ class Scraper:
     """
 
     def __init__(self, creds: Credentials | None = None, *, timeout_s: float = 10.0, concurrency: int = 64,
-                 reload: Callable[[], Credentials] | None = None, stats: Any = None) -> None:
+                 reload: Callable[[], Credentials] | None = None, stats: Any = None,
+                 max_bytes: int | None = None) -> None:
         self.creds = creds
         self.timeout_s = timeout_s
+        self.max_bytes = max_bytes   # a page over it is refused, never read whole (None: no cap)
         self.concurrency = max(1, concurrency)
         self.stats = stats   # the API client's `Stats`: proxied scrapes are load on the API server too
         self._reload = reload or (creds.reload if creds is not None else None)
@@ -148,16 +151,51 @@ class Scraper:
                 kw["server_hostname"] = server_hostname
         try:
             async with http.get(url, headers=headers, allow_redirects=False, **kw) as resp:
-                body = await resp.read()
+                body = await self._read(resp)
                 if resp.status >= 400:
                     raise ScrapeError(resp.status, f"HTTP {resp.status}", _status_body(body))
                 return body
         except asyncio.TimeoutError:
             raise ScrapeError(0, f"no answer within {self.timeout_s:g} s") from None
+        except aiohttp.ClientConnectorError as e:
+            raise ScrapeError(0, _connect_text(e)) from None
         except aiohttp.ClientError as e:
             raise ScrapeError(0, f"{type(e).__name__}: {e}".rstrip(": ")) from None
         except OSError as e:
             raise ScrapeError(0, f"{type(e).__name__}: {e}".rstrip(": ")) from None
+
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, or ScrapeError as soon as it is known to be over `max_bytes` (announced or read)."""
+        cap = self.max_bytes
+        if cap is None:
+            return await resp.read()
+        size = resp.content_length
+        if size is not None and size > cap:
+            raise ScrapeError(0, f"page of {_mib(size)} is over the {_mib(cap)} cap")
+        if size is not None:
+            body = await resp.read()
+        else:   # no length announced: read up to the cap and stop there
+            buf = bytearray()
+            async for chunk in resp.content.iter_chunked(65536):
+                buf += chunk
+                if len(buf) > cap:
+                    break
+            body = bytes(buf)
+        if len(body) > cap:
+            raise ScrapeError(0, f"page over the {_mib(cap)} cap")
+        return body
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.3g} MiB" if n >= 1048576 else f"{n / 1024:.3g} KiB"
+
+
+def _connect_text(e: aiohttp.ClientConnectorError) -> str:
+    err = e.os_error
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused"
+    return f"cannot connect: {err.strerror or err}" if err is not None else "cannot connect"
 
 
 def _status_body(raw: bytes) -> Any:

@@ -3,139 +3,89 @@ through the API server's pod proxy ("auto" tries direct once and sticks to what 
 sampler does). Pages are fetched concurrently, each within its own timeout and size cap; a pod that
 hangs, refuses, answers 404, sends junk or a page over the cap is that pod's `error` and nothing else's.
 
-The HTTP side is one aiohttp pool (`PageFetcher`): concurrent GETs of small pages cost far less there
-than on httpx (`bench.telemetry`: 1.2 s against 7.5 s for 2,000 pages). Through the pod proxy it sends
-the API client's own credentials; direct scrapes send none.
+The HTTP side is the metrics scrapes' one aiohttp pool (`console.kube.scrape.Scraper`, behind
+`PageFetcher`): concurrent GETs of small pages cost far less there than on httpx. Through the pod proxy it
+sends the API client's own credentials (and reloads them once on a 401); direct scrapes send none.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiohttp
-import orjson
-
 from console.kube.config import Credentials
+from console.kube.errors import ApiError
+from console.kube.scrape import Scraper, ScrapeError
 
 from .serving_endpoints import Endpoint, PodKey, Target
 from .serving_servers import PageResult, PodScrape, Reading, combine, kind_of, parse_page, read
 
 MODES = ("auto", "direct", "proxy")
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
-USER_AGENT = "gpuconsole/0.1"
 
 
 class FetchError(Exception):
     """A page that did not come, and why (one line, for the detail line)."""
 
 
-def _mib(n: int) -> str:
-    return f"{n / 1048576:g} MiB"
-
-
 class PageFetcher:
-    """Concurrent GETs of text pages on one aiohttp pool, each capped at `max_bytes`."""
+    """The serving scrape's view of `console.kube.scrape.Scraper` (one aiohttp pool, the API client's
+    credentials and 401 reload for the pod proxy, a size cap per page): every failure is a `FetchError`
+    whose text is one line for the replica's detail."""
 
     def __init__(self, creds: Credentials | None = None, *, timeout_s: float = 3.0, concurrency: int = 64,
-                 max_bytes: int = DEFAULT_MAX_BYTES, stats: Any = None) -> None:
-        self.creds = creds
-        self.timeout_s = timeout_s
-        self.max_bytes = max_bytes
-        self.concurrency = max(1, concurrency)
-        self.stats = stats            # the API client's: proxied scrapes are load on the API server too
-        self._session: aiohttp.ClientSession | None = None
-        self._ssl: ssl.SSLContext | bool = True
-        self.requests = 0
+                 max_bytes: int = DEFAULT_MAX_BYTES, stats: Any = None,
+                 reload: Callable[[], Credentials] | None = None) -> None:
+        self.scraper = Scraper(creds, timeout_s=timeout_s, concurrency=concurrency, reload=reload, stats=stats,
+                               max_bytes=max_bytes)
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            ctx = self.creds.ssl_context() if self.creds is not None else True
-            self._ssl = ctx if isinstance(ctx, ssl.SSLContext) else (False if ctx is False else True)
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency,
-                                               ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s, connect=min(self.timeout_s, 2.0)),
-                headers={"User-Agent": USER_AGENT, "Accept": "text/plain"}, trust_env=False)
-        return self._session
+    @classmethod
+    def for_client(cls, client: Any, **kw: Any) -> "PageFetcher":
+        """The API client's credentials, reload and request stats (a `KubeClient`)."""
+        return cls(client.creds, reload=client._reload, stats=client.stats, **kw)
+
+    @property
+    def creds(self) -> Credentials | None:
+        return self.scraper.creds
+
+    @property
+    def concurrency(self) -> int:
+        return self.scraper.concurrency
+
+    @property
+    def requests(self) -> int:
+        return self.scraper.requests
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.scraper.aclose()
 
     async def direct(self, url: str) -> bytes:
-        return await self._get(url, {}, None)
+        try:
+            return await self.scraper.get(url)
+        except ScrapeError as e:
+            raise FetchError(_status_text(e.status, e.body) if e.status else str(e)) from None
 
     async def proxy(self, namespace: str, pod: str, port: int, path: str) -> bytes:
-        if self.creds is None:
-            raise FetchError("no credentials to reach the API server with")
-        if self.stats is not None:
-            self.stats.record()
-        url = (f"{self.creds.server.rstrip('/')}/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/"
-               f"{path.lstrip('/')}")
-        return await self._get(url, self.creds.headers(), self.creds.tls_server_name)
-
-    async def _get(self, url: str, headers: dict[str, str], server_hostname: str | None) -> bytes:
-        self.requests += 1
-        http = self._http()   # first: it sets the TLS context the API server is verified with
-        kw: dict[str, Any] = {}
-        if url.startswith("https"):
-            kw["ssl"] = self._ssl if headers else True
-            if server_hostname:
-                kw["server_hostname"] = server_hostname
         try:
-            async with http.get(url, headers=headers, allow_redirects=False, **kw) as resp:
-                size = resp.content_length
-                if size is not None and size > self.max_bytes:
-                    raise FetchError(f"page of {_mib(size)} is over the {_mib(self.max_bytes)} cap")
-                if size is not None:
-                    body = await resp.read()      # announced and under the cap: read at once
-                else:                             # no length: read up to the cap and stop there
-                    buf = bytearray()
-                    async for chunk in resp.content.iter_chunked(65536):
-                        buf += chunk
-                        if len(buf) > self.max_bytes:
-                            raise FetchError(f"page over the {_mib(self.max_bytes)} cap")
-                    body = bytes(buf)
-                if len(body) > self.max_bytes:
-                    raise FetchError(f"page over the {_mib(self.max_bytes)} cap")
-                if resp.status >= 400:
-                    raise FetchError(_status_text(resp.status, body))
-                return body
-        except asyncio.TimeoutError:
-            raise FetchError(f"no answer within {self.timeout_s:g} s") from None
-        except aiohttp.ClientConnectorError as e:
-            raise FetchError(_connect_text(e)) from None
-        except aiohttp.ClientError as e:
-            raise FetchError(f"{type(e).__name__}: {e}".rstrip(": ")) from None
-        except OSError as e:
-            raise FetchError(f"{type(e).__name__}: {e}".rstrip(": ")) from None
+            return await self.scraper.get_proxy(namespace, pod, port, path)
+        except ScrapeError as e:
+            raise FetchError(str(e)) from None
+        except ApiError as e:
+            raise FetchError(_status_text(e.code, e.message)) from None
 
 
-def _connect_text(e: aiohttp.ClientConnectorError) -> str:
-    err = e.os_error
-    if isinstance(err, ConnectionRefusedError):
-        return "connection refused"
-    return f"cannot connect: {err.strerror or err}" if err is not None else "cannot connect"
-
-
-def _status_text(status: int, body: bytes) -> str:
-    """`HTTP 404` with the API server's message when it sent a Status (the pod proxy's `connection refused`)."""
-    msg = ""
-    try:
-        obj = orjson.loads(body)
-        if isinstance(obj, dict):
-            msg = str(obj.get("message") or "")
-    except orjson.JSONDecodeError:
-        msg = body[:120].decode("utf-8", "replace").strip()
+def _status_text(status: int, body: Any) -> str:
+    """`HTTP 404` with the server's message (the pod proxy's `connection refused` when the pod refuses)."""
+    msg = body.get("message") if isinstance(body, dict) else body
+    msg = str(msg or "").strip()
     for word in ("connection refused", "no route to host", "i/o timeout"):
         if word in msg:
             return f"HTTP {status}: {word}"
-    return f"HTTP {status}" + (f": {' '.join(msg.split())[:120]}" if msg else "")
+    if not msg or msg == f"HTTP {status}":
+        return f"HTTP {status}"
+    return f"HTTP {status}: {' '.join(msg.split())[:120]}"
 
 
 class ServingScraper:

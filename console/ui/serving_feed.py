@@ -24,7 +24,7 @@ def serving_scraper(session: Any) -> ServingScraper | None:
     client = getattr(session, "informer_client", None)
     if client is None:
         return None
-    return ServingScraper(PageFetcher(client.creds, stats=client.stats))
+    return ServingScraper(PageFetcher.for_client(client))
 
 
 def state_text(results: dict, interval_s: float) -> tuple[str, bool]:

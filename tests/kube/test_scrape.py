@@ -90,4 +90,41 @@ async def test_a_direct_page_that_does_not_come_is_a_scrape_error() -> None:
     async with Scraper(timeout_s=1) as scraper:
         with pytest.raises(ScrapeError) as e:
             await scraper.get(f"http://127.0.0.1:{port}/metrics")
-    assert e.value.status == 0 and "Cannot connect" in str(e.value)
+    assert e.value.status == 0 and str(e.value) == "connection refused"
+
+
+async def test_a_page_over_the_cap_is_refused_whether_or_not_its_length_is_announced() -> None:
+    """`max_bytes`: the serving scrape's guard against a runaway page (a pod that prints 50 MB)."""
+    from aiohttp import web
+
+    async def announced(_: web.Request) -> web.Response:
+        return web.Response(body=b"x" * 5000)
+
+    async def streamed(req: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()        # chunked: no Content-Length
+        await resp.prepare(req)
+        for _ in range(10):
+            await resp.write(b"y" * 1000)
+        return resp
+
+    async def small(_: web.Request) -> web.Response:
+        return web.Response(body=b"ok 1\n")
+
+    app = web.Application()
+    app.router.add_get("/announced", announced)
+    app.router.add_get("/streamed", streamed)
+    app.router.add_get("/small", small)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with Scraper(timeout_s=5, max_bytes=2048) as scraper:
+            with pytest.raises(ScrapeError, match="page of 4.88 KiB is over the 2 KiB cap"):
+                await scraper.get(f"http://127.0.0.1:{port}/announced")
+            with pytest.raises(ScrapeError, match="page over the 2 KiB cap"):
+                await scraper.get(f"http://127.0.0.1:{port}/streamed")
+            assert await scraper.get(f"http://127.0.0.1:{port}/small") == b"ok 1\n"
+    finally:
+        await runner.cleanup()
