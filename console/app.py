@@ -329,6 +329,7 @@ class ClusterConsole(App[None]):
             old_serving = self.serving
             self.serving = ServingFeed(session, self.serving_factory, window_s=self.config.serving_window_s,
                                        interval_s=self.config.serving_scrape_s, rules=self.config.slos,
+                                       proxy_rps=self.config.serving_proxy_rps,
                                        gpu=self._gpu_telemetry, clock=self.serving_clock) \
                 if hasattr(session, "off_ui") and live else None
             self.ctx.serving = EMPTY_SERVING

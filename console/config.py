@@ -20,6 +20,7 @@ any problem is refused whole, so a typo never half-applies.
         readonly: true
     serving_window_s: 60       # serving rates and percentiles over this window ...
     serving_scrape_s: 10       # ... from scrapes of the inference pods this often
+    serving_proxy_rps: 100     # at most this many pages a second through the API server's pod proxy
     slos:                      # SLOs for workloads without gpuconsole.io/slo-* annotations; first match wins
       - name: runai-chat/llm-serve            # namespace/name or name
         p95_ms: 800
@@ -43,7 +44,7 @@ from console.model.slo import SloRule, parse_selector
 VIEWS = ("projects", "gpus", "workloads", "nodes", "events", "local", "inference")
 REFRESH_MIN, REFRESH_MAX = 1.0, 10.0
 TOP_KEYS = ("theme", "glyphs", "refresh_hz", "default_view", "readonly", "idle_threshold_pct", "idle_minutes",
-            "keys", "contexts", "serving_window_s", "serving_scrape_s", "slos")
+            "keys", "contexts", "serving_window_s", "serving_scrape_s", "serving_proxy_rps", "slos")
 SLO_KEYS = ("name", "selector", "p95_ms", "error_ratio")
 GLYPHS = ("auto", "unicode", "ascii")
 CONTEXT_KEYS = ("readonly",)
@@ -73,6 +74,7 @@ class Config:
     readonly_contexts: set[str] = field(default_factory=set)
     serving_window_s: float = 60.0    # the window serving rates and percentiles are computed over
     serving_scrape_s: float = 10.0    # how often inference pods are scraped
+    serving_proxy_rps: float = 100.0  # the pod proxy's page budget: a bigger fleet makes a round longer
     slos: list[SloRule] = field(default_factory=list)
     path: str | None = None
 
@@ -139,7 +141,8 @@ def parse(data: Any, path: str = "<config>", *, binding_ids: Iterable[str] | Non
     if "readonly" in data:
         cfg.readonly = _bool(data["readonly"], "readonly", problems)
     for key, lo, hi in (("idle_threshold_pct", 0.0, 100.0), ("idle_minutes", 0.0, 24 * 60.0),
-                        ("serving_window_s", 10.0, 3600.0), ("serving_scrape_s", 2.0, 600.0)):
+                        ("serving_window_s", 10.0, 3600.0), ("serving_scrape_s", 2.0, 600.0),
+                        ("serving_proxy_rps", 1.0, 10_000.0)):
         if key in data:
             v = data[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)):

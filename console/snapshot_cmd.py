@@ -43,7 +43,7 @@ from console.snapshot_format import render, render_watch_frame
 from console.telemetry.dcgm import DcgmExporterSampler
 from console.telemetry.kai_metrics import KaiMetricsReader
 from console.telemetry.sampler import Snapshot
-from console.telemetry.serving_scrape import PageFetcher, ServingScraper
+from console.telemetry.serving_scrape import PROXY_RPS, PageFetcher, ServingScraper
 from console.telemetry.serving_tracker import ServingTracker
 from console.version import version
 
@@ -229,7 +229,8 @@ class LiveSnapshot:
             scraper = ServingScraper(PageFetcher(self.client.creds, timeout_s=3.0, stats=self.client.stats))
             tracker = ServingTracker(window_s=max(60.0, 2 * interval), stale_after_s=3 * interval + 30)
             self._serving = (scraper, tracker, ServingView())
-            tracker.ingest(0.0, await scraper.scrape(targets))
+            results = await scraper.scrape(targets, proxy_rps=PROXY_RPS)
+            tracker.ingest(0.0, results, ended=scraper.clock())
             self._serving_t0 = time.monotonic()
             await self.wait(interval)
             self.store.refresh()
@@ -237,7 +238,8 @@ class LiveSnapshot:
         scraper, tracker, view = self._serving
         # the time between scrapes: at least the interval asked for (a test's `wait` moves a simulated clock)
         now = max((tracker.taken_at or 0.0) + interval, time.monotonic() - self._serving_t0)
-        tracker.ingest(now, await scraper.scrape(targets))
+        results = await scraper.scrape(targets, proxy_rps=PROXY_RPS)
+        tracker.ingest(now, results, ended=scraper.clock())
         ok = sum(1 for r in tracker.last.values() if r.reading is not None)
         state = f"serving {ok}/{len(tracker.last)} pods answered, scrapes {interval:g} s apart"
         return view.build(self.store, tracker, now, telemetry.get, state=state)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from dataclasses import replace
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from console.kube.config import Credentials
@@ -24,6 +25,9 @@ from .serving_servers import PageResult, PodScrape, Reading, combine, kind_of, p
 
 MODES = ("auto", "direct", "proxy")
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+# Pages a second through the API server's pod proxy at most (the console's `serving_proxy_rps`): each is a
+# request the API server relays, so 11,000 inference pods every 10 s would be 1,100 a second on it.
+PROXY_RPS = 100.0
 
 
 class FetchError(Exception):
@@ -92,13 +96,15 @@ class ServingScraper:
     """One round scrapes every target: its server's page and, on Knative pods, the queue-proxy's."""
 
     def __init__(self, fetcher: PageFetcher, *, mode: str = "auto", parse_in_thread_over: int = 256_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.fetcher = fetcher
         self.mode = mode
         self.parse_in_thread_over = parse_in_thread_over
         self.clock = clock
+        self.sleep = sleep   # how a spread round waits its turn
         self._direct: bool | None = {"direct": True, "proxy": False}.get(mode)
         self._sem = asyncio.Semaphore(fetcher.concurrency)
 
@@ -121,10 +127,39 @@ class ServingScraper:
         except (FetchError, asyncio.TimeoutError):
             self._direct = False
 
-    async def scrape(self, targets: Sequence[Target]) -> dict[PodKey, PodScrape]:
+    async def scrape(self, targets: Sequence[Target], *, spread_s: float = 0.0,
+                     proxy_rps: float | None = None) -> dict[PodKey, PodScrape]:
+        """Every target's pages. With `spread_s` the pods are started evenly over that many seconds, in target
+        order, instead of all at once (as Prometheus staggers its targets): the servers, the API server's
+        pod proxy and the loop that parses see a steady trickle, not a burst each interval that delays the
+        watches behind it. Through the pod proxy, `proxy_rps` caps the pages a second (every page is a
+        request the API server serves): a fleet too big for it takes a longer round. Each pod's result
+        carries when it came (`at`), so its rates stay exact however long the round."""
         if self._direct is None and targets:
             await self._decide(targets)
-        results = await asyncio.gather(*(self._pod(t) for t in targets))
+        if proxy_rps and not self._direct and targets:
+            pages = sum((t.hint.endpoint is not None) + (t.hint.proxy is not None) for t in targets if t.hint)
+            if pages > self.fetcher.concurrency:   # one wave goes at once, as a token bucket's burst would
+                spread_s = max(spread_s, pages / proxy_rps)
+        step = spread_s / len(targets) if targets and spread_s > 0 else 0.0
+        if not step:
+            results = await asyncio.gather(*(self._pod(t) for t in targets))
+            return {t.key: r for t, r in zip(targets, results)}
+        # Paced: each pod's task is made when its turn comes (not thousands of sleeping tasks at once).
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        tasks: list[asyncio.Task[PodScrape]] = []
+        try:
+            for i, t in enumerate(targets):
+                wait = start + i * step - loop.time()
+                if wait > 0:
+                    await self.sleep(wait)
+                tasks.append(asyncio.ensure_future(self._pod(t)))
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
         return {t.key: r for t, r in zip(targets, results)}
 
     async def _page(self, t: Target, ep: Endpoint) -> tuple[PageResult, str, int]:
@@ -154,6 +189,10 @@ class ServingScraper:
         return PageResult(read(exp)), via, len(body)
 
     async def _pod(self, t: Target) -> PodScrape:
+        scrape = await self._pod_pages(t)
+        return replace(scrape, at=self.clock())
+
+    async def _pod_pages(self, t: Target) -> PodScrape:
         hint = t.hint
         if hint is None or (hint.endpoint is None and hint.proxy is None):
             return PodScrape(None, "no metrics endpoint found (no prometheus.io annotations, no port named "
@@ -175,7 +214,6 @@ class ServingScraper:
 
 
 def _with_note(r: Reading, note: str) -> Reading:
-    from dataclasses import replace
     return replace(r, notes=r.notes + (note,))
 
 

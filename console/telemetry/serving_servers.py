@@ -343,3 +343,4 @@ class PodScrape:
     source: str = ""
     bytes: int = 0
     bad_lines: int = 0
+    at: float | None = None   # when its pages were in, on the scraper's clock (None: at the round's end)

@@ -31,7 +31,10 @@ class ServingTracker:
         self.rounds = 0
         self.taken_at: float | None = None
 
-    def ingest(self, t: float, results: dict[PodKey, PodScrape]) -> None:
+    def ingest(self, t: float, results: dict[PodKey, PodScrape], *, ended: float | None = None) -> None:
+        """A round taken at `t`. With `ended` (the scraper's clock at the round's end) each pod's sample is
+        dated by when its pages came (`PodScrape.at`), on this tracker's clock: a round spread over seconds
+        still gives each replica its true interval."""
         self.rounds += 1
         self.taken_at = t
         for key in [k for k in self.windows if k not in results]:
@@ -46,8 +49,9 @@ class ServingTracker:
             w = self.windows.get(key)
             if w is None:
                 w = self.windows[key] = ReplicaWindow(self.keep_s)
-            w.add(t, res.reading)
-            self.last_ok[key] = t
+            at = t if ended is None or res.at is None else t - max(0.0, ended - res.at)
+            w.add(at, res.reading)
+            self.last_ok[key] = at
 
     def replica(self, key: PodKey, now: float) -> ReplicaState:
         res = self.last.get(key)

@@ -60,3 +60,11 @@ def test_config_slos_and_serving_windows() -> None:
     for part in ("must hold at least two scrapes", "exactly one of name or selector", "give p95_ms, error_ratio",
                  "slos[2].selector", "slos[3].p95_ms", "slos[4].p95: unknown setting"):
         assert part in text, part
+
+
+def test_config_pod_proxy_page_budget() -> None:
+    assert parse({}).serving_proxy_rps == 100.0
+    assert parse({"serving_proxy_rps": 25}).serving_proxy_rps == 25.0
+    for bad, why in ((0, "outside 1..10000"), ("fast", "must be a number"), (True, "must be a number")):
+        with pytest.raises(ConfigError, match=f"serving_proxy_rps: .*{why}"):
+            parse({"serving_proxy_rps": bad})

@@ -170,3 +170,67 @@ async def test_each_server_kind_is_read_from_its_own_page(env: Env, image: str, 
         assert f["error_ratio"] is None and "no HTTP status counts" in f["error"]
     if server == "tgi":
         assert f["ttft_p95_ms"] is None and "no time-to-first-token" in f["error"]
+
+
+async def test_a_spread_round_starts_its_pods_evenly_in_order_and_dates_each_by_its_own_pages(env: Env) -> None:
+    """Many pods are scraped over half the interval, not in one burst; each replica's sample keeps its time."""
+    for name in ("a", "b", "c"):
+        env.add(name)
+    env.run(5)
+    store = env.model()
+    targets = scrape_targets(store)
+    assert len(targets) == 4
+    waits: list[float] = []
+    ticks = iter(range(100, 200))
+
+    async def sleep(s: float) -> None:   # no wall time: record the turn each pod waits for
+        waits.append(s)
+
+    creds = config.load(env.kubeconfig, None)
+    scraper = ServingScraper(PageFetcher(creds), mode="proxy", clock=lambda: float(next(ticks)), sleep=sleep)
+    try:
+        results = await scraper.scrape(targets, spread_s=2.0)
+    finally:
+        await scraper.close()
+    assert waits == pytest.approx([0.5, 1.0, 1.5], abs=0.05)   # the first goes at once, the others a step apart
+    assert all(r.reading is not None and r.at is not None for r in results.values())
+    tracker = ServingTracker()
+    tracker.ingest(1000.0, results, ended=110.0)       # the round ended at 110 on the scraper's clock
+    for key, r in results.items():
+        assert tracker.last_ok[key] == 1000.0 - (110.0 - r.at)   # dated by its own pages, not the round
+
+
+async def test_the_pod_proxy_gets_at_most_its_page_budget_a_second(env: Env) -> None:
+    """Through the API server's pod proxy a fleet bigger than one wave of pages is paced at `proxy_rps`:
+    the round grows longer instead of the API server taking every page at once."""
+    env.add("fleet", replicas=7)
+    env.run(5)
+    targets = scrape_targets(env.model())
+    assert len(targets) == 8
+    waits: list[float] = []
+
+    async def sleep(s: float) -> None:
+        waits.append(s)
+
+    creds = config.load(env.kubeconfig, None)
+    scraper = ServingScraper(PageFetcher(creds, concurrency=4), mode="proxy", sleep=sleep)
+    try:
+        await scraper.scrape(targets, proxy_rps=2.0)          # 8 pages over one wave of 4: 4 s at 2 a second
+        assert len(waits) == 7 and waits[-1] == pytest.approx(3.5, abs=0.05)
+        waits.clear()
+        await scraper.scrape(targets[:4], proxy_rps=2.0)      # one wave: at once
+        assert waits == []
+    finally:
+        await scraper.close()
+
+
+def test_the_header_says_when_a_round_outgrows_the_interval_and_why() -> None:
+    from console.telemetry.serving_servers import PodScrape
+    from console.ui.serving_feed import state_text
+
+    results = {("ns", f"p{i}"): PodScrape(None, "HTTP 503") if i == 0 else PodScrape(None) for i in range(3)}
+    assert state_text(results, 10.0) == ("serving 0/3 pods · 10s", True)
+    assert state_text(results, 10.0, 113.4, 100.0) == ("serving 0/3 pods · every 113s (pod proxy ≤ 100 pages/s)",
+                                                        True)
+    assert state_text(results, 10.0, 30.0)[0] == "serving 0/3 pods · every 30s"
+    assert state_text({}, 10.0) == ("serving: no inference pods", False)
