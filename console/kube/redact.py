@@ -22,7 +22,7 @@ _secret_re: re.Pattern[str] | None = None
 
 _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S),
-     "-----BEGIN PRIVATE KEY----- " + MASK + " -----END PRIVATE KEY-----"),
+     "[private key " + MASK + "]"),
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:(bearer|basic)\s+)?[^\s'\",}\]]+"),
      r"\1\2 " + MASK),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 " + MASK),
