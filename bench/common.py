@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: a simulator child process, RSS, medians."""
+"""Helpers shared by the benchmarks: a simulator child process, a child process serving fixed pages, RSS,
+medians."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def median(xs: list[float]) -> float:
@@ -69,3 +72,50 @@ class SimProcess:
 
 def kubectl() -> str | None:
     return shutil.which("kubectl")
+
+
+def _serve_pages(build: Callable[..., dict[str, bytes]], args: tuple[Any, ...], port_out: Any) -> None:
+    """Child process: the pages `build(*args)` returns (path → body), on 127.0.0.1, until terminated."""
+    import asyncio
+
+    from aiohttp import web
+
+    pages = build(*args)
+
+    async def page(request: web.Request) -> web.Response:
+        body = pages.get(request.path)
+        if body is None:
+            return web.Response(status=404)
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
+
+    async def run() -> None:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", page)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+        await site.start()
+        port_out.send(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+class PageServer:
+    """Fixed metrics pages behind one aiohttp server in a child process (its own CPU, not the scraper's).
+
+    `build` must be a module-level function (the child is spawned and imports it)."""
+
+    def __init__(self, build: Callable[..., dict[str, bytes]], *args: Any, start_s: float = 300) -> None:
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        recv, send = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_serve_pages, args=(build, args, send), daemon=True)
+        self.proc.start()
+        if not recv.poll(start_s):
+            raise RuntimeError("the page server did not start")
+        self.port = recv.recv()
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.join(10)

@@ -25,7 +25,7 @@ from console.telemetry.serving_scrape import PageFetcher, ServingScraper
 from console.telemetry.serving_tracker import ServingTracker
 from console.telemetry.serving_window import aggregate
 
-from .common import median
+from .common import PageServer, median
 
 PODS, REPLICAS = 2000, 4
 KINDS = (sm.VLLM, sm.TRITON, sm.TGI)
@@ -57,43 +57,9 @@ def page(i: int, version: int) -> bytes:
     return w.text().encode()
 
 
-def _serve_forever(pods: int, port_out: Any) -> None:
-    """Child process: both versions of every pod's page on 127.0.0.1."""
-    from aiohttp import web
-
-    pages = [[page(i, v) for i in range(pods)] for v in (0, 1)]
-
-    async def metrics(request: web.Request) -> web.Response:
-        v, i = int(request.match_info["v"]), int(request.match_info["i"])
-        return web.Response(body=pages[v][i], content_type="text/plain", charset="utf-8")
-
-    async def run() -> None:
-        app = web.Application()
-        app.router.add_get("/v{v}/p/{i}/metrics", metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
-        await site.start()
-        port_out.send(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(run())
-
-
-class PageServer:
-    def __init__(self, pods: int) -> None:
-        import multiprocessing as mp
-        ctx = mp.get_context("spawn")
-        recv, send = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_serve_forever, args=(pods, send), daemon=True)
-        self.proc.start()
-        if not recv.poll(300):
-            raise RuntimeError("the page server did not start")
-        self.port = recv.recv()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.join(10)
+def serving_pages(pods: int) -> dict[str, bytes]:
+    """Both versions of every pod's page, at `/v<v>/p/<i>/metrics` (built in the page server's process)."""
+    return {f"/v{v}/p/{i}/metrics": page(i, v) for v in (0, 1) for i in range(pods)}
 
 
 def targets(pods: int, port: int, version: int) -> list[Target]:
@@ -103,7 +69,7 @@ def targets(pods: int, port: int, version: int) -> list[Target]:
 
 
 async def bench(runs: int, pods: int) -> dict[str, float]:
-    server = await asyncio.to_thread(PageServer, pods)
+    server = await asyncio.to_thread(PageServer, serving_pages, pods)
     ours, gets = [], []
     answered = figured = workloads = 0
     size = 0

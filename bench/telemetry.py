@@ -31,7 +31,7 @@ from console.telemetry.dcgm_parse import parse
 from console.telemetry.fake_nvml import FakeGpu, FakeNvml, FakeProc, LocalScenario, cgroup_text
 from console.telemetry.nvml import NvmlSampler
 
-from .common import median
+from .common import PageServer, median
 
 NODES, GPUS = 2000, 8
 
@@ -52,49 +52,14 @@ def exporter_text(node: str, gpus: int = GPUS) -> str:
     return "\n".join(out) + "\n"
 
 
-def _serve_forever(nodes: int, port_out: Any) -> None:
-    """Child process: serve every node's text on 127.0.0.1 (its own CPU, not the scraper's)."""
-    from aiohttp import web
-
-    texts = [exporter_text(f"node-{i:05d}").encode() for i in range(nodes)]
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=texts[int(request.match_info["i"])], content_type="text/plain", charset="utf-8")
-
-    async def run() -> None:
-        app = web.Application()
-        app.router.add_get("/n/{i}/metrics", metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
-        await site.start()
-        port_out.send(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(run())
-
-
-class ExporterServer:
-    """The exporters of `nodes` nodes behind one local aiohttp server in a child process."""
-
-    def __init__(self, nodes: int) -> None:
-        import multiprocessing as mp
-        ctx = mp.get_context("spawn")
-        recv, send = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_serve_forever, args=(nodes, send), daemon=True)
-        self.proc.start()
-        if not recv.poll(120):
-            raise RuntimeError("the exporter server did not start")
-        self.port = recv.recv()
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.join(10)
+def exporter_pages(nodes: int) -> dict[str, bytes]:
+    """Every node's exporter text, at `/n/<i>/metrics` (built in the page server's process)."""
+    return {f"/n/{i}/metrics": exporter_text(f"node-{i:05d}").encode() for i in range(nodes)}
 
 
 async def scrape_bench(runs: int, nodes: int) -> dict[str, float]:
     texts = [exporter_text(f"node-{i:05d}").encode() for i in range(nodes)]
-    server = await asyncio.to_thread(ExporterServer, nodes)
+    server = await asyncio.to_thread(PageServer, exporter_pages, nodes)
     urls = [f"http://127.0.0.1:{server.port}/n/{i}/metrics" for i in range(nodes)]
     targets = [Target(f"node-{i:05d}", url=u) for i, u in enumerate(urls)]
     ours, pages, floor, peer = [], [], [], []
