@@ -32,7 +32,7 @@ from console.kube.informer import PAGE_SIZE
 from console.kube.progress import SyncBoard, SyncSnapshot, progress_text
 from console.kube.selectors import SelectorError, parse_label_selector
 from console.model.cluster_store import ClusterStore, canonical_kind
-from console.model.scope import Scope
+from console.model.scope import Scope, pod_filter
 from console.model.local_source import LocalSource, fake_mode
 from console.model.local_view import build as build_local
 from console.model.snapshot import build
@@ -101,6 +101,9 @@ def _columns(stream: TextIO) -> int:
 
 
 SERVING_INTERVAL_S = 5.0
+# A one-shot scrapes inference pods twice; a fleet whose round through the pod proxy's page budget would take
+# longer than this is left out (and said so in `hidden`), rather than holding the command for minutes.
+SERVING_MAX_ROUND_S = 20.0
 
 
 class LiveSnapshot:
@@ -126,6 +129,8 @@ class LiveSnapshot:
         self._telemetry = TelemetryView()
         self._no_exporters = False
         self.serving_interval, self.wait = serving_interval, wait
+        self.serving_left_out: str | None = None   # why a fleet too big for a one-shot was not scraped
+        self.serving_max_round_s = SERVING_MAX_ROUND_S
         self._serving: tuple[ServingScraper, ServingTracker, ServingView] | None = None
         self._serving_t0 = time.monotonic()
 
@@ -192,7 +197,7 @@ class LiveSnapshot:
             telemetry, telemetry_state = await self._scrape()
         serving = None
         if view in ("all", "workloads") and self.serving_interval > 0:
-            serving = await self._serve(telemetry)
+            serving = await self._serve(telemetry, scope or Scope())
         snap = build(self.store, view, scope=scope)
         add_to_snapshot(snap, telemetry, telemetry_state)
         if serving is not None:
@@ -206,6 +211,8 @@ class LiveSnapshot:
                            "server": redact(self.creds.server), "tls": self.creds.tls,
                            "server_version": conn.surface.server_version, "kai": conn.surface.has_kai}
         hidden = list(conn.plan.hidden)
+        if self.serving_left_out:
+            hidden.append(self.serving_left_out)
         for h in conn.health:
             if h.state in ("forbidden", "absent"):
                 hidden.append(f"{h.kind}: {h.state}")
@@ -217,16 +224,27 @@ class LiveSnapshot:
         snap["hidden"] = hidden
         return snap
 
-    async def _serve(self, telemetry: dict) -> ServingSnapshot | None:
-        """Every inference pod scraped (twice, `serving_interval` apart, the first time); None without any."""
+    async def _serve(self, telemetry: dict, scope: Scope) -> ServingSnapshot | None:
+        """Every inference pod in the scope scraped (twice, `serving_interval` apart, the first time); None
+        without any."""
         assert self.client is not None
         self.store.refresh()
-        targets = scrape_targets(self.store)
+        keep = pod_filter(self.store, scope)
+        targets = scrape_targets(self.store, keep)
         if not targets:
             return None
         interval = self.serving_interval
         if self._serving is None:
-            scraper = ServingScraper(PageFetcher(self.client.creds, timeout_s=3.0, stats=self.client.stats))
+            scraper = ServingScraper(PageFetcher.for_client(self.client, timeout_s=3.0))
+            await scraper.prepare(targets)
+            paced = scraper.paced_s(targets, PROXY_RPS)
+            if paced > self.serving_max_round_s:
+                await scraper.close()
+                self.serving_left_out = (
+                    f"serving figures: {len(targets)} inference pods take {paced:.0f} s a scrape through the API "
+                    f"server's pod proxy at {PROXY_RPS:g} pages/s, and rates need two; left out of a snapshot "
+                    f"(the console scrapes them continuously; -n, -l or --project narrow the fleet)")
+                return None
             tracker = ServingTracker(window_s=max(60.0, 2 * interval), stale_after_s=3 * interval + 30)
             self._serving = (scraper, tracker, ServingView())
             results = await scraper.scrape(targets, proxy_rps=PROXY_RPS)
@@ -234,7 +252,7 @@ class LiveSnapshot:
             self._serving_t0 = time.monotonic()
             await self.wait(interval)
             self.store.refresh()
-            targets = scrape_targets(self.store)
+            targets = scrape_targets(self.store, pod_filter(self.store, scope))
         scraper, tracker, view = self._serving
         # the time between scrapes: at least the interval asked for (a test's `wait` moves a simulated clock)
         now = max((tracker.taken_at or 0.0) + interval, time.monotonic() - self._serving_t0)

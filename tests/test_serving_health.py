@@ -206,3 +206,45 @@ async def test_demo_snapshot_json_has_serving_figures(tmp_path: Path) -> None:
     slo = {w["name"]: w["serving"] for w in running if w["serving"]["slo_p95_ms"] is not None}
     assert set(slo) == {"llama-8b-chat", "reranker"}
     assert all(isinstance(s["slo_breached"], bool) for s in slo.values())
+
+
+async def test_a_one_shot_leaves_out_a_fleet_its_pod_proxy_budget_would_hold_for_minutes(tmp_path: Path) -> None:
+    """`gpuconsole snapshot` never holds the command for a fleet's paced rounds: it says what it left out."""
+    from console.snapshot_cmd import PAGE_SIZE, LiveSnapshot
+
+    cluster = make_cluster("demo", manual_clock=True)
+    cluster.settle()
+    sim, srv = await serve_sim(cluster, tmp_path)
+    try:
+        async with LiveSnapshot(str(sim.kubeconfig), None, "workloads", 60.0, None, PAGE_SIZE, 10) as live:
+            live.serving_max_round_s = -1.0    # as if the demo's fleet were thousands of pods
+            snap = await live.take()
+    finally:
+        await srv.stop()  # type: ignore[attr-defined]
+    why = next(h for h in snap["hidden"] if h.startswith("serving figures:"))
+    assert "inference pods take 0 s a scrape through the API server's pod proxy at 100 pages/s" in why
+    assert "left out of a snapshot" in why and "-n, -l or --project narrow the fleet" in why
+    assert all(w.get("serving") is None for w in snap["workloads"])
+
+
+async def test_a_narrowed_snapshot_scrapes_only_the_inference_pods_it_shows(tmp_path: Path) -> None:
+    from console.model.scope import Scope
+
+    cluster = make_cluster("demo", manual_clock=True)
+    cluster.settle()
+    sim, srv = await serve_sim(cluster, tmp_path)
+
+    async def wait(s: float) -> None:
+        for _ in range(int(s)):
+            cluster.clock.advance(1)
+            cluster.settle()
+    ns = "runai-chat-serving"
+    try:
+        snap = await take(str(sim.kubeconfig), None, "workloads", scope=Scope(namespace=ns), serving_interval=10,
+                          wait=wait)
+    finally:
+        await srv.stop()  # type: ignore[attr-defined]
+    running = [w for w in snap["workloads"] if w["type"] == "inference" and w["replicas_running"]]
+    assert running and all(w["namespace"] == ns for w in snap["workloads"])
+    pods = sum(len(w["pod_names"]) for w in running)
+    assert snap["serving"].startswith(f"serving {pods}/{pods} pods answered"), (snap["serving"], pods)

@@ -12,7 +12,7 @@ them, applied to the snapshot's views.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,25 @@ def namespaces(store: ClusterStore) -> list[str]:
 def _pod_names(store: ClusterStore, wkey: tuple[str, str, str], scope: Scope) -> list[str]:
     pods: list[PodRec] = store.pods_of(store.pods_by_workload.get(wkey, ()))
     return sorted(p.name for p in pods if not scope.selector or scope.selector.matches(p.all_labels))
+
+
+def pod_filter(store: ClusterStore, scope: Scope) -> Callable[[Any, PodRec], bool] | None:
+    """Which of a workload row's pods the scope keeps, as `apply` keeps workloads (None: every pod): the
+    serving scrape of a narrowed snapshot reaches only what it shows."""
+    if not scope:
+        return None
+    projects = subtree(store, scope.project) if scope.project else None
+
+    def keep(row: Any, pod: PodRec) -> bool:
+        if scope.namespace and row.namespace != scope.namespace:
+            return False
+        if projects is not None and row.project not in projects:
+            return False
+        if scope.selector and not scope.selector.matches(pod.all_labels):
+            owner = store.owner_of_workload(row.key)
+            return owner is not None and scope.selector.matches(owner.labels)
+        return True
+    return keep
 
 
 def apply(out: dict[str, Any], store: ClusterStore, scope: Scope) -> None:

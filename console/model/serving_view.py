@@ -113,13 +113,16 @@ def inference_rows(store: ClusterStore) -> list[WorkloadRow]:
     return [r for r in store.workloads.rows.values() if r.type == INFERENCE and r.kind != "HorizontalPodAutoscaler"]
 
 
-def scrape_targets(store: ClusterStore) -> list[Target]:
-    """Every running replica of every inference workload, with where its metrics are (in name order)."""
+def scrape_targets(store: ClusterStore, keep: Callable[[WorkloadRow, Any], bool] | None = None) -> list[Target]:
+    """Every running replica of every inference workload (that `keep` keeps), with where its metrics are, in
+    name order."""
     out: list[Target] = []
     for r in sorted(inference_rows(store), key=lambda r: r.key):
         for pk in sorted(store.pods_by_workload.get(r.key, ())):
             p = store.pods.get(pk)
             if p is None or p.phase != "Running" or not p.node or p.terminating:
+                continue
+            if keep is not None and not keep(r, p):
                 continue
             out.append(Target(p.namespace, p.name, p.scrape))
     return out

@@ -115,6 +115,20 @@ class ServingScraper:
     async def close(self) -> None:
         await self.fetcher.aclose()
 
+    async def prepare(self, targets: Sequence[Target]) -> None:
+        """Decide, once, whether pod IPs answer from here or pages go through the pod proxy."""
+        if self._direct is None and targets:
+            await self._decide(targets)
+
+    def paced_s(self, targets: Sequence[Target], proxy_rps: float | None) -> float:
+        """How long the pod proxy's page budget stretches a round of these targets (0: not stretched)."""
+        if not proxy_rps or self._direct or not targets:
+            return 0.0
+        pages = sum((t.hint.endpoint is not None) + (t.hint.proxy is not None) for t in targets if t.hint)
+        if pages <= self.fetcher.concurrency:   # one wave goes at once, as a token bucket's burst would
+            return 0.0
+        return pages / proxy_rps
+
     async def _decide(self, targets: Sequence[Target]) -> None:
         t = next((t for t in targets if t.hint and t.hint.ip and (t.hint.endpoint or t.hint.proxy)), None)
         if t is None or self.fetcher.creds is None:
@@ -135,12 +149,8 @@ class ServingScraper:
         watches behind it. Through the pod proxy, `proxy_rps` caps the pages a second (every page is a
         request the API server serves): a fleet too big for it takes a longer round. Each pod's result
         carries when it came (`at`), so its rates stay exact however long the round."""
-        if self._direct is None and targets:
-            await self._decide(targets)
-        if proxy_rps and not self._direct and targets:
-            pages = sum((t.hint.endpoint is not None) + (t.hint.proxy is not None) for t in targets if t.hint)
-            if pages > self.fetcher.concurrency:   # one wave goes at once, as a token bucket's burst would
-                spread_s = max(spread_s, pages / proxy_rps)
+        await self.prepare(targets)
+        spread_s = max(spread_s, self.paced_s(targets, proxy_rps))
         step = spread_s / len(targets) if targets and spread_s > 0 else 0.0
         if not step:
             results = await asyncio.gather(*(self._pod(t) for t in targets))
