@@ -11,21 +11,21 @@ import time
 import httpx
 import orjson
 
+from console.kube import config
+
 from .common import SimProcess, kubectl, median
 
 
 def main(runs: int = 3) -> dict[str, float]:
     with SimProcess("--scenario", "large") as sim:
         print(f"sim_large: ready in {sim.ready_s:.1f} s, simulator RSS {sim.rss_mb:.0f} MB")
-        token = None
-        for line in open(sim.kubeconfig).read().splitlines():
-            if "token:" in line and token is None:
-                token = line.split("token:", 1)[1].strip().strip('"')
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        creds = config.load(sim.kubeconfig, None)   # the simulator's CA and the admin's token, as kubectl has them
         http_s, n, size = [], 0, 0
         for _ in range(runs):
             t0 = time.perf_counter()
-            r = httpx.get(f"{sim.url}/api/v1/pods", headers=headers, timeout=300)
+            r = httpx.get(f"{creds.server}/api/v1/pods", headers=creds.headers(), verify=creds.ssl_context(),
+                          timeout=300)
+            r.raise_for_status()
             body = r.content
             n = len(orjson.loads(body)["items"])
             http_s.append(time.perf_counter() - t0)
