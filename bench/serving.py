@@ -123,6 +123,32 @@ async def bench(runs: int, pods: int) -> dict[str, float]:
             "with_p95": figured, "workloads": workloads, "mb": size / 1e6, "parse_read_s": median(cpu)}
 
 
+def memory_per_replica_kb(pods: int) -> tuple[float, float]:
+    """What two rounds of readings keep per replica (tracemalloc): the tracker's windows, then the figures
+    computed from them."""
+    import gc
+    import tracemalloc
+
+    from console.telemetry.serving_servers import PodScrape, parse_page, read
+
+    rounds = [[page(i, v).decode() for i in range(pods)] for v in (0, 1)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        tracker = ServingTracker()
+        for v, texts in enumerate(rounds):
+            tracker.ingest(10.0 * v, {("ns", f"p{i}"): PodScrape(read(parse_page(t))) for i, t in enumerate(texts)})
+        gc.collect()
+        kept, _ = tracemalloc.get_traced_memory()
+        figures = [tracker.replica(("ns", f"p{i}"), 10.0) for i in range(pods)]
+        gc.collect()
+        with_figures, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del figures
+    return kept / pods / 1024, (with_figures - kept) / pods / 1024
+
+
 def main(runs: int = 3, pods: int = PODS) -> str:
     r = asyncio.run(bench(runs, pods))
     ratio = r["serving_scrape_s"] / r["serving_get_s"] if r["serving_get_s"] else float("nan")
@@ -132,6 +158,9 @@ def main(runs: int = 3, pods: int = PODS) -> str:
     print(f"  plain concurrent aiohttp GETs of the same pages: {r['serving_get_s']:.2f} s (ratio {ratio:.2f}, "
           "target ≤ 2)")
     print(f"  of which parsing and reading the pages (pure Python, on the event loop): {r['parse_read_s']:.2f} s")
+    kept, figs = memory_per_replica_kb(pods)
+    print(f"  memory per replica after two rounds (tracemalloc): {kept:.1f} KB in the tracker, {figs:.1f} KB more "
+          "for its figures")
     line = f"serving_scrape_s={r['serving_scrape_s']:.2f} serving_get_s={r['serving_get_s']:.2f}"
     print(line, flush=True)
     return line
