@@ -37,6 +37,7 @@ from console.model.scope import namespaces as scope_namespaces
 from console.ui.commands import Command, CommandError, ConsoleCommands, completions, parse_command
 from console.ui.scope import scope_terms
 from console.ui.terminal import AsciiOnly, safe_filters
+from console.ui import heap
 from console.ui.host import PaletteEntry
 from console.ui.local_feed import LocalFeed, SourceFactory, default_source
 from console.ui.pane_widget import Pane
@@ -226,6 +227,7 @@ class ClusterConsole(App[None]):
         due = now - last >= GC_FULL_EVERY_S and now - self._last_key >= GC_IDLE_S
         if due or now - last >= GC_FULL_AT_MOST_S:
             gc.collect()
+            heap.trim()
             self._gc_full_at = time.monotonic()
 
     @work(thread=True, exclusive=True, group="contexts", exit_on_error=False)
@@ -307,6 +309,9 @@ class ClusterConsole(App[None]):
             gc.set_threshold(*GC_THRESHOLDS)
             self._gc_full_at = time.monotonic()
             gc.enable()
+            took = heap.trim()   # the sync's freed pages back to the system (console/ui/heap.py)
+            if took is not None:
+                log.debug("heap trimmed after the first sync in %.0f ms", took * 1000)
 
     def _set_session(self, session: Session, live: bool) -> None:
         old = self.session
