@@ -171,4 +171,3 @@ async def test_a_view_switch_never_waits_for_the_informers_lock(demo_env: DemoEn
             await asyncio.to_thread(t.join, 5)
         app.flush()
         assert not pane.behind and len(pane.table) == 14
-
