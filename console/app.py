@@ -338,6 +338,7 @@ class ClusterConsole(App[None]):
                                        gpu=self._gpu_telemetry, clock=self.serving_clock) \
                 if hasattr(session, "off_ui") and live else None
             self.ctx.serving = EMPTY_SERVING
+            self._tel_pending = self._serving_pending = None   # the last session's rows, never this one's
             if old_feed is not None:
                 self.run_worker(_close_feed(old_feed), group="close", exit_on_error=False)
             if old_serving is not None:
