@@ -148,6 +148,7 @@ async def test_a_view_switch_never_waits_for_the_informers_lock(demo_env: DemoEn
     """While the informers' thread holds the model (a re-list's commit), keys and frames go on; the pane
     is ordered by the first flush after the lock is free."""
     app = demo_env.app()
+    app.idle_order_s = float("inf")   # no ordering of hidden panes at rest: the switch finds Nodes unordered
     async with app.run_test(size=(160, 48)) as pilot:
         await synced(app, pilot)
         held, release = threading.Event(), threading.Event()
@@ -171,3 +172,21 @@ async def test_a_view_switch_never_waits_for_the_informers_lock(demo_env: DemoEn
             await asyncio.to_thread(t.join, 5)
         app.flush()
         assert not pane.behind and len(pane.table) == 14
+
+
+async def test_hidden_panes_are_ordered_while_the_keyboard_rests_not_while_keys_come(demo_env: DemoEnv) -> None:
+    """A switch to a pane whose rows came while it was hidden finds its order ready when the keyboard rested."""
+    app = demo_env.app()
+    app.idle_order_s = float("inf")                  # keys keep coming: hidden panes wait for their switch
+    async with app.run_test(size=(160, 48)) as pilot:
+        await synced(app, pilot)
+        hidden = [app.pane(n) for n in ("gpus", "workloads", "nodes")]
+        app.flush()
+        assert app.view == "projects" and all(p.behind for p in hidden)
+        app.idle_order_s = 0.0                       # the keyboard rests: one hidden pane a flush, in turn
+        for _ in range(8):
+            app.flush()
+        assert not any(p.behind for p in hidden)
+        assert len(app.pane("nodes").table) == 14    # ordered without ever being shown
+        await pilot.press("4")
+        assert app.view == "nodes" and len(app.pane().table) == 14
