@@ -4,7 +4,8 @@ breach, the autoscaler's new replicas and the recovery, in the model and on the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,24 +173,30 @@ async def test_the_inference_view_shows_the_breach_and_the_recovery(served: tupl
         assert float(cells[8]) > 30 and cells[9] not in ("", "—")    # RPS and P95 on the Workloads pane
 
 
-async def test_demo_snapshot_json_has_serving_figures(tmp_path: Path) -> None:
-    """The demo after 20 s: serving.rps and p50 ≤ p95 ≤ p99 for most running inference workloads, TTFT for
-    the vLLM ones and tokens/s for every LLM server (TGI has no TTFT metric, and says so)."""
+@asynccontextmanager
+async def demo_served(tmp_path: Path, warm_s: int = 0) -> AsyncIterator[tuple[str, Callable[[float], Awaitable[None]]]]:
+    """The demo on a manual clock, `warm_s` simulated seconds in, served over loopback: its kubeconfig, and a
+    `wait` that moves its clock (what a snapshot's pause between two serving scrapes does here)."""
     cluster = make_cluster("demo", manual_clock=True)
     cluster.settle()
-    for _ in range(20):
-        cluster.clock.advance(1)
-        cluster.settle()
-    sim, srv = await serve_sim(cluster, tmp_path)
 
     async def wait(s: float) -> None:
         for _ in range(int(s)):
             cluster.clock.advance(1)
             cluster.settle()
+    await wait(warm_s)
+    sim, srv = await serve_sim(cluster, tmp_path)
     try:
-        snap = await take(str(sim.kubeconfig), None, "workloads", serving_interval=10, wait=wait)
+        yield str(sim.kubeconfig), wait
     finally:
         await srv.stop()  # type: ignore[attr-defined]
+
+
+async def test_demo_snapshot_json_has_serving_figures(tmp_path: Path) -> None:
+    """The demo after 20 s: serving.rps and p50 ≤ p95 ≤ p99 for most running inference workloads, TTFT for
+    the vLLM ones and tokens/s for every LLM server (TGI has no TTFT metric, and says so)."""
+    async with demo_served(tmp_path, warm_s=20) as (kubeconfig, wait):
+        snap = await take(kubeconfig, None, "workloads", serving_interval=10, wait=wait)
     running = [w for w in snap["workloads"] if w["type"] == "inference" and w["replicas_ready"]]
     good = [w for w in running if w["serving"]["rps"] is not None and w["serving"]["p50_ms"] is not None
             and w["serving"]["p50_ms"] <= w["serving"]["p95_ms"] <= w["serving"]["p99_ms"]]
@@ -212,15 +219,10 @@ async def test_a_one_shot_leaves_out_a_fleet_its_pod_proxy_budget_would_hold_for
     """`gpuconsole snapshot` never holds the command for a fleet's paced rounds: it says what it left out."""
     from console.snapshot_cmd import PAGE_SIZE, LiveSnapshot
 
-    cluster = make_cluster("demo", manual_clock=True)
-    cluster.settle()
-    sim, srv = await serve_sim(cluster, tmp_path)
-    try:
-        async with LiveSnapshot(str(sim.kubeconfig), None, "workloads", 60.0, None, PAGE_SIZE, 10) as live:
-            live.serving_max_round_s = -1.0    # as if the demo's fleet were thousands of pods
-            snap = await live.take()
-    finally:
-        await srv.stop()  # type: ignore[attr-defined]
+    async with demo_served(tmp_path) as (kubeconfig, _), \
+            LiveSnapshot(kubeconfig, None, "workloads", 60.0, None, PAGE_SIZE, 10) as live:
+        live.serving_max_round_s = -1.0    # as if the demo's fleet were thousands of pods
+        snap = await live.take()
     why = next(h for h in snap["hidden"] if h.startswith("serving figures:"))
     assert "inference pods take 0 s a scrape through the API server's pod proxy at 100 pages/s" in why
     assert "left out of a snapshot" in why and "-n, -l or --project narrow the fleet" in why
@@ -230,20 +232,9 @@ async def test_a_one_shot_leaves_out_a_fleet_its_pod_proxy_budget_would_hold_for
 async def test_a_narrowed_snapshot_scrapes_only_the_inference_pods_it_shows(tmp_path: Path) -> None:
     from console.model.scope import Scope
 
-    cluster = make_cluster("demo", manual_clock=True)
-    cluster.settle()
-    sim, srv = await serve_sim(cluster, tmp_path)
-
-    async def wait(s: float) -> None:
-        for _ in range(int(s)):
-            cluster.clock.advance(1)
-            cluster.settle()
     ns = "runai-chat-serving"
-    try:
-        snap = await take(str(sim.kubeconfig), None, "workloads", scope=Scope(namespace=ns), serving_interval=10,
-                          wait=wait)
-    finally:
-        await srv.stop()  # type: ignore[attr-defined]
+    async with demo_served(tmp_path) as (kubeconfig, wait):
+        snap = await take(kubeconfig, None, "workloads", scope=Scope(namespace=ns), serving_interval=10, wait=wait)
     running = [w for w in snap["workloads"] if w["type"] == "inference" and w["replicas_running"]]
     assert running and all(w["namespace"] == ns for w in snap["workloads"])
     pods = sum(len(w["pod_names"]) for w in running)
