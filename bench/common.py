@@ -119,3 +119,16 @@ class PageServer:
     def close(self) -> None:
         self.proc.terminate()
         self.proc.join(10)
+
+
+async def plain_gets(session: Any, urls: list[str], concurrency: int = 64) -> int:
+    """The floor a scrape is measured against: plain concurrent aiohttp GETs of `urls`; the bytes read."""
+    import asyncio
+
+    sem = asyncio.Semaphore(concurrency)
+
+    async def get(u: str) -> int:
+        async with sem, session.get(u) as resp:
+            return len(await resp.read())
+
+    return sum(await asyncio.gather(*(get(u) for u in urls)))

@@ -25,7 +25,7 @@ from console.telemetry.serving_scrape import PageFetcher, ServingScraper
 from console.telemetry.serving_tracker import ServingTracker
 from console.telemetry.serving_window import aggregate
 
-from .common import PageServer, median
+from .common import PageServer, median, plain_gets
 
 PODS, REPLICAS = 2000, 4
 KINDS = (sm.VLLM, sm.TRITON, sm.TGI)
@@ -79,14 +79,8 @@ async def bench(runs: int, pods: int) -> dict[str, float]:
         urls = [f"http://127.0.0.1:{server.port}/v1/p/{i}/metrics" for i in range(pods)]
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
             for _ in range(runs):
-                sem = asyncio.Semaphore(64)
-
-                async def get(u: str) -> int:
-                    async with sem, session.get(u) as resp:
-                        return len(await resp.read())
-
                 t0 = time.perf_counter()
-                size = sum(await asyncio.gather(*(get(u) for u in urls)))
+                size = await plain_gets(session, urls)
                 gets.append(time.perf_counter() - t0)
         for _ in range(runs):
             scraper = ServingScraper(PageFetcher(None, timeout_s=30, concurrency=64), mode="direct")

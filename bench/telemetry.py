@@ -31,7 +31,7 @@ from console.telemetry.dcgm_parse import parse
 from console.telemetry.fake_nvml import FakeGpu, FakeNvml, FakeProc, LocalScenario, cgroup_text
 from console.telemetry.nvml import NvmlSampler
 
-from .common import PageServer, median
+from .common import PageServer, median, plain_gets
 
 NODES, GPUS = 2000, 8
 
@@ -70,13 +70,8 @@ async def scrape_bench(runs: int, nodes: int) -> dict[str, float]:
         async with aiohttp.ClientSession() as session, httpx.AsyncClient(timeout=30, limits=limits) as http:
             for _ in range(runs):
                 sem = asyncio.Semaphore(64)
-
-                async def aget(u: str) -> int:
-                    async with sem, session.get(u) as resp:
-                        return len(await resp.read())
-
                 t0 = time.perf_counter()
-                await asyncio.gather(*(aget(u) for u in urls))
+                await plain_gets(session, urls)
                 floor.append(time.perf_counter() - t0)
 
                 async def get(u: str) -> int:
